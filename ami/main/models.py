@@ -1,0 +1,508 @@
+"""Antenna-compatible core tables: fields, Meta and managers only.
+
+Table names, related names and on_delete rules follow RolnickLab/antenna, so a row here maps 1:1
+onto the platform's data. Behaviour lives elsewhere: roles in ``ami.users.roles``, cached counts
+in ``ami.main.cached_fields``, event grouping in ``ami.main.events``.
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import Any
+
+from django.conf import settings
+from django.db import models, transaction
+
+from ami.base.models import BaseModel
+
+
+class TaxonRank(enum.Enum):
+    """Taxonomic ranks, broadest first. ``Taxon.rank`` stores a member's ``.name``."""
+
+    ROOT = "ROOT"
+    KINGDOM = "KINGDOM"
+    PHYLUM = "PHYLUM"
+    CLASS = "CLASS"
+    ORDER = "ORDER"
+    SUPERFAMILY = "SUPERFAMILY"
+    FAMILY = "FAMILY"
+    SUBFAMILY = "SUBFAMILY"
+    TRIBE = "TRIBE"
+    SUBTRIBE = "SUBTRIBE"
+    GENUS = "GENUS"
+    SPECIES = "SPECIES"
+    UNKNOWN = "UNKNOWN"
+
+
+class ProjectSettingsMixin(models.Model):
+    """Per-project settings, flattened into ``main_project`` as in Antenna."""
+
+    default_processing_pipeline = models.ForeignKey(
+        "ml.Pipeline",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="default_projects",
+    )
+    session_time_gap_seconds = models.IntegerField(
+        default=7200, help_text="Gap between captures that starts a new session (event)"
+    )
+    default_filters_score_threshold = models.FloatField(
+        default=0.5, help_text="Minimum occurrence determination score shown by default"
+    )
+    default_filters_include_taxa = models.ManyToManyField(
+        "main.Taxon", blank=True, related_name="include_taxa_default_projects"
+    )
+    default_filters_exclude_taxa = models.ManyToManyField(
+        "main.Taxon", blank=True, related_name="exclude_taxa_default_projects"
+    )
+
+    class Meta:
+        abstract = True
+
+    @classmethod
+    def get_settings_field_names(cls) -> list[str]:
+        base = {f.name for f in BaseModel._meta.get_fields()}
+        return [
+            f.name
+            for f in ProjectSettingsMixin._meta.get_fields()
+            if f.name not in base and not f.auto_created and not f.name.endswith("_id")
+        ]
+
+
+class ProjectManager(models.Manager["Project"]):
+    """``create(create_defaults=True)`` also creates the default device, site, station and
+    collection, as Antenna's manager does (without its network calls)."""
+
+    def create(self, create_defaults: bool = True, **kwargs: Any) -> Project:
+        with transaction.atomic():
+            project = super().create(**kwargs)
+            if create_defaults:
+                self.create_related_defaults(project)
+        return project
+
+    def create_related_defaults(self, project: Project) -> None:
+        device, _ = Device.objects.get_or_create(name="Default Device", project=project)
+        site, _ = Site.objects.get_or_create(name="Default Site", project=project)
+        if not project.deployments.exists():
+            Deployment.objects.create(
+                name="Default Station",
+                project=project,
+                latitude=0,
+                longitude=0,
+                research_site=site,
+                device=device,
+            )
+        if not project.sourceimage_collections.exists():
+            SourceImageCollection.objects.create(
+                name="All Images", project=project, method="full", kwargs={}
+            )
+
+
+class Project(ProjectSettingsMixin, BaseModel):
+    name = models.CharField(max_length=80)
+    description = models.TextField(blank=True)
+    image = models.FileField(upload_to="projects", blank=True, null=True)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="projects",
+    )
+    members = models.ManyToManyField(
+        settings.AUTH_USER_MODEL,
+        through="main.UserProjectMembership",
+        related_name="user_projects",
+        blank=True,
+    )
+    draft = models.BooleanField(default=False)
+    feature_flags = models.JSONField(default=dict, blank=True)
+    active = models.BooleanField(default=True)
+    priority = models.IntegerField(default=1)
+
+    objects = ProjectManager()
+
+    class Meta:
+        ordering = ["-priority", "created_at"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        super().save(*args, **kwargs)
+        self.ensure_owner_membership()
+
+    def ensure_owner_membership(self) -> None:
+        if self.owner_id and not self.members.filter(pk=self.owner_id).exists():
+            self.members.add(self.owner_id)
+
+
+class UserProjectMembership(BaseModel):
+    """Membership only: roles are per-project auth groups (``ami.users.roles``)."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="project_memberships"
+    )
+    project = models.ForeignKey(
+        Project, on_delete=models.CASCADE, related_name="project_memberships"
+    )
+
+    class Meta:
+        unique_together = ("user", "project")
+
+
+class S3StorageSource(BaseModel):
+    project = models.ForeignKey(
+        Project, on_delete=models.SET_NULL, null=True, blank=True, related_name="storage_sources"
+    )
+    name = models.CharField(max_length=255)
+    bucket = models.CharField(max_length=255, blank=True)
+    region = models.CharField(max_length=255, blank=True)
+    prefix = models.CharField(max_length=255, blank=True)
+    access_key = models.TextField(blank=True, help_text="Secret: never printed or logged")
+    secret_key = models.TextField(blank=True, help_text="Secret: never printed or logged")
+    endpoint_url = models.CharField(max_length=255, blank=True, null=True)
+    public_base_url = models.CharField(max_length=255, blank=True)
+    total_size = models.BigIntegerField(null=True, blank=True)
+    total_files = models.BigIntegerField(null=True, blank=True)
+    last_checked = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Device(BaseModel):
+    project = models.ForeignKey(
+        Project, on_delete=models.SET_NULL, null=True, blank=True, related_name="devices"
+    )
+    name = models.CharField(max_length=255)
+    description = models.TextField(blank=True)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Site(BaseModel):
+    project = models.ForeignKey(
+        Project, on_delete=models.SET_NULL, null=True, blank=True, related_name="sites"
+    )
+    name = models.CharField(max_length=255)
+    description = models.TextField(blank=True)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Deployment(BaseModel):
+    """A monitoring station."""
+
+    project = models.ForeignKey(
+        Project, on_delete=models.SET_NULL, null=True, blank=True, related_name="deployments"
+    )
+    data_source = models.ForeignKey(
+        S3StorageSource,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="deployments",
+    )
+    research_site = models.ForeignKey(
+        Site, on_delete=models.SET_NULL, null=True, blank=True, related_name="deployments"
+    )
+    device = models.ForeignKey(
+        Device, on_delete=models.SET_NULL, null=True, blank=True, related_name="deployments"
+    )
+    name = models.CharField(max_length=80)
+    description = models.TextField(blank=True)
+    latitude = models.FloatField(null=True, blank=True)
+    longitude = models.FloatField(null=True, blank=True)
+    image = models.FileField(upload_to="deployments", blank=True, null=True)
+
+    data_source_total_files = models.BigIntegerField(null=True, blank=True)
+    data_source_total_size = models.BigIntegerField(null=True, blank=True)
+    data_source_subdir = models.CharField(max_length=255, blank=True, null=True)
+    data_source_regex = models.CharField(max_length=255, blank=True, null=True)
+    data_source_last_checked = models.DateTimeField(null=True, blank=True)
+
+    # Cached values, recomputed by ami.main.cached_fields.
+    events_count = models.IntegerField(null=True, blank=True)
+    occurrences_count = models.IntegerField(null=True, blank=True)
+    captures_count = models.IntegerField(null=True, blank=True)
+    detections_count = models.IntegerField(null=True, blank=True)
+    taxa_count = models.IntegerField(null=True, blank=True)
+    first_capture_timestamp = models.DateTimeField(null=True, blank=True)
+    last_capture_timestamp = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Event(BaseModel):
+    """A monitoring session: the captures of one deployment close together in time."""
+
+    project = models.ForeignKey(
+        Project, on_delete=models.SET_NULL, null=True, blank=True, related_name="events"
+    )
+    deployment = models.ForeignKey(
+        Deployment, on_delete=models.SET_NULL, null=True, blank=True, related_name="events"
+    )
+    group_by = models.CharField(max_length=255, db_index=True)
+    start = models.DateTimeField()
+    end = models.DateTimeField(null=True, blank=True)
+
+    captures_count = models.IntegerField(null=True, blank=True)
+    detections_count = models.IntegerField(null=True, blank=True)
+    occurrences_count = models.IntegerField(null=True, blank=True)
+    calculated_fields_updated_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["deployment", "group_by"], name="unique_event")
+        ]
+
+
+class SourceImage(BaseModel):
+    """A capture: one image taken by a deployment."""
+
+    project = models.ForeignKey(
+        Project, on_delete=models.SET_NULL, null=True, blank=True, related_name="captures"
+    )
+    deployment = models.ForeignKey(
+        Deployment, on_delete=models.SET_NULL, null=True, blank=True, related_name="captures"
+    )
+    event = models.ForeignKey(
+        Event, on_delete=models.SET_NULL, null=True, blank=True, related_name="captures"
+    )
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True
+    )
+    path = models.CharField(max_length=255)
+    public_base_url = models.CharField(max_length=255, blank=True, null=True)
+    timestamp = models.DateTimeField(null=True, blank=True, db_index=True)
+    width = models.IntegerField(null=True, blank=True)
+    height = models.IntegerField(null=True, blank=True)
+    size = models.BigIntegerField(null=True, blank=True)
+    last_modified = models.DateTimeField(null=True, blank=True)
+    checksum = models.CharField(max_length=255, blank=True, null=True)
+    checksum_algorithm = models.CharField(max_length=255, blank=True, null=True)
+    test_image = models.BooleanField(default=False)
+
+    detections_count = models.IntegerField(null=True, blank=True)
+
+    project_accessor = "project"
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["deployment", "path"], name="unique_deployment_path")
+        ]
+
+
+class Tag(BaseModel):
+    name = models.CharField(max_length=255)
+    project = models.ForeignKey(
+        Project, on_delete=models.CASCADE, null=True, blank=True, related_name="tags"
+    )
+
+    class Meta:
+        unique_together = ("name", "project")
+
+
+class Taxon(BaseModel):
+    """A global taxon; a project "has" it only through ``Taxon.projects``."""
+
+    name = models.CharField(max_length=255, unique=True)
+    display_name = models.CharField(max_length=255, unique=True, null=True, blank=True)
+    rank = models.CharField(
+        max_length=255,
+        choices=[(r.name, r.value) for r in TaxonRank],
+        default=TaxonRank.SPECIES.name,
+    )
+    parent = models.ForeignKey(
+        "self", on_delete=models.SET_NULL, null=True, blank=True, related_name="direct_children"
+    )
+    synonym_of = models.ForeignKey(
+        "self", on_delete=models.SET_NULL, null=True, blank=True, related_name="synonyms"
+    )
+    parents_json = models.JSONField(
+        default=list, blank=True, help_text='Ancestors as [{"id": pk, "name": ..., "rank": ...}]'
+    )
+    active = models.BooleanField(default=True)
+    projects = models.ManyToManyField(Project, related_name="taxa", blank=True)
+    tags = models.ManyToManyField(Tag, related_name="taxa", blank=True)
+
+    project_accessor = "projects"
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class TaxaList(BaseModel):
+    name = models.CharField(max_length=255)
+    description = models.TextField(blank=True)
+    taxa = models.ManyToManyField(Taxon, related_name="lists", blank=True)
+    projects = models.ManyToManyField(Project, related_name="taxa_lists", blank=True)
+
+    project_accessor = "projects"
+
+    @classmethod
+    def get_or_create_for_project(cls, name: str, project: Project) -> tuple[TaxaList, bool]:
+        existing = cls.objects.filter(name=name, projects=project).first()
+        if existing:
+            return existing, False
+        taxa_list = cls.objects.create(name=name)
+        taxa_list.projects.add(project)
+        return taxa_list, True
+
+
+class Occurrence(BaseModel):
+    determination = models.ForeignKey(
+        Taxon, on_delete=models.SET_NULL, null=True, blank=True, related_name="occurrences"
+    )
+    event = models.ForeignKey(
+        Event, on_delete=models.SET_NULL, null=True, blank=True, related_name="occurrences"
+    )
+    deployment = models.ForeignKey(
+        Deployment, on_delete=models.SET_NULL, null=True, blank=True, related_name="occurrences"
+    )
+    project = models.ForeignKey(
+        Project, on_delete=models.SET_NULL, null=True, blank=True, related_name="occurrences"
+    )
+    determination_score = models.FloatField(null=True, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(
+                fields=["determination", "project", "event", "determination_score"],
+                name="occur_det_proj_evt_score",
+            ),
+            models.Index(fields=["determination", "project", "event"], name="occur_det_proj_evt"),
+        ]
+
+
+class Detection(BaseModel):
+    source_image = models.ForeignKey(
+        SourceImage, on_delete=models.CASCADE, related_name="detections"
+    )
+    occurrence = models.ForeignKey(
+        Occurrence, on_delete=models.SET_NULL, null=True, blank=True, related_name="detections"
+    )
+    detection_algorithm = models.ForeignKey(
+        "ml.Algorithm", on_delete=models.SET_NULL, null=True, blank=True
+    )
+    bbox = models.JSONField(null=True, blank=True, help_text="NULL or [] means nothing found")
+    timestamp = models.DateTimeField(null=True, blank=True)
+    path = models.CharField(max_length=255, blank=True, null=True)
+    detection_score = models.FloatField(null=True, blank=True)
+
+    project_accessor = "source_image__project"
+
+
+class Classification(BaseModel):
+    detection = models.ForeignKey(
+        Detection,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="classifications",
+    )
+    taxon = models.ForeignKey(Taxon, on_delete=models.SET_NULL, null=True, blank=True)
+    algorithm = models.ForeignKey("ml.Algorithm", on_delete=models.SET_NULL, null=True, blank=True)
+    category_map = models.ForeignKey(
+        "ml.AlgorithmCategoryMap", on_delete=models.PROTECT, null=True, blank=True
+    )
+    applied_to = models.ForeignKey(
+        "self",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="derived_classifications",
+    )
+    score = models.FloatField(null=True, blank=True)
+    timestamp = models.DateTimeField(null=True, blank=True)
+    terminal = models.BooleanField(default=True)
+
+    project_accessor = "detection__source_image__project"
+
+
+class Identification(BaseModel):
+    """A human identification of an occurrence."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="identifications",
+    )
+    taxon = models.ForeignKey(Taxon, on_delete=models.SET_NULL, null=True, blank=True)
+    occurrence = models.ForeignKey(
+        Occurrence, on_delete=models.CASCADE, related_name="identifications"
+    )
+    agreed_with_identification = models.ForeignKey(
+        "self", on_delete=models.SET_NULL, null=True, blank=True, related_name="agreed_with"
+    )
+    agreed_with_prediction = models.ForeignKey(
+        Classification,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="agreed_with_identifications",
+    )
+    withdrawn = models.BooleanField(default=False)
+    comment = models.TextField(blank=True)
+
+    project_accessor = "occurrence__project"
+
+
+class SourceImageCollection(BaseModel):
+    class Method(models.TextChoices):
+        FULL = "full"
+        RANDOM = "random"
+        STRATIFIED_RANDOM = "stratified_random"
+        INTERVAL = "interval"
+        MANUAL = "manual"
+        STARRED = "starred"
+        RANDOM_FROM_EACH_EVENT = "random_from_each_event"
+        LAST_AND_RANDOM_FROM_EACH_EVENT = "last_and_random_from_each_event"
+        GREATEST_FILE_SIZE_FROM_EACH_EVENT = "greatest_file_size_from_each_event"
+        DETECTIONS_ONLY = "detections_only"
+        COMMON_COMBINED = "common_combined"
+
+    name = models.CharField(max_length=255)
+    description = models.TextField(blank=True)
+    project = models.ForeignKey(
+        Project, on_delete=models.CASCADE, related_name="sourceimage_collections"
+    )
+    images = models.ManyToManyField(SourceImage, related_name="collections", blank=True)
+    method = models.CharField(max_length=255, choices=Method.choices, default=Method.FULL)
+    kwargs = models.JSONField(default=dict, blank=True)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+from ami.main.events import group_images_into_events  # noqa: E402
+
+__all__ = [
+    "Classification",
+    "Deployment",
+    "Detection",
+    "Device",
+    "Event",
+    "Identification",
+    "Occurrence",
+    "Project",
+    "ProjectManager",
+    "ProjectSettingsMixin",
+    "S3StorageSource",
+    "Site",
+    "SourceImage",
+    "SourceImageCollection",
+    "Tag",
+    "TaxaList",
+    "Taxon",
+    "TaxonRank",
+    "UserProjectMembership",
+    "group_images_into_events",
+]

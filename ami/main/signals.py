@@ -1,0 +1,44 @@
+"""Project signals: role groups follow the project's life; members get BasicMember."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models.signals import m2m_changed, post_save, pre_delete
+from django.dispatch import receiver
+
+from ami.main.models import Project
+from ami.users import roles
+from ami.users.models import User
+
+
+@receiver(post_save, sender=Project)
+def sync_role_groups(sender: Any, instance: Project, created: bool, **kwargs: Any) -> None:
+    if created:
+        roles.create_roles_for_project(instance)
+        if instance.owner_id:
+            roles.ProjectManager.assign_user(instance.owner, instance)
+    else:
+        roles.rename_role_groups(instance)
+
+
+@receiver(pre_delete, sender=Project)
+def delete_role_groups(sender: Any, instance: Project, **kwargs: Any) -> None:
+    roles.delete_role_groups(instance)
+
+
+@receiver(m2m_changed, sender=Project.members.through)
+def members_get_basic_role(
+    sender: Any, instance: Any, action: str, reverse: bool, pk_set: set[int] | None, **kwargs: Any
+) -> None:
+    if action not in ("post_add", "post_remove") or not pk_set:
+        return
+    if reverse:  # user.user_projects.add(project)
+        pairs = [(instance, p) for p in Project.objects.filter(pk__in=pk_set)]
+    else:  # project.members.add(user)
+        pairs = [(u, instance) for u in User.objects.filter(pk__in=pk_set)]
+    for user, project in pairs:
+        if action == "post_add":
+            roles.BasicMember.assign_user(user, project)
+        else:
+            roles.BasicMember.unassign_user(user, project)

@@ -1,0 +1,1 @@
+"""A generic ledger: records and replays changes to registered PostgreSQL tables."""
