@@ -17,7 +17,9 @@ def sync_role_groups(sender: Any, instance: Project, created: bool, **kwargs: An
     if created:
         roles.create_roles_for_project(instance)
         if instance.owner_id:
+            # The owner is both ProjectManager and a basic member, as in Antenna.
             roles.ProjectManager.assign_user(instance.owner, instance)
+            roles.BasicMember.assign_user(instance.owner, instance)
     else:
         roles.rename_role_groups(instance)
 
