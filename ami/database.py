@@ -6,6 +6,9 @@ Order of preference:
 - otherwise an embedded server started on demand from the ``pgserver`` package, with its data
   in the project-local, git-ignored ``.pgdata/`` folder.
 
+``AMI_EMBEDDED_DB=1`` forces the embedded server even where a local one answers (to run the
+suite on it).
+
 Never SQLite: the ledger is built from PostgreSQL triggers.
 """
 
@@ -40,7 +43,7 @@ def database_config(*, for_tests: bool = False) -> dict[str, Any]:
     url = os.environ.get("DATABASE_URL")
     if url:
         config = dj_database_url.parse(url, conn_max_age=0)
-    elif for_tests and local_server_answers():
+    elif for_tests and not force_embedded() and local_server_answers():
         config = dj_database_url.parse(
             f"postgres://postgres@{LOCAL_HOST}:{LOCAL_PORT}/{DATABASE_NAME}"
         )
@@ -49,6 +52,10 @@ def database_config(*, for_tests: bool = False) -> dict[str, Any]:
     config.setdefault("ENGINE", "django.db.backends.postgresql")
     config["ATOMIC_REQUESTS"] = False
     return config
+
+
+def force_embedded() -> bool:
+    return os.environ.get("AMI_EMBEDDED_DB", "") == "1"
 
 
 def local_server_answers(timeout: float = 0.5) -> bool:
@@ -65,6 +72,9 @@ def embedded_database_config() -> dict[str, Any]:
     global _embedded_server
     if _embedded_server is None:
         import pgserver  # imported here: starting a server is only for when it is needed
+
+        # pgserver's platformdirs warns when XDG_RUNTIME_DIR is unset (containers, CI).
+        os.environ.setdefault("XDG_RUNTIME_DIR", str(EMBEDDED_DATA_DIR))
 
         EMBEDDED_DATA_DIR.mkdir(exist_ok=True)
         _embedded_server = pgserver.get_server(EMBEDDED_DATA_DIR, cleanup_mode="stop")
