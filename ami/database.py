@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -71,10 +72,10 @@ def embedded_database_config() -> dict[str, Any]:
     """Start (or join) the embedded server and return a config for its ``ami`` database."""
     global _embedded_server
     if _embedded_server is None:
+        # pgserver keeps a lock file in the user's runtime dir; platformdirs warns when
+        # XDG_RUNTIME_DIR is unset (containers, CI), so name the usual fallback ourselves.
+        os.environ.setdefault("XDG_RUNTIME_DIR", tempfile.gettempdir())
         import pgserver  # imported here: starting a server is only for when it is needed
-
-        # pgserver's platformdirs warns when XDG_RUNTIME_DIR is unset (containers, CI).
-        os.environ.setdefault("XDG_RUNTIME_DIR", str(EMBEDDED_DATA_DIR))
 
         EMBEDDED_DATA_DIR.mkdir(exist_ok=True)
         _embedded_server = pgserver.get_server(EMBEDDED_DATA_DIR, cleanup_mode="stop")
