@@ -74,7 +74,10 @@ def embedded_database_config() -> dict[str, Any]:
     if _embedded_server is None:
         # pgserver keeps a lock file in the user's runtime dir; platformdirs warns when
         # XDG_RUNTIME_DIR is unset (containers, CI), so name the usual fallback ourselves.
-        os.environ.setdefault("XDG_RUNTIME_DIR", tempfile.gettempdir())
+        if "XDG_RUNTIME_DIR" not in os.environ:
+            runtime = Path(tempfile.gettempdir()) / f"ami-runtime-{os.getuid()}"
+            runtime.mkdir(mode=0o700, exist_ok=True)
+            os.environ["XDG_RUNTIME_DIR"] = str(runtime)
         import pgserver  # imported here: starting a server is only for when it is needed
 
         EMBEDDED_DATA_DIR.mkdir(exist_ok=True)
