@@ -1,0 +1,191 @@
+"""The move's single transaction: lock, re-plan, record the steps, refresh, check.
+
+Everything the result depends on happens inside one ``atomic()`` block, so a move works the
+same inside an outer transaction (a test case, a caller's atomic block): nothing waits for
+``on_commit``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, nullcontext
+from typing import Any
+
+from django.db import connection, transaction
+
+from ami.move import errors
+from ami.move.checks import run_checks
+from ami.move.counts import project_totals
+from ami.move.plan import build_plan
+from ami.move.steps import STEPS
+from ami.move.steps.base import StepContext
+from ami.move.structs import MovePlan, MoveReport, StepResult
+
+logger = logging.getLogger(__name__)
+
+OnStep = Callable[[StepResult], None]
+
+_LOCKS = (
+    ("main_project", "p"),
+    ("main_deployment", "d"),
+    ("main_s3storagesource", "s3"),
+    ("main_device", "device"),
+    ("main_site", "site"),
+    ("main_sourceimagecollection", "collection"),
+)
+
+
+class NullRecording:
+    """Stands in for a ledger recording: steps are not captured, ids stay None."""
+
+    move_id: int | None = None
+    digest: str | None = None
+
+    def step(self, label: str, expected_rows: int | None, action: str) -> nullcontext[None]:
+        return nullcontext()
+
+
+@contextmanager
+def recording(plan: MovePlan) -> Iterator[Any]:
+    """Open the ledger recording of this move (or a null one when no ledger is installed)."""
+    import ledger
+
+    record = getattr(ledger, "recording", None)
+    if record is None:
+        yield NullRecording()
+        return
+    request = plan.request
+    with record(
+        kind="move",
+        command="move_project_data",
+        arguments=_arguments(plan),
+        reason=request.reason,
+        operator=request.operator,
+    ) as rec:
+        yield rec
+
+
+def _arguments(plan: MovePlan) -> dict[str, object]:
+    import msgspec
+
+    return msgspec.to_builtins(plan.request)
+
+
+def _lock(plan: MovePlan) -> None:
+    """``SELECT ... FOR UPDATE`` both projects, the deployments, the shared resources and the
+    collections, always in this order, so two moves cannot deadlock each other."""
+    ids: dict[str, list[int]] = {
+        "p": sorted(p for p in (plan.source.id, plan.target.id) if p),
+        "d": sorted(plan.request.deployment_ids),
+        "collection": sorted(c.collection_id for c in plan.collections),
+    }
+    for r in plan.resources:
+        ids.setdefault(r.kind, []).append(r.resource_id)
+    with connection.cursor() as cur:
+        for table, key in _LOCKS:
+            if ids.get(key):
+                cur.execute(
+                    f"SELECT id FROM {connection.ops.quote_name(table)} "
+                    "WHERE id = ANY(%s) ORDER BY id FOR UPDATE",
+                    [sorted(ids[key])],
+                )
+
+
+def _compare(planned: MovePlan, locked: MovePlan) -> None:
+    if planned == locked:
+        return
+    changed = [f for f in MovePlan.__struct_fields__ if getattr(planned, f) != getattr(locked, f)]
+    raise errors.PlanChanged(
+        f"The data changed since the dry run ({', '.join(changed)} differ): "
+        "run the dry run again, check it, then --execute"
+    )
+
+
+def _check_running(plan: MovePlan) -> None:
+    if plan.running_job_ids and not plan.request.allow_running_jobs:
+        ids = ", ".join(map(str, plan.running_job_ids))
+        raise errors.RunningJobs(
+            f"Job(s) {ids} on the moved deployments are running: wait for them to finish "
+            "(or cancel them), or pass --allow-running-jobs"
+        )
+
+
+def _run_step(ctx: StepContext, step: Callable[[StepContext], StepResult]) -> StepResult:
+    result = step(ctx)
+    if result.expected_rows is not None and result.rows != result.expected_rows:
+        raise errors.StepCountMismatch(
+            f"{result.label} changed {result.rows} row(s), the plan expected "
+            f"{result.expected_rows}: the data changed under the move; run the dry run again"
+        )
+    return result
+
+
+def apply_plan(plan: MovePlan, on_step: OnStep | None = None) -> MoveReport:
+    """Execute ``plan`` in one transaction and return the report.
+
+    Args:
+        plan: a plan from ``build_plan``; it is rebuilt against locked rows and must match.
+        on_step: called with each StepResult as soon as the step is done (progress display).
+
+    Raises:
+        MoveError: refused before writing (running jobs, changed data), or rolled back
+            (a step wrote an unexpected number of rows, or a check failed:
+            ``ValidationFailed`` carries the report).
+    """
+    from ami.main.cached_fields import refresh_cached_fields
+
+    with transaction.atomic():
+        _lock(plan)
+        locked = build_plan(plan.request)
+        _compare(plan, locked)
+        _check_running(locked)
+        ctx = StepContext(plan=locked, recorder=NullRecording())
+        steps: list[StepResult] = []
+        with recording(locked) as rec:
+            ctx.recorder = rec
+            for _label, step in STEPS:
+                steps.append(_run_step(ctx, step))
+                if on_step is not None:
+                    on_step(steps[-1])
+        assert ctx.target_id is not None
+        affected = _affected_deployments(ctx, steps)
+        refresh_cached_fields(affected)
+        after = project_totals([ctx.source_id, ctx.target_id])
+        checks = run_checks(ctx, after)
+        report = MoveReport(
+            plan=locked,
+            executed=True,
+            ok=all(c.ok for c in checks),
+            target_project_id=ctx.target_id,
+            steps=tuple(steps),
+            checks=checks,
+            source_after=after[ctx.source_id],
+            target_before=ctx.target_before,
+            target_after=after[ctx.target_id],
+            cached_deployment_ids=tuple(affected),
+            post_save_deployment_ids=tuple(ctx.deployment_ids)
+            if locked.request.fire_post_save
+            else (),
+            move_id=getattr(rec, "move_id", None),
+            digest=getattr(rec, "digest", None),
+        )
+        if not report.ok:
+            raise errors.ValidationFailed(
+                "Post-move validation failed; transaction rolled back. "
+                "See log output above for details.",
+                report,
+            )
+    return report
+
+
+def _affected_deployments(ctx: StepContext, steps: list[StepResult]) -> list[int]:
+    """The moved deployments, plus the target's other deployments when its default filters
+    changed (filtered counts depend on the project's default filters)."""
+    from ami.main.models import Deployment
+
+    moved = sorted(ctx.deployment_ids)
+    if any(s.label == "[copy-defaults]" and s.rows for s in steps):
+        others = Deployment.objects.filter(project_id=ctx.target_id).exclude(pk__in=moved)
+        return moved + sorted(others.values_list("pk", flat=True))
+    return moved

@@ -1,0 +1,279 @@
+"""Invariants checked inside the move's transaction, after the steps and the cached fields.
+
+The original command's seven checks come first, then what it missed: shared resources of the
+deployments that stay, job cross-links to another project's collections, images or exports,
+members and roles as planned, and the default settings. Each check returns a CheckResult and
+never prints; one failure rolls the whole move back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from django.db import connection
+
+from ami.move.counts import COUNTED, deployment_counts
+from ami.move.people import group_name
+from ami.move.steps.base import StepContext
+from ami.move.structs import CheckResult, ProjectRef, ProjectTotals
+from ami.users.roles import ROLES
+
+After = dict[int, ProjectTotals]
+
+_WRONG_PROJECT = """
+SELECT 'Event', count(*) FILTER (WHERE project_id IS DISTINCT FROM %(t)s),
+    count(*) FILTER (WHERE project_id = %(s)s) FROM main_event WHERE deployment_id = ANY(%(d)s)
+UNION ALL SELECT 'SourceImage', count(*) FILTER (WHERE project_id IS DISTINCT FROM %(t)s),
+    count(*) FILTER (WHERE project_id = %(s)s)
+    FROM main_sourceimage WHERE deployment_id = ANY(%(d)s)
+UNION ALL SELECT 'Occurrence', count(*) FILTER (WHERE project_id IS DISTINCT FROM %(t)s),
+    count(*) FILTER (WHERE project_id = %(s)s)
+    FROM main_occurrence WHERE deployment_id = ANY(%(d)s)
+UNION ALL SELECT 'Job', count(*) FILTER (WHERE project_id IS DISTINCT FROM %(t)s), 0
+    FROM jobs_job WHERE deployment_id = ANY(%(d)s)
+"""
+
+_INDIRECT = """
+SELECT 'Detection', count(*) FILTER (WHERE si.project_id = %(t)s), count(*)
+FROM main_detection x JOIN main_sourceimage si ON si.id = x.source_image_id
+WHERE si.deployment_id = ANY(%(d)s)
+UNION ALL
+SELECT 'Classification', count(*) FILTER (WHERE si.project_id = %(t)s), count(*)
+FROM main_classification x JOIN main_detection de ON de.id = x.detection_id
+JOIN main_sourceimage si ON si.id = de.source_image_id WHERE si.deployment_id = ANY(%(d)s)
+UNION ALL
+SELECT 'Identification', count(*) FILTER (WHERE o.project_id = %(t)s), count(*)
+FROM main_identification x JOIN main_occurrence o ON o.id = x.occurrence_id
+WHERE o.deployment_id = ANY(%(d)s)
+"""
+
+_SOURCE_COLLECTIONS = """
+SELECT c.name, count(*) FROM main_sourceimagecollection c
+JOIN main_sourceimagecollection_images ci ON ci.sourceimagecollection_id = c.id
+JOIN main_sourceimage si ON si.id = ci.sourceimage_id
+WHERE c.project_id = %(s)s AND si.deployment_id = ANY(%(d)s)
+GROUP BY c.id, c.name ORDER BY c.id
+"""
+
+# Jobs of the target (moved) pointing into another project, and jobs of the source pointing
+# into the target.
+_JOB_LINKS = """
+SELECT
+    count(*) FILTER (WHERE j.project_id = %(t)s AND c.project_id IS DISTINCT FROM %(t)s
+        AND c.id IS NOT NULL AND moved),
+    count(*) FILTER (WHERE j.project_id = %(t)s AND e.project_id IS DISTINCT FROM %(t)s
+        AND e.id IS NOT NULL AND moved),
+    count(*) FILTER (WHERE j.project_id = %(t)s AND si.project_id IS DISTINCT FROM %(t)s
+        AND si.id IS NOT NULL AND moved),
+    count(*) FILTER (WHERE j.project_id = %(s)s
+        AND (c.project_id = %(t)s OR si.project_id = %(t)s))
+FROM (SELECT *, deployment_id = ANY(%(d)s) OR id = ANY(%(j)s) AS moved FROM jobs_job
+      WHERE project_id IN (%(s)s, %(t)s)) j
+LEFT JOIN main_sourceimagecollection c ON c.id = j.source_image_collection_id
+LEFT JOIN exports_dataexport e ON e.id = j.data_export_id
+LEFT JOIN main_sourceimage si ON si.id = j.source_image_single_id
+"""
+
+_RESOURCE_LINKS = """
+SELECT '{kind}',
+    count(*) FILTER (WHERE NOT d.id = ANY(%(d)s) AND r.project_id = %(t)s
+        AND d.project_id IS DISTINCT FROM %(t)s),
+    count(*) FILTER (WHERE d.id = ANY(%(d)s) AND r.project_id = %(s)s)
+FROM main_deployment d JOIN {table} r ON r.id = d.{fk}
+WHERE r.id = ANY(%(r)s) OR d.id = ANY(%(d)s)
+"""
+
+_TARGET_ACCESS = """
+SELECT u.id, EXISTS (SELECT 1 FROM main_userprojectmembership m
+                     WHERE m.user_id = u.id AND m.project_id = %(t)s),
+    ARRAY(SELECT g.name FROM users_user_groups ug JOIN auth_group g ON g.id = ug.group_id
+          WHERE ug.user_id = u.id AND g.name = ANY(%(names)s) ORDER BY g.name)
+FROM users_user u WHERE u.id = ANY(%(u)s)
+"""
+
+_SETTINGS = """
+SELECT default_filters_score_threshold, session_time_gap_seconds,
+    default_processing_pipeline_id,
+    ARRAY(SELECT taxon_id FROM main_project_default_filters_include_taxa
+          WHERE project_id = p.id ORDER BY 1),
+    ARRAY(SELECT taxon_id FROM main_project_default_filters_exclude_taxa
+          WHERE project_id = p.id ORDER BY 1)
+FROM main_project p WHERE id = ANY(%(p)s) ORDER BY (id = %(t)s)
+"""
+
+
+def _rows(sql: str, params: dict[str, object]) -> list[tuple]:
+    with connection.cursor() as cur:
+        cur.execute(sql, params)
+        return cur.fetchall()
+
+
+def _result(name: str, messages: list[str]) -> CheckResult:
+    return CheckResult(name=name, ok=not messages, messages=tuple(messages))
+
+
+def check_deployment_counts(ctx: StepContext, after: After) -> CheckResult:
+    """1. Each moved deployment still has its seven row counts."""
+    per_dep, _, _ = deployment_counts(ctx.deployment_ids, ctx.source_id, ctx.target_id)
+    lines = [
+        f"FAIL: {d.name} {kind} before={getattr(d, kind)} after={per_dep[d.deployment_id][kind]}"
+        for d in ctx.plan.deployments
+        for kind in COUNTED
+        if getattr(d, kind) != per_dep[d.deployment_id][kind]
+    ]
+    if lines:
+        lines.append("Per-deployment row counts changed (see above)")
+    return _result("per-deployment-counts", lines)
+
+
+def check_fk_integrity(ctx: StepContext, after: After) -> CheckResult:
+    """2. Rows of the moved deployments all carry the target project."""
+    rows = _rows(_WRONG_PROJECT, ctx.params())
+    return _result(
+        "fk-integrity",
+        [f"{n} {model} still pointing to wrong project" for model, n, _ in rows if n],
+    )
+
+
+def check_indirect_access(ctx: StepContext, after: After) -> CheckResult:
+    """3. Detections, classifications and identifications reach the target through parents."""
+    return _result(
+        "indirect-access",
+        [
+            f"{model} count mismatch: via project={a}, via deployment={b}"
+            for model, a, b in _rows(_INDIRECT, ctx.params())
+            if a != b
+        ],
+    )
+
+
+def check_leaks(ctx: StepContext, after: After) -> CheckResult:
+    """4. No row of a moved deployment is left in the source project."""
+    rows = _rows(_WRONG_PROJECT, ctx.params())
+    return _result("leaks", [f"{n} {model} leaked in source project" for model, _, n in rows if n])
+
+
+def check_collections(ctx: StepContext, after: After) -> CheckResult:
+    """5. No collection of the source still holds moved images."""
+    return _result(
+        "source-collections",
+        [
+            f"Source collection '{name}' still has {n} moved images"
+            for name, n in _rows(_SOURCE_COLLECTIONS, ctx.params())
+        ],
+    )
+
+
+def check_job_links(ctx: StepContext, after: After) -> CheckResult:
+    """6. No moved job points at another project's collection, image or export, and no job
+    left in the source points into the target."""
+    moved_project_jobs = [
+        j.job_id for j in ctx.plan.jobs if j.deployment_id is None and j.action == "move"
+    ]
+    coll, export, image, back = _rows(_JOB_LINKS, ctx.params(j=moved_project_jobs))[0]
+    messages = []
+    if coll:
+        messages.append(
+            f"{coll} moved Job(s) reference a source_image_collection on another project"
+        )
+    if export:
+        messages.append(f"{export} moved Job(s) reference a data_export on another project")
+    if image:
+        messages.append(f"{image} moved Job(s) reference a source_image_single on another project")
+    if back:
+        messages.append(f"{back} Job(s) left in the source reference data moved to the target")
+    return _result("job-cross-links", messages)
+
+
+def check_conservation(ctx: StepContext, after: After) -> CheckResult:
+    """7. Source + target rows are the same before and after, per table."""
+    before_s, before_t = ctx.plan.source_totals, ctx.target_before or ProjectTotals()
+    after_s, after_t = after[ctx.source_id], after[ctx.target_id or 0]
+    messages = []
+    for field in ProjectTotals.__struct_fields__:
+        a, b = getattr(after_s, field), getattr(after_t, field)
+        original = getattr(before_s, field) + getattr(before_t, field)
+        if a + b != original:
+            messages.append(
+                f"Conservation failed for {field}: source({a}) + target({b}) = {a + b} "
+                f"!= original({original})"
+            )
+    return _result("conservation", messages)
+
+
+def check_shared_resources(ctx: StepContext, after: After) -> CheckResult:
+    """8. Deployments that stay keep resources of their own project; moved ones hold none of
+    the source's."""
+    from ami.move.plan import RESOURCES
+
+    messages = []
+    touched = {r.kind: [] for r in ctx.plan.resources}
+    for r in ctx.plan.resources:
+        if r.action != "skip":
+            touched[r.kind].append(r.resource_id)
+    for kind, table, fk in RESOURCES:
+        sql = _RESOURCE_LINKS.format(kind=kind, table=table, fk=fk)
+        _, staying, moved = _rows(sql, ctx.params(r=touched.get(kind, [])))[0]
+        if staying:
+            messages.append(f"{staying} staying deployment(s) point at a {kind} now in the target")
+        if moved:
+            messages.append(f"{moved} moved deployment(s) still point at a {kind} of the source")
+    return _result("shared-resources", messages)
+
+
+def check_members(ctx: StepContext, after: After) -> CheckResult:
+    """9. Planned users hold exactly their planned target roles and a membership."""
+    plans = {p.user_id: p for p in ctx.plan.identifiers}
+    if not plans:
+        return _result("members-and-roles", [])
+    target = ProjectRef(id=ctx.target_id, name=ctx.plan.target.name)
+    names = {group_name(target, r.__name__): r.__name__ for r in ROLES}
+    messages = []
+    for user_id, member, groups in _rows(
+        _TARGET_ACCESS, {"t": ctx.target_id, "u": list(plans), "names": list(names)}
+    ):
+        p = plans[user_id]
+        held = {names[g] for g in groups}
+        wanted = set(p.target_roles_before) | set(p.groups_to_add)
+        if held != wanted:
+            messages.append(
+                f"user id={user_id} holds {sorted(held)} on the target, planned {sorted(wanted)}"
+            )
+        if p.role is not None and not member:
+            messages.append(f"user id={user_id} is not a member of the target")
+    return _result("members-and-roles", messages)
+
+
+def check_settings(ctx: StepContext, after: After) -> CheckResult:
+    """10. The target's default settings are the source's (unless kept)."""
+    if ctx.plan.settings.action == "keep":
+        return _result("default-settings", [])
+    source, target = _rows(_SETTINGS, ctx.params(p=[ctx.source_id, ctx.target_id]))
+    labels = ("score threshold", "session gap", "default pipeline", "include taxa", "exclude taxa")
+    return _result(
+        "default-settings",
+        [
+            f"target {label} is {t!r}, the source's is {s!r}"
+            for label, s, t in zip(labels, source, target, strict=True)
+            if s != t
+        ],
+    )
+
+
+CHECKS: tuple[Callable[[StepContext, After], CheckResult], ...] = (
+    check_deployment_counts,
+    check_fk_integrity,
+    check_indirect_access,
+    check_leaks,
+    check_collections,
+    check_job_links,
+    check_conservation,
+    check_shared_resources,
+    check_members,
+    check_settings,
+)
+
+
+def run_checks(ctx: StepContext, after: After) -> tuple[CheckResult, ...]:
+    """Run every check; never raises for a failed check."""
+    return tuple(check(ctx, after) for check in CHECKS)

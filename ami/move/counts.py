@@ -1,0 +1,112 @@
+"""Grouped aggregate queries shared by the plan and the checks.
+
+Each function is one query whatever the number of rows: counts grow with data, queries do not.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from django.db import connection
+
+from ami.move.structs import ProjectTotals
+
+# One pass per table, grouped by deployment. ``retag``: rows whose project_id differs from the
+# target (what the move-* steps change); ``foreign``: rows not in the source project.
+_DEPLOYMENT_COUNTS = """
+SELECT 'events', deployment_id, count(*),
+    count(*) FILTER (WHERE project_id IS DISTINCT FROM %(t)s),
+    count(*) FILTER (WHERE project_id IS DISTINCT FROM %(s)s)
+FROM main_event WHERE deployment_id = ANY(%(d)s) GROUP BY deployment_id
+UNION ALL
+SELECT 'source_images', deployment_id, count(*),
+    count(*) FILTER (WHERE project_id IS DISTINCT FROM %(t)s),
+    count(*) FILTER (WHERE project_id IS DISTINCT FROM %(s)s)
+FROM main_sourceimage WHERE deployment_id = ANY(%(d)s) GROUP BY deployment_id
+UNION ALL
+SELECT 'occurrences', deployment_id, count(*),
+    count(*) FILTER (WHERE project_id IS DISTINCT FROM %(t)s),
+    count(*) FILTER (WHERE project_id IS DISTINCT FROM %(s)s)
+FROM main_occurrence WHERE deployment_id = ANY(%(d)s) GROUP BY deployment_id
+UNION ALL
+SELECT 'jobs', deployment_id, count(*),
+    count(*) FILTER (WHERE project_id IS DISTINCT FROM %(t)s),
+    count(*) FILTER (WHERE project_id IS DISTINCT FROM %(s)s)
+FROM jobs_job WHERE deployment_id = ANY(%(d)s) GROUP BY deployment_id
+UNION ALL
+SELECT 'detections', si.deployment_id, count(*), 0, 0
+FROM main_detection de JOIN main_sourceimage si ON si.id = de.source_image_id
+WHERE si.deployment_id = ANY(%(d)s) GROUP BY si.deployment_id
+UNION ALL
+SELECT 'classifications', si.deployment_id, count(*), 0, 0
+FROM main_classification c
+JOIN main_detection de ON de.id = c.detection_id
+JOIN main_sourceimage si ON si.id = de.source_image_id
+WHERE si.deployment_id = ANY(%(d)s) GROUP BY si.deployment_id
+UNION ALL
+SELECT 'identifications', o.deployment_id, count(*), 0, 0
+FROM main_identification i JOIN main_occurrence o ON o.id = i.occurrence_id
+WHERE o.deployment_id = ANY(%(d)s) GROUP BY o.deployment_id
+"""
+
+COUNTED = (
+    "events",
+    "source_images",
+    "occurrences",
+    "detections",
+    "classifications",
+    "identifications",
+    "jobs",
+)
+RETAGGED = ("events", "source_images", "occurrences", "jobs")
+
+_PROJECT_TOTALS = """
+SELECT 'deployments', project_id, count(*) FROM main_deployment
+WHERE project_id = ANY(%(p)s) GROUP BY project_id
+UNION ALL SELECT 'events', project_id, count(*) FROM main_event
+WHERE project_id = ANY(%(p)s) GROUP BY project_id
+UNION ALL SELECT 'source_images', project_id, count(*) FROM main_sourceimage
+WHERE project_id = ANY(%(p)s) GROUP BY project_id
+UNION ALL SELECT 'occurrences', project_id, count(*) FROM main_occurrence
+WHERE project_id = ANY(%(p)s) GROUP BY project_id
+UNION ALL SELECT 'jobs', project_id, count(*) FROM jobs_job
+WHERE project_id = ANY(%(p)s) GROUP BY project_id
+"""
+
+# Project ids are positive, so 0 stands for "a project that does not exist yet".
+NO_PROJECT = 0
+
+
+def deployment_counts(
+    deployment_ids: Sequence[int], source_id: int, target_id: int | None
+) -> tuple[dict[int, dict[str, int]], dict[str, int], dict[str, int]]:
+    """Count the rows hanging off each deployment.
+
+    Returns:
+        (counts per deployment id and kind, rows to retag per kind, rows outside the source
+        project per kind).
+    """
+    per_dep: dict[int, dict[str, int]] = {d: dict.fromkeys(COUNTED, 0) for d in deployment_ids}
+    retag = dict.fromkeys(RETAGGED, 0)
+    foreign = dict.fromkeys(RETAGGED, 0)
+    params = {"d": list(deployment_ids), "s": source_id, "t": target_id or NO_PROJECT}
+    with connection.cursor() as cur:
+        cur.execute(_DEPLOYMENT_COUNTS, params)
+        for kind, dep_id, n, n_retag, n_foreign in cur.fetchall():
+            per_dep[dep_id][kind] = n
+            if kind in retag:
+                retag[kind] += n_retag
+                foreign[kind] += n_foreign
+    return per_dep, retag, foreign
+
+
+def project_totals(project_ids: Sequence[int | None]) -> dict[int, ProjectTotals]:
+    """Rows per project by ``project_id``; projects with no rows get zeros."""
+    ids = [p for p in project_ids if p]
+    found: dict[int, dict[str, int]] = {p: {} for p in ids}
+    if ids:
+        with connection.cursor() as cur:
+            cur.execute(_PROJECT_TOTALS, {"p": ids})
+            for kind, project_id, n in cur.fetchall():
+                found[project_id][kind] = n
+    return {p: ProjectTotals(**values) for p, values in found.items()}

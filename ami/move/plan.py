@@ -1,0 +1,469 @@
+"""Read-only planning: validate a request, count rows, decide clone/reassign/skip.
+
+``build_plan`` is used for the dry run and again inside the transaction, against locked rows.
+The number of queries depends on the number of deployments, shared resources and collections,
+never on the number of images, occurrences or detections.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from django.db import connection
+
+from ami.move import errors
+from ami.move.counts import COUNTED, NO_PROJECT, deployment_counts, project_totals
+from ami.move.people import plan_identifiers
+from ami.move.structs import (
+    CollectionDecision,
+    DeploymentCounts,
+    JobDecision,
+    MovePlan,
+    MoveRequest,
+    ProjectRef,
+    ProjectTotals,
+    ResourceDecision,
+    SettingsPlan,
+    TaxaListPlan,
+)
+
+PROJECT_NAME_MAX = 80
+
+# (kind, table, Deployment column). Names are constants, never user input.
+RESOURCES = (
+    ("s3", "main_s3storagesource", "data_source_id"),
+    ("device", "main_device", "device_id"),
+    ("site", "main_site", "research_site_id"),
+)
+
+_RESOURCES_SQL = """
+SELECT r.id, r.name, r.project_id,
+    (SELECT count(*) FROM main_deployment o WHERE o.{fk} = r.id AND NOT o.id = ANY(%(d)s)),
+    ARRAY(SELECT o.name || '(' || o.id || ')' FROM main_deployment o
+          WHERE o.{fk} = r.id AND NOT o.id = ANY(%(d)s) ORDER BY o.id LIMIT 5)
+FROM {table} r
+WHERE r.id IN (SELECT {fk} FROM main_deployment WHERE id = ANY(%(d)s))
+ORDER BY r.id
+"""
+
+_COLLECTIONS_SQL = """
+SELECT c.id, c.name, c.method,
+    count(*) FILTER (WHERE si.deployment_id = ANY(%(d)s)) AS moved,
+    count(*) FILTER (WHERE si.deployment_id IS NULL OR NOT si.deployment_id = ANY(%(d)s))
+FROM main_sourceimagecollection c
+JOIN main_sourceimagecollection_images ci ON ci.sourceimagecollection_id = c.id
+JOIN main_sourceimage si ON si.id = ci.sourceimage_id
+WHERE c.project_id = %(s)s
+GROUP BY c.id
+HAVING count(*) FILTER (WHERE si.deployment_id = ANY(%(d)s)) > 0
+ORDER BY c.id
+"""
+
+# Jobs on moved deployments, and project-level jobs of the source that reference moved images
+# or collections holding moved images.
+_JOBS_SQL = """
+SELECT j.id, j.deployment_id, j.status, si.deployment_id, si.project_id,
+    j.source_image_collection_id, c.project_id, j.data_export_id, e.project_id
+FROM jobs_job j
+LEFT JOIN main_sourceimage si ON si.id = j.source_image_single_id
+LEFT JOIN main_sourceimagecollection c ON c.id = j.source_image_collection_id
+LEFT JOIN exports_dataexport e ON e.id = j.data_export_id
+WHERE j.deployment_id = ANY(%(d)s)
+   OR (j.deployment_id IS NULL AND j.project_id = %(s)s
+       AND (si.deployment_id = ANY(%(d)s) OR j.source_image_collection_id = ANY(%(c)s)))
+ORDER BY j.id
+"""
+
+_TAXA_SQL = """
+SELECT count(DISTINCT o.determination_id),
+    count(DISTINCT o.determination_id) FILTER (WHERE NOT EXISTS (
+        SELECT 1 FROM main_taxon_projects tp
+        WHERE tp.taxon_id = o.determination_id AND tp.project_id = %(t)s))
+FROM main_occurrence o WHERE o.deployment_id = ANY(%(d)s)
+"""
+
+_FILTER_TAXA_SQL = """
+SELECT 'include', x.project_id, t.id, t.name
+FROM main_project_default_filters_include_taxa x JOIN main_taxon t ON t.id = x.taxon_id
+WHERE x.project_id = ANY(%(p)s)
+UNION ALL
+SELECT 'exclude', x.project_id, t.id, t.name
+FROM main_project_default_filters_exclude_taxa x JOIN main_taxon t ON t.id = x.taxon_id
+WHERE x.project_id = ANY(%(p)s)
+ORDER BY 1, 3
+"""
+
+_TAXA_LISTS_SQL = """
+SELECT tl.id, tl.name,
+    (SELECT count(*) FROM main_taxalist_taxa x WHERE x.taxalist_id = tl.id),
+    (SELECT count(*) FROM main_taxalist_projects x WHERE x.taxalist_id = tl.id),
+    EXISTS (SELECT 1 FROM main_taxalist_projects x
+            WHERE x.taxalist_id = tl.id AND x.project_id = %(t)s)
+FROM main_taxalist tl
+JOIN main_taxalist_projects lp ON lp.taxalist_id = tl.id AND lp.project_id = %(s)s
+ORDER BY tl.id
+"""
+
+_PIPELINES_SQL = """
+SELECT pipeline_id FROM ml_projectpipelineconfig WHERE project_id = %(s)s
+AND pipeline_id NOT IN (SELECT pipeline_id FROM ml_projectpipelineconfig WHERE project_id = %(t)s)
+ORDER BY pipeline_id
+"""
+
+_SERVICES_SQL = """
+SELECT processingservice_id FROM ml_processingservice_projects WHERE project_id = %(s)s
+AND processingservice_id NOT IN (
+    SELECT processingservice_id FROM ml_processingservice_projects WHERE project_id = %(t)s)
+ORDER BY processingservice_id
+"""
+
+_PROJECT_SQL = """
+SELECT id, name, owner_id, default_filters_score_threshold, session_time_gap_seconds,
+    default_processing_pipeline_id
+FROM main_project WHERE id = ANY(%(p)s)
+"""
+
+_DEPLOYMENTS_SQL = """
+SELECT d.id, d.name, d.project_id, d.data_source_id, d.device_id, dv.name,
+    d.research_site_id, st.name
+FROM main_deployment d
+LEFT JOIN main_device dv ON dv.id = d.device_id
+LEFT JOIN main_site st ON st.id = d.research_site_id
+WHERE d.id = ANY(%(d)s)
+"""
+
+RUNNING_STATES = ("PENDING", "STARTED", "RETRY", "CANCELING")
+
+
+def parse_deployment_ids(text: str | None) -> tuple[int, ...]:
+    """Parse ``--deployment-ids``: comma-separated integers, spaces and duplicates tolerated.
+
+    Raises:
+        InvalidRequest: on an empty list, an empty token or a token that is not an integer.
+    """
+    if text is None or not text.strip():
+        raise errors.InvalidRequest(
+            "--deployment-ids is empty: pass a comma-separated list such as --deployment-ids 12,15"
+        )
+    ids: list[int] = []
+    for position, raw in enumerate(text.split(","), start=1):
+        token = raw.strip()
+        if not token:
+            raise errors.InvalidRequest(
+                f"--deployment-ids {text!r} has an empty entry at position {position}: "
+                "remove the extra comma"
+            )
+        try:
+            value = int(token)
+        except ValueError:
+            raise errors.InvalidRequest(
+                f"--deployment-ids: {token!r} is not a deployment id: "
+                "pass integers separated by commas, such as --deployment-ids 12,15"
+            ) from None
+        if value <= 0:
+            raise errors.InvalidRequest(
+                f"--deployment-ids: {token!r} is not a deployment id (ids are positive)"
+            )
+        if value not in ids:
+            ids.append(value)
+    return tuple(ids)
+
+
+def _query(sql: str, params: dict[str, object]) -> list[tuple]:
+    with connection.cursor() as cur:
+        cur.execute(sql, params)
+        return cur.fetchall()
+
+
+def _validate(request: MoveRequest) -> tuple[dict[int, tuple], dict[int, tuple]]:
+    """Check the request against the database, in the original command's order."""
+    source_id = request.source_project_id
+    target_id = request.target_project_id or None
+    projects = {
+        row[0]: row for row in _query(_PROJECT_SQL, {"p": [source_id, target_id or NO_PROJECT]})
+    }
+    if source_id not in projects:
+        raise errors.ProjectNotFound(
+            f"Source project {source_id} does not exist: check --source-project"
+        )
+    deployments = {
+        row[0]: row for row in _query(_DEPLOYMENTS_SQL, {"d": list(request.deployment_ids)})
+    }
+    missing = [d for d in request.deployment_ids if d not in deployments]
+    if missing:
+        raise errors.DeploymentsNotFound(
+            f"Deployments not found: {missing}: check the ids or drop them from --deployment-ids"
+        )
+    elsewhere = {d: row[2] for d, row in deployments.items() if row[2] != source_id}
+    if elsewhere:
+        fixes = "; ".join(
+            f"deployment {d} is in project {p}, not {source_id}: "
+            + (f"pass --source-project {p} or drop {d}" if p else f"drop {d}")
+            for d, p in elsewhere.items()
+        )
+        raise errors.DeploymentsNotInSource(
+            f"Deployments not in source project {source_id}: {elsewhere}: {fixes}"
+        )
+    name = (request.create_project or "").strip()
+    if name and target_id:
+        raise errors.InvalidRequest("Use either --target-project or --create-project, not both")
+    if target_id == source_id:
+        raise errors.InvalidRequest(
+            "Target project cannot be the same as source project: "
+            "pass another --target-project, or --create-project NAME"
+        )
+    if target_id and target_id not in projects:
+        raise errors.ProjectNotFound(
+            f"Target project {target_id} does not exist: pass an existing project id, "
+            "or --create-project NAME to make a new one"
+        )
+    if not name and not target_id:
+        raise errors.InvalidRequest(
+            "Must specify either --target-project or --create-project: "
+            "pass --target-project ID or --create-project NAME"
+        )
+    if name and len(name) > PROJECT_NAME_MAX:
+        raise errors.InvalidRequest(
+            f"--create-project name has {len(name)} characters; "
+            f"the limit is {PROJECT_NAME_MAX}: pass a shorter name"
+        )
+    if name and request.keep_target_settings:
+        raise errors.InvalidRequest(
+            "--keep-target-settings needs an existing --target-project: a new project has no "
+            "settings of its own; drop the flag"
+        )
+    return projects, deployments
+
+
+def build_plan(request: MoveRequest) -> MovePlan:
+    """Validate ``request`` and compute what the move will do, without writing anything.
+
+    Raises:
+        MoveError: the request is invalid; the message names the fix.
+    """
+    projects, deployment_rows = _validate(request)
+    source_row = projects[request.source_project_id]
+    target_id = request.target_project_id or None
+    target_row = projects.get(target_id) if target_id else None
+    source = ProjectRef(id=source_row[0], name=source_row[1], owner_id=source_row[2])
+    if target_row:
+        target = ProjectRef(id=target_row[0], name=target_row[1], owner_id=target_row[2])
+    else:
+        target = ProjectRef(id=None, name=(request.create_project or "").strip(), owner_id=None)
+    dep_ids = list(request.deployment_ids)
+    params = {"d": dep_ids, "s": source.id, "t": target.id or NO_PROJECT}
+
+    per_dep, retag, foreign = deployment_counts(dep_ids, source.id, target.id)
+    deployments = tuple(
+        DeploymentCounts(
+            deployment_id=d,
+            name=deployment_rows[d][1],
+            project_id=deployment_rows[d][2],
+            data_source_id=deployment_rows[d][3],
+            device_id=deployment_rows[d][4],
+            device_name=deployment_rows[d][5],
+            site_id=deployment_rows[d][6],
+            site_name=deployment_rows[d][7],
+            **per_dep[d],
+        )
+        for d in dep_ids
+    )
+    totals = DeploymentCounts(
+        deployment_id=0,
+        name="total",
+        project_id=source.id,
+        data_source_id=None,
+        device_id=None,
+        device_name=None,
+        site_id=None,
+        site_name=None,
+        **{k: sum(per_dep[d][k] for d in dep_ids) for k in COUNTED},
+    )
+    totals_by_project = project_totals([source.id, target.id])
+    collections = _plan_collections(request, params)
+    taxa_count, taxa_to_link = _query(_TAXA_SQL, params)[0]
+    jobs, running = _plan_jobs(request, params, collections, target.id)
+    return MovePlan(
+        request=request,
+        source=source,
+        target=target,
+        deployments=deployments,
+        totals=totals,
+        retag=retag,
+        foreign_rows=foreign,
+        source_totals=totals_by_project[source.id],
+        target_totals=totals_by_project.get(target.id or NO_PROJECT, ProjectTotals()),
+        resources=_plan_resources(params, source.id),
+        collections=collections,
+        jobs=jobs,
+        running_job_ids=running,
+        taxa_count=taxa_count,
+        taxa_to_link=taxa_to_link,
+        identifiers=plan_identifiers(request, params, source, target),
+        settings=_plan_settings(request, source_row, target_row),
+        taxa_lists=tuple(
+            TaxaListPlan(
+                taxalist_id=r[0],
+                name=r[1],
+                taxa_count=r[2],
+                projects_count=r[3],
+                linked_to_target=r[4],
+            )
+            for r in _query(_TAXA_LISTS_SQL, params)
+        ),
+        pipelines_to_clone=tuple(r[0] for r in _query(_PIPELINES_SQL, params))
+        if request.clone_pipelines
+        else (),
+        services_to_link=tuple(r[0] for r in _query(_SERVICES_SQL, params)),
+    )
+
+
+def _plan_resources(params: dict[str, object], source_id: int) -> tuple[ResourceDecision, ...]:
+    decisions = []
+    for kind, table, fk in RESOURCES:
+        for rid, name, owner, others, sample in _query(
+            _RESOURCES_SQL.format(table=table, fk=fk), params
+        ):
+            action = "skip" if owner != source_id else ("clone" if others else "reassign")
+            decisions.append(
+                ResourceDecision(
+                    kind=kind,
+                    resource_id=rid,
+                    name=name,
+                    owner_project_id=owner,
+                    action=action,
+                    others_count=others,
+                    others_sample=tuple(sample),
+                )
+            )
+    return tuple(decisions)
+
+
+def _plan_collections(
+    request: MoveRequest, params: dict[str, object]
+) -> tuple[CollectionDecision, ...]:
+    decisions = []
+    for cid, name, method, moved, other in _query(_COLLECTIONS_SQL, params):
+        mixed = "split" if request.clone_collections else "remove"
+        action = mixed if other else "reassign"
+        decisions.append(
+            CollectionDecision(
+                collection_id=cid,
+                name=name,
+                method=method,
+                moved_images=moved,
+                other_images=other,
+                action=action,
+            )
+        )
+    return tuple(decisions)
+
+
+def _plan_jobs(
+    request: MoveRequest,
+    params: dict[str, object],
+    collections: Iterable[CollectionDecision],
+    target_id: int | None,
+) -> tuple[tuple[JobDecision, ...], tuple[int, ...]]:
+    """Decide what each job referencing moved data does.
+
+    A job on a moved deployment always moves; its references that would otherwise point into
+    another project are re-pointed (split collection) or cleared. A project-level job moves
+    only when everything it references moves with it; otherwise it stays and loses the
+    references that left the source.
+    """
+    by_collection = {c.collection_id: c.action for c in collections}
+    moved_deps = set(request.deployment_ids)
+    decisions: list[JobDecision] = []
+    running: list[int] = []
+    rows = _query(_JOBS_SQL, {**params, "c": list(by_collection)})
+    for (
+        job_id,
+        dep,
+        status,
+        img_dep,
+        img_project,
+        coll,
+        coll_project,
+        export,
+        export_project,
+    ) in rows:
+        image_moves = img_dep in moved_deps
+        coll_action = by_collection.get(coll)
+        if dep is not None:
+            action = "move"
+            if (
+                coll is None
+                or coll_action == "reassign"
+                or (coll_action is None and target_id and coll_project == target_id)
+            ):
+                collection = "keep"
+            elif coll_action == "split":
+                collection = "clone"
+            else:
+                collection = "null"
+            keep_image = image_moves or (target_id and img_project == target_id)
+            image = "keep" if (img_dep is None and img_project is None) or keep_image else "null"
+            keep_export = export is None or (target_id and export_project == target_id)
+            export_action = "keep" if keep_export else "null"
+            note = "on a moved deployment"
+        else:
+            moves = (
+                (img_project is None or image_moves)
+                and (coll is None or coll_action == "reassign")
+                and export is None
+            )
+            action = "move" if moves else "stay"
+            if moves:
+                collection = image = export_action = "keep"
+                note = "project-level; everything it references moves"
+            else:
+                collection = "null" if coll_action == "reassign" else "keep"
+                image = "null" if image_moves else "keep"
+                export_action = "keep"
+                note = "project-level; references data that stays, so it stays"
+        if status in RUNNING_STATES and action == "move":
+            running.append(job_id)
+        if dep is not None and collection == image == export_action == "keep":
+            continue  # an ordinary job on a moved deployment: counted, nothing to decide
+        decisions.append(
+            JobDecision(
+                job_id=job_id,
+                deployment_id=dep,
+                status=status,
+                action=action,
+                collection_id=coll,
+                collection_action=collection,
+                image_action=image,
+                export_action=export_action,
+                note=note,
+            )
+        )
+    return tuple(decisions), tuple(running)
+
+
+def _plan_settings(
+    request: MoveRequest, source_row: tuple, target_row: tuple | None
+) -> SettingsPlan:
+    ids = [source_row[0]] + ([target_row[0]] if target_row else [])
+    taxa: dict[tuple[str, int], list[tuple[int, str]]] = {}
+    for which, project_id, taxon_id, name in _query(_FILTER_TAXA_SQL, {"p": ids}):
+        taxa.setdefault((which, project_id), []).append((taxon_id, name))
+    src_inc = taxa.get(("include", source_row[0]), [])
+    src_exc = taxa.get(("exclude", source_row[0]), [])
+    tgt = target_row[0] if target_row else None
+    return SettingsPlan(
+        action="keep" if request.keep_target_settings else "replace",
+        score_threshold=source_row[3],
+        session_time_gap_seconds=source_row[4],
+        default_pipeline_id=source_row[5],
+        include_taxa=tuple(t for t, _ in src_inc),
+        exclude_taxa=tuple(t for t, _ in src_exc),
+        include_names=tuple(n for _, n in src_inc),
+        exclude_names=tuple(n for _, n in src_exc),
+        target_score_threshold=target_row[3] if target_row else None,
+        target_session_time_gap_seconds=target_row[4] if target_row else None,
+        target_default_pipeline_id=target_row[5] if target_row else None,
+        target_include_taxa=tuple(t for t, _ in taxa.get(("include", tgt), [])),
+        target_exclude_taxa=tuple(t for t, _ in taxa.get(("exclude", tgt), [])),
+    )

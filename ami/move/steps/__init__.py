@@ -1,0 +1,31 @@
+"""The ordered steps of a move: (label, function) pairs, nothing else."""
+
+from __future__ import annotations
+
+from ami.move.steps import access, collections, deployments, ml, project, shared
+
+STEPS = (
+    ("[create-target]", project.create_target),
+    ("[clone-s3]", shared.clone_s3),
+    ("[clone-device]", shared.clone_device),
+    ("[clone-site]", shared.clone_site),
+    ("[move-deployment]", deployments.move_deployment),
+    ("[move-events]", deployments.move_events),
+    ("[move-images]", deployments.move_images),
+    ("[move-occurrences]", deployments.move_occurrences),
+    ("[move-jobs]", deployments.move_jobs),
+    ("[handle-collections]", collections.handle_collections),
+    ("[remap-jobs-to-collections]", collections.remap_jobs_to_collections),
+    ("[detach-job-images]", collections.detach_job_images),
+    ("[data-export-residue]", collections.data_export_residue),
+    ("[clone-pipeline-config]", ml.clone_pipeline_config),
+    ("[link-services]", ml.link_services),
+    ("[link-taxa]", access.link_taxa),
+    ("[role-groups]", access.role_groups),
+    ("[add-identifiers]", access.add_identifiers),
+    ("[link-taxalists]", access.link_taxalists),
+    ("[copy-defaults]", project.copy_defaults),
+    ("[fire-post-save]", deployments.fire_post_save),
+)
+
+__all__ = ["STEPS"]

@@ -1,0 +1,120 @@
+"""Collections and the job references into them.
+
+``[handle-collections]``: a source collection whose images all move is reassigned; a mixed one
+is split (``INSERT ... SELECT`` of the moved images into a target copy, ``DELETE ... USING``
+from the source), or only emptied of moved images with ``--no-clone-collections``.
+``[remap-jobs-to-collections]``, ``[detach-job-images]``, ``[data-export-residue]``: jobs end
+up pointing at nothing in another project.
+"""
+
+from __future__ import annotations
+
+from ami.move.steps.base import StepContext, StepRun
+from ami.move.structs import CollectionDecision, StepResult
+
+_REASSIGN = """
+UPDATE main_sourceimagecollection SET project_id = %(t)s, updated_at = now()
+WHERE id = %(c)s AND project_id IS DISTINCT FROM %(t)s
+"""
+_CLONE = """
+INSERT INTO main_sourceimagecollection
+    (name, description, project_id, method, kwargs, created_at, updated_at)
+SELECT name, COALESCE(description, ''), %(t)s, method, COALESCE(kwargs, '{}'::jsonb), now(), now()
+FROM main_sourceimagecollection WHERE id = %(c)s
+RETURNING id
+"""
+_COPY_IMAGES = """
+INSERT INTO main_sourceimagecollection_images (sourceimagecollection_id, sourceimage_id)
+SELECT %(new)s, ci.sourceimage_id
+FROM main_sourceimagecollection_images ci
+JOIN main_sourceimage si ON si.id = ci.sourceimage_id
+WHERE ci.sourceimagecollection_id = %(c)s AND si.deployment_id = ANY(%(d)s)
+"""
+_REMOVE_IMAGES = """
+DELETE FROM main_sourceimagecollection_images ci USING main_sourceimage si
+WHERE si.id = ci.sourceimage_id AND ci.sourceimagecollection_id = %(c)s
+AND si.deployment_id = ANY(%(d)s)
+"""
+_REMAP_JOBS = """
+UPDATE jobs_job j SET source_image_collection_id = m.n
+FROM unnest(%(old)s::bigint[], %(new)s::bigint[]) AS m(o, n)
+WHERE j.id = ANY(%(j)s) AND j.source_image_collection_id = m.o
+"""
+_NULL_JOB_COLUMN = """
+UPDATE jobs_job SET {column} = NULL WHERE id = ANY(%(j)s) AND {column} IS NOT NULL
+"""
+
+
+def _expected(c: CollectionDecision) -> int:
+    if c.action == "reassign":
+        return 1
+    if c.action == "split":
+        return 1 + 2 * c.moved_images  # the copy, its images, the removals
+    return c.moved_images
+
+
+def _handle(ctx: StepContext, run: StepRun, c: CollectionDecision) -> None:
+    params = ctx.params(c=c.collection_id)
+    if c.action == "reassign":
+        run.execute(_REASSIGN, params)
+        run.detail.append(f"'{c.name}' (id={c.collection_id}) reassigned")
+        return
+    if c.action == "split":
+        (new_id,) = run.returning(_CLONE, params)[0]
+        ctx.clones.setdefault("collection", {})[c.collection_id] = new_id
+        run.created.setdefault("collection", []).append(new_id)
+        run.execute(_COPY_IMAGES, {**params, "new": new_id})
+        run.detail.append(f"'{c.name}' split: {c.collection_id} -> {new_id}")
+    else:
+        run.detail.append(f"'{c.name}' (id={c.collection_id}): moved images removed")
+    run.execute(_REMOVE_IMAGES, params)
+
+
+def handle_collections(ctx: StepContext) -> StepResult:
+    """Writes main_sourceimagecollection and main_sourceimagecollection_images."""
+    decisions = ctx.plan.collections
+    with ctx.step("[handle-collections]", sum(map(_expected, decisions)), "split") as run:
+        for c in decisions:
+            _handle(ctx, run, c)
+    return ctx.last
+
+
+def remap_jobs_to_collections(ctx: StepContext) -> StepResult:
+    """Writes jobs_job.source_image_collection_id (split copy, or NULL)."""
+    jobs = ctx.plan.jobs
+    to_clone = [j.job_id for j in jobs if j.collection_action == "clone"]
+    to_null = [j.job_id for j in jobs if j.collection_action == "null"]
+    mapping = ctx.clones.get("collection", {})
+    with ctx.step("[remap-jobs-to-collections]", len(to_clone) + len(to_null), "update") as run:
+        if to_clone:
+            n = run.execute(
+                _REMAP_JOBS, {"old": list(mapping), "new": list(mapping.values()), "j": to_clone}
+            )
+            run.detail.append(f"{n} job(s) now point at the target copy of a split collection")
+        if to_null:
+            n = run.execute(
+                _NULL_JOB_COLUMN.format(column="source_image_collection_id"), {"j": to_null}
+            )
+            run.detail.append(f"{n} job(s) no longer point at a collection of another project")
+        if not jobs:
+            run.detail.append("No moved Jobs referenced split collections")
+    return ctx.last
+
+
+def _null_column(ctx: StepContext, label: str, column: str, attr: str) -> StepResult:
+    ids = [j.job_id for j in ctx.plan.jobs if getattr(j, attr) == "null"]
+    with ctx.step(label, len(ids), "update") as run:
+        if ids:
+            run.execute(_NULL_JOB_COLUMN.format(column=column), {"j": ids})
+        run.detail.append(f"{run.rows} job(s) cleared")
+    return ctx.last
+
+
+def detach_job_images(ctx: StepContext) -> StepResult:
+    """Writes jobs_job.source_image_single_id where the image is now in another project."""
+    return _null_column(ctx, "[detach-job-images]", "source_image_single_id", "image_action")
+
+
+def data_export_residue(ctx: StepContext) -> StepResult:
+    """Writes jobs_job.data_export_id of moved jobs whose export stays in the source."""
+    return _null_column(ctx, "[data-export-residue]", "data_export_id", "export_action")
