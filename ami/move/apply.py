@@ -21,6 +21,7 @@ from ami.move.plan import build_plan
 from ami.move.steps import STEPS
 from ami.move.steps.base import StepContext
 from ami.move.structs import MovePlan, MoveReport, StepResult
+from ami.move.tracking import register_move_tables
 
 logger = logging.getLogger(__name__)
 
@@ -55,6 +56,7 @@ def recording(plan: MovePlan) -> Iterator[Any]:
     if record is None:
         yield NullRecording()
         return
+    register_move_tables()
     request = plan.request
     with record(
         kind="move",

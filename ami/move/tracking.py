@@ -1,0 +1,54 @@
+"""Tell the ledger which tables a move writes, so every write of ``--execute`` is captured.
+
+``register_move_tables()`` is idempotent. It is meant to run once at startup
+(``ami.main.apps.MainConfig.ready``); ``apply_plan`` also calls it before recording, so a move
+is fully captured even where the startup hook is missing.
+"""
+
+from __future__ import annotations
+
+# (table, label, secret columns). Every table a move inserts into, updates or deletes from,
+# including the M2M through tables and what --create-project's defaults and signals write.
+MOVE_TABLES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
+    ("main_project", "main.Project", ()),
+    ("main_deployment", "main.Deployment", ()),
+    ("main_event", "main.Event", ()),
+    ("main_sourceimage", "main.SourceImage", ()),
+    ("main_occurrence", "main.Occurrence", ()),
+    ("main_detection", "main.Detection", ()),
+    ("main_classification", "main.Classification", ()),
+    ("main_identification", "main.Identification", ()),
+    ("jobs_job", "jobs.Job", ()),
+    ("main_s3storagesource", "main.S3StorageSource", ("access_key", "secret_key")),
+    ("main_device", "main.Device", ()),
+    ("main_site", "main.Site", ()),
+    ("main_sourceimagecollection", "main.SourceImageCollection", ()),
+    ("main_sourceimagecollection_images", "main.SourceImageCollection.images", ()),
+    ("ml_projectpipelineconfig", "ml.ProjectPipelineConfig", ()),
+    ("ml_processingservice_projects", "ml.ProcessingService.projects", ()),
+    ("main_taxon_projects", "main.Taxon.projects", ()),
+    ("main_taxalist_projects", "main.TaxaList.projects", ()),
+    (
+        "main_project_default_filters_include_taxa",
+        "main.Project.default_filters_include_taxa",
+        (),
+    ),
+    (
+        "main_project_default_filters_exclude_taxa",
+        "main.Project.default_filters_exclude_taxa",
+        (),
+    ),
+    ("main_userprojectmembership", "main.UserProjectMembership", ()),
+    ("auth_group", "auth.Group", ()),
+    ("users_user_groups", "users.User.groups", ()),
+    ("exports_dataexport", "exports.DataExport", ()),
+    ("main_tag", "main.Tag", ()),
+)
+
+
+def register_move_tables() -> None:
+    """Register every table a move writes with the ledger (a no-op when already done)."""
+    import ledger
+
+    for table, label, secrets in MOVE_TABLES:
+        ledger.register_table(table, pk="id", secret_columns=secrets, label=label)
