@@ -30,9 +30,8 @@ FROM (
     SELECT s.id, count(d.id) AS n
     FROM main_sourceimage s
     LEFT JOIN main_project p ON p.id = s.project_id
-    LEFT JOIN main_detection d ON d.source_image_id = s.id AND {real_bbox}
-        AND (p.id IS NULL OR EXISTS (
-            SELECT 1 FROM main_occurrence o WHERE o.id = d.occurrence_id AND {filters}))
+    LEFT JOIN (main_detection d LEFT JOIN main_occurrence o ON o.id = d.occurrence_id)
+        ON d.source_image_id = s.id AND {real_bbox} AND {filters_optional}
     WHERE s.deployment_id {scope}
     GROUP BY s.id
 ) agg
@@ -154,7 +153,6 @@ def _render(template: str, scope: str) -> str:
     return template.format(
         scope=scope,
         real_bbox=_REAL_BBOX,
-        filters=occurrence_default_filters_sql("o", "p"),
         filters_optional=occurrence_default_filters_sql("o", "p", project_optional=True),
     )
 

@@ -21,22 +21,35 @@ from django.db.models import Q
 if TYPE_CHECKING:
     from ami.main.models import Project
 
-# Named placeholders are SQL aliases, composed through ``quote_name``; no value is ever
-# interpolated. ``{project}`` may be an alias that is NULL (LEFT JOIN): see ``project_optional``.
-_TAXON_MATCH = """
-    SELECT 1 FROM {through} f
-    JOIN main_taxon t ON t.id = {occurrence}.determination_id
-    WHERE f.project_id = {project}.id
-      AND (t.id = f.taxon_id
-           OR t.parents_json @> jsonb_build_array(jsonb_build_object('id', f.taxon_id)))
+# Every taxon paired with itself and with each of its ancestors, as jsonb ids so that the match
+# is the one ``parents_json @> '[{"id": pk}]'`` makes. Built once per statement: the subqueries
+# below are uncorrelated, so Postgres hashes them instead of probing the taxa for every row.
+_TAXON_LINEAGE = """
+    SELECT t.id AS taxon_id, a.ancestor
+    FROM main_taxon t
+    CROSS JOIN LATERAL (
+        SELECT to_jsonb(t.id) AS ancestor
+        UNION ALL
+        SELECT e -> 'id' FROM jsonb_array_elements(
+            CASE WHEN jsonb_typeof(t.parents_json) = 'array' THEN t.parents_json
+                 ELSE '[]'::jsonb END) AS e
+    ) a
 """
 
+# (project, taxon) pairs where the taxon is a listed taxon of the project or a descendant.
+_LISTED_PAIRS = """
+    SELECT f.project_id, l.taxon_id
+    FROM {through} f JOIN ({lineage}) l ON l.ancestor = to_jsonb(f.taxon_id)
+"""
+
+# Named placeholders are SQL aliases, composed through ``quote_name``; no value is ever
+# interpolated. A NULL determination is never in a pair set: COALESCE keeps it through the
+# exclude test, as Django's negated Q does.
 _DEFAULT_FILTERS_SQL = """(
     {occurrence}.determination_score >= {project}.default_filters_score_threshold
-    AND (NOT EXISTS (SELECT 1 FROM main_project_default_filters_include_taxa fi
-                     WHERE fi.project_id = {project}.id)
-         OR EXISTS ({include_match}))
-    AND NOT EXISTS ({exclude_match})
+    AND ({project}.id NOT IN (SELECT project_id FROM {include_table})
+         OR COALESCE(({project}.id, {occurrence}.determination_id) IN ({include_pairs}), false))
+    AND NOT COALESCE(({project}.id, {occurrence}.determination_id) IN ({exclude_pairs}), false)
 )"""
 
 INCLUDE_TAXA_TABLE = "main_project_default_filters_include_taxa"
@@ -66,12 +79,12 @@ def occurrence_default_filters_sql(
     """
     occ = connection.ops.quote_name(occurrence)
     proj = connection.ops.quote_name(project)
-    match = {"occurrence": occ, "project": proj}
     expression = _DEFAULT_FILTERS_SQL.format(
         occurrence=occ,
         project=proj,
-        include_match=_TAXON_MATCH.format(through=INCLUDE_TAXA_TABLE, **match),
-        exclude_match=_TAXON_MATCH.format(through=EXCLUDE_TAXA_TABLE, **match),
+        include_table=INCLUDE_TAXA_TABLE,
+        include_pairs=_LISTED_PAIRS.format(through=INCLUDE_TAXA_TABLE, lineage=_TAXON_LINEAGE),
+        exclude_pairs=_LISTED_PAIRS.format(through=EXCLUDE_TAXA_TABLE, lineage=_TAXON_LINEAGE),
     )
     if project_optional:
         return f"({proj}.id IS NULL OR {expression})"
