@@ -290,11 +290,10 @@ def build_plan(scale: DemoScale, layout: Layout) -> list[PlanRow]:
     """List the deployments to fill, in a fixed order, with their number of captures."""
     groups = (
         ("moved", layout.moved_deployment_ids, scale.moved_images, layout.source_project_id),
-        ("staying", layout.staying_deployment_ids, scale.staying_images,
-         layout.source_project_id),
+        ("staying", layout.staying_deployment_ids, scale.staying_images, layout.source_project_id),
         ("target", layout.target_deployment_ids, scale.target_images, layout.target_project_id),
         ("third", layout.third_deployment_ids, scale.third_images, layout.third_project_id),
-    )  # fmt: skip
+    )
     rows: list[PlanRow] = []
     for role, ids, sizes, project_id in groups:
         for pos, (deployment_id, n_images) in enumerate(zip(ids, sizes, strict=True)):
@@ -348,6 +347,8 @@ def insert_captures(plan: list[PlanRow], params: dict[str, Any]) -> None:
         cursor.execute("CREATE INDEX ON demo_image (deployment_id, idx)")
         cursor.execute("ANALYZE demo_image")
         cursor.execute(_INSERT_IMAGES, params)
+        # Fresh statistics, so grouping and the cached-field refresh plan for the real sizes.
+        cursor.execute("ANALYZE main_sourceimage")
 
 
 def insert_observations(params: dict[str, Any]) -> None:
@@ -372,5 +373,8 @@ def insert_observations(params: dict[str, Any]) -> None:
             _APPLY_IDENTIFICATIONS,
             _INSERT_COLLECTION_IMAGES,
             _DROP_TEMP,
+            "ANALYZE main_occurrence",
+            "ANALYZE main_detection",
+            "ANALYZE main_classification",
         ):
             cursor.execute(statement, params)

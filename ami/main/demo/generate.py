@@ -62,8 +62,14 @@ SELECT
     (SELECT count(*) FROM main_identification i JOIN main_occurrence o ON o.id = i.occurrence_id
      WHERE o.deployment_id = ANY(%(ids)s))
 """
-_MOVED_KEYS = ("captures", "events", "occurrences", "detections", "classifications",
-               "identifications")  # fmt: skip
+_MOVED_KEYS = (
+    "captures",
+    "events",
+    "occurrences",
+    "detections",
+    "classifications",
+    "identifications",
+)
 
 
 class DemoDataExistsError(Exception):

@@ -178,15 +178,19 @@ def _create_stations(
         "target": Site.objects.create(name="Panama canal", project=target),
     }
     # Moved 1 shares S3, device and site with staying 1; moved 2 uses a device the target owns.
-    moved_res = [(s3["bci"], device["bci"], site["bci"]), (s3["bci-2"], device["target-owned"],
-                 site["bci"])]  # fmt: skip
+    moved_res = [
+        (s3["bci"], device["bci"], site["bci"]),
+        (s3["bci-2"], device["target-owned"], site["bci"]),
+    ]
     staying_res = [
         (s3["bci"], device["bci"], site["bci"]),
         (s3["public"], None, site["bci"]),
         (s3["public"], device["public"], site["public"]),
     ]
-    target_res = [(s3["target"], device["target-owned"], site["target"]), (s3["public"], None,
-                  site["target"])]  # fmt: skip
+    target_res = [
+        (s3["target"], device["target-owned"], site["target"]),
+        (s3["public"], None, site["target"]),
+    ]
     third_res = [(s3["public"], device["public"], site["public"])]
     return {
         "moved": _deployments(source, "BCI moved", len(scale.moved_images), moved_res),
