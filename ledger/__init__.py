@@ -1,1 +1,89 @@
-"""A generic ledger: records and replays changes to registered PostgreSQL tables."""
+"""A generic ledger: records every change to registered PostgreSQL tables as sealed moves.
+
+Usage::
+
+    import ledger
+    ledger.register_table("main_sourceimage", pk="id", label="main.SourceImage")
+    with transaction.atomic():
+        with ledger.recording(command="move_project_data", arguments={...}, reason="...",
+                              operator="7") as rec:
+            with rec.step("[move-images]", expected_rows=n, action="update"):
+                ...
+    rec.digest
+
+See docs/ledger.md for the design and docs/compliance.md for reviewers.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from ledger.context import Recording, StepHandle, recording
+from ledger.errors import (
+    ExportFormatError,
+    LedgerError,
+    MoveNotFound,
+    NotRecording,
+    RegistryError,
+    StepCountMismatch,
+    TamperDetected,
+)
+from ledger.export import export_move, export_schema, verify_file
+from ledger.queries import entries, row_history
+from ledger.registry import TableSpec, register_table, registered_tables, unregister_table
+from ledger.structs import EntryPayload, MoveHeader, StepRecord, VerifyFailure, VerifyReport
+from ledger.verify import verify
+
+if TYPE_CHECKING:
+    from django.db.models import Model, QuerySet
+
+__all__ = [
+    "EntryPayload",
+    "ExportFormatError",
+    "LedgerError",
+    "MoveHeader",
+    "MoveNotFound",
+    "NotRecording",
+    "Recording",
+    "RegistryError",
+    "StepCountMismatch",
+    "StepHandle",
+    "StepRecord",
+    "TableSpec",
+    "TamperDetected",
+    "VerifyFailure",
+    "VerifyReport",
+    "entries",
+    "export_move",
+    "export_schema",
+    "history_events",
+    "recording",
+    "register_table",
+    "registered_tables",
+    "row_history",
+    "unregister_table",
+    "verify",
+    "verify_file",
+]
+
+
+def history_events(event_model: type[Model], move_id: int) -> QuerySet:
+    """Events a pghistory tracker wrote during a move, through the move's pghistory context.
+
+    A domain that wants full-row history of a table (e.g. projects' settings) declares an
+    ordinary tracker, ``@pghistory.track(pghistory.UpdateEvent("settings_changed"))``, on
+    its model. Writes made inside ``ledger.recording()`` carry the move's pghistory context
+    (metadata ``ledger_move_id``, ``ledger_operator``, ``ledger_reason``, ``ledger_step``),
+    whose id is sealed in the move header as ``context_id``.
+
+    Args:
+        event_model: the tracker's event model (e.g. ``ProjectEvent``).
+        move_id: the sealed move.
+
+    Returns:
+        The events whose ``pgh_context`` is the move's context.
+    """
+    from ledger.models import Move
+
+    context_id = Move.objects.values_list("context_id", flat=True).get(pk=move_id)
+    return event_model.objects.filter(pgh_context_id=context_id)

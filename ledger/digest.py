@@ -1,0 +1,156 @@
+"""Canonical encoding, Merkle roots and chain links.
+
+- An entry's canonical bytes are ``msgspec.json.encode(EntryPayload, order="sorted")``.
+- Leaves and nodes are hashed as in RFC 6962: ``leaf = sha256(0x00 || entry)``,
+  ``node = sha256(0x01 || left || right)``; the root of ``n`` leaves splits at the largest
+  power of two below ``n``. The root of no entries is ``sha256(b"")``.
+- A move's digest (its chain link) is ``sha256(0x02 || header)`` where ``header`` is the
+  canonical ``MoveHeader``: every header field, the steps, the Merkle root of the entries and
+  the previous move's digest. Changing any entry, header field or the chain order changes it.
+
+Entries of one change group share everything but their id and primary key, so their
+canonical bytes are built from a shared prefix, middle and suffix (``group_leaves``); a test
+holds this fast path equal to the plain encoding.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+from hashlib import sha256
+
+import msgspec
+
+from ledger.structs import FORMAT_VERSION, EntryPayload, MoveHeader
+
+LEAF_PREFIX = b"\x00"
+NODE_PREFIX = b"\x01"
+MOVE_PREFIX = b"\x02"
+EMPTY_ROOT = sha256(b"").hexdigest()
+# Leaves are folded into full subtrees of this many leaves, so memory stays bounded.
+_CHUNK = 1 << 14
+
+_encoder = msgspec.json.Encoder(order="sorted")
+encode = _encoder.encode
+
+
+def canonical_time(value: datetime) -> str:
+    """Timestamps as hashed: UTC, microseconds, ``Z`` suffix."""
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def entry_bytes(entry: EntryPayload) -> bytes:
+    """The canonical encoding of one entry."""
+    return encode(entry)
+
+
+def leaf_hash(data: bytes) -> bytes:
+    """RFC 6962 leaf hash."""
+    return sha256(LEAF_PREFIX + data).digest()
+
+
+def group_leaves(
+    *,
+    first_id: int,
+    move_id: int,
+    step_id: int | None,
+    table: str,
+    op: str,
+    pks: Sequence[str],
+    before: object,
+    after: object,
+) -> list[bytes]:
+    """Leaf hashes of the entries of one change group, in entry order.
+
+    Equal to ``leaf_hash(entry_bytes(EntryPayload(...)))`` for each entry, built from bytes
+    the entries share (keys sorted: after, before, id, move_id, op, pk, step_id, table, v).
+    """
+    head = sha256(
+        LEAF_PREFIX + b'{"after":' + encode(after) + b',"before":' + encode(before) + b',"id":'
+    )
+    middle = b',"move_id":' + encode(move_id) + b',"op":' + encode(op) + b',"pk":'
+    tail = (
+        b',"step_id":'
+        + encode(step_id)
+        + b',"table":'
+        + encode(table)
+        + b',"v":'
+        + encode(FORMAT_VERSION)
+        + b"}"
+    )
+    leaves = []
+    append = leaves.append
+    for entry_id, pk in zip(range(first_id, first_id + len(pks)), pks, strict=True):
+        h = head.copy()
+        h.update(b"%d%s%s%s" % (entry_id, middle, encode(pk), tail))
+        append(h.digest())
+    return leaves
+
+
+def _reduce(level: list[bytes]) -> bytes:
+    """RFC 6962 root of a non-empty list of leaf hashes (an odd last node moves up as is)."""
+    while len(level) > 1:
+        paired = [
+            sha256(NODE_PREFIX + left + right).digest()
+            for left, right in zip(level[0::2], level[1::2], strict=False)
+        ]
+        if len(level) % 2:
+            paired.append(level[-1])
+        level = paired
+    return level[0]
+
+
+class MerkleBuilder:
+    """Streams leaf hashes into an RFC 6962 root with bounded memory."""
+
+    def __init__(self) -> None:
+        self._pending: list[bytes] = []
+        self._stack: list[tuple[int, bytes]] = []  # (leaf count, subtree root), sizes decreasing
+        self.count = 0
+
+    def extend(self, leaves: Iterable[bytes]) -> None:
+        """Add leaves in order."""
+        batch = leaves if isinstance(leaves, list) else list(leaves)
+        self.count += len(batch)
+        pos = 0
+        while pos < len(batch):
+            room = _CHUNK - len(self._pending)
+            self._pending.extend(batch[pos : pos + room])
+            pos += room
+            if len(self._pending) == _CHUNK:
+                self._push(_CHUNK, _reduce(self._pending))
+                self._pending = []
+
+    def _push(self, size: int, root: bytes) -> None:
+        while self._stack and self._stack[-1][0] == size:
+            _, left = self._stack.pop()
+            root = sha256(NODE_PREFIX + left + root).digest()
+            size *= 2
+        self._stack.append((size, root))
+
+    def root(self) -> str:
+        """The hex root of every leaf added so far."""
+        parts = [root for _, root in self._stack]
+        if self._pending:
+            parts.append(_reduce(list(self._pending)))
+        if not parts:
+            return EMPTY_ROOT
+        node = parts[-1]
+        for left in reversed(parts[:-1]):
+            node = sha256(NODE_PREFIX + left + node).digest()
+        return node.hex()
+
+
+def merkle_root(leaves: Sequence[bytes]) -> str:
+    """The hex RFC 6962 root of a list of leaf hashes."""
+    return _reduce(list(leaves)).hex() if leaves else EMPTY_ROOT
+
+
+def group_hash(leaves: Sequence[bytes]) -> str:
+    """The hash stored with a change group: locates an edited group without the whole move."""
+    return sha256(b"".join(leaves)).hexdigest()
+
+
+def move_digest(header: MoveHeader) -> str:
+    """A move's chain link: covers its header, steps, entries root and the previous digest."""
+    return sha256(MOVE_PREFIX + encode(header)).hexdigest()

@@ -1,0 +1,49 @@
+"""Typed errors raised by the ledger. Each message says what is wrong and how to fix it."""
+
+from __future__ import annotations
+
+
+class LedgerError(Exception):
+    """Base class of every error the ledger raises."""
+
+
+class RegistryError(LedgerError):
+    """A table registration is invalid (bad name, conflicting options, missing column)."""
+
+
+class NotRecording(LedgerError):
+    """A recording operation was attempted where none can run (outside ``atomic()``, nested)."""
+
+
+class StepCountMismatch(LedgerError):
+    """A step captured a different number of row changes than it declared."""
+
+    def __init__(self, label: str, expected: int, captured: int) -> None:
+        self.label = label
+        self.expected = expected
+        self.captured = captured
+        super().__init__(
+            f"step {label} expected {expected} row changes but captured {captured}: "
+            "the recording was rolled back; fix the step's expected_rows or its statements"
+        )
+
+
+class MoveNotFound(LedgerError):
+    """No sealed move has the given id."""
+
+    def __init__(self, move_id: int) -> None:
+        self.move_id = move_id
+        super().__init__(f"move {move_id} does not exist: run list_moves to see the recorded ids")
+
+
+class TamperDetected(LedgerError):
+    """Verification found a record that does not match its digest."""
+
+    def __init__(self, message: str, move_id: int | None = None, entry_id: int | None = None):
+        self.move_id = move_id
+        self.entry_id = entry_id
+        super().__init__(message)
+
+
+class ExportFormatError(LedgerError):
+    """An export file cannot be read or decoded."""

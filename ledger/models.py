@@ -1,0 +1,153 @@
+"""Ledger tables ``ledger_move``, ``ledger_step``, ``ledger_change``; the ``ledger_entry`` view.
+
+Every table is append-only: pgtrigger ``Protect`` triggers refuse UPDATE and DELETE, and a
+statement-level trigger refuses TRUNCATE, for raw SQL too. A move's header, its steps and its
+changes are all inserted once, complete, when the recording is sealed.
+"""
+
+from __future__ import annotations
+
+import pgtrigger
+from django.contrib.postgres.fields import ArrayField
+from django.db import models
+
+_APPEND_ONLY = (
+    pgtrigger.Protect(name="append_only", operation=pgtrigger.Update | pgtrigger.Delete),
+    # TRUNCATE of an empty table loses nothing, and test runners flush every table between
+    # transactional tests; anything recorded is refused.
+    pgtrigger.Trigger(
+        name="no_truncate",
+        operation=pgtrigger.Truncate,
+        when=pgtrigger.Before,
+        level=pgtrigger.Statement,
+        func=pgtrigger.Func(
+            "IF EXISTS (SELECT 1 FROM {meta.db_table}) THEN "
+            "RAISE EXCEPTION 'ledger: % is append-only, TRUNCATE is refused', TG_TABLE_NAME; "
+            "END IF; RETURN NULL;"
+        ),
+    ),
+)
+
+
+class Move(models.Model):
+    """One recorded unit of work: a move or the revert of one."""
+
+    class Kind(models.TextChoices):
+        MOVE = "move"
+        REVERT = "revert"
+
+    id = models.BigAutoField(primary_key=True)
+    kind = models.CharField(max_length=16, choices=Kind.choices, help_text="move or revert")
+    reverts = models.OneToOneField(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="reverted_by",
+        help_text="The move this one undoes (a move is reverted at most once).",
+    )
+    command = models.CharField(max_length=200, help_text="The command that recorded the move.")
+    arguments = models.JSONField(default=dict, help_text="The command's arguments, as given.")
+    reason = models.TextField(help_text="Why the move was made, in the operator's words.")
+    operator = models.CharField(max_length=200, help_text="Who ran it (an id, never an e-mail).")
+    started_at = models.DateTimeField()
+    committed_at = models.DateTimeField(help_text="When the recording was sealed.")
+    schema_fingerprint = models.CharField(
+        max_length=80, help_text="sha256 of the applied migrations of the registered apps."
+    )
+    tables = models.JSONField(
+        default=dict, help_text="Per captured table: primary key, column types, secret columns."
+    )
+    context_id = models.UUIDField(help_text="The pghistory context the move's writes carried.")
+    entry_count = models.BigIntegerField()
+    first_entry_id = models.BigIntegerField(null=True, blank=True)
+    entries_root = models.CharField(max_length=64, help_text="Merkle root of the entries (hex).")
+    digest = models.CharField(max_length=64, unique=True, help_text="Chain link (hex).")
+    # NULL, not "", marks the first move of the chain: it has no predecessor.
+    prev_digest = models.CharField(max_length=64, null=True, blank=True)  # noqa: DJ001
+
+    class Meta:
+        db_table = "ledger_move"
+        ordering = ["id"]
+        triggers = list(_APPEND_ONLY)
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.id}"
+
+
+class Step(models.Model):
+    """A declared step of a move and its row counts."""
+
+    id = models.BigAutoField(primary_key=True)
+    move = models.ForeignKey(Move, on_delete=models.PROTECT, related_name="steps")
+    seq = models.IntegerField(help_text="Position of the step in its move, from 1.")
+    label = models.CharField(max_length=200, help_text="Stable label, e.g. [clone-device].")
+    action = models.CharField(max_length=200, blank=True, default="")
+    expected_rows = models.BigIntegerField(
+        null=True, blank=True, help_text="Row changes the step declared; NULL: not checked."
+    )
+    captured_rows = models.BigIntegerField(help_text="Row changes the triggers captured.")
+
+    class Meta:
+        db_table = "ledger_step"
+        ordering = ["move_id", "seq"]
+        constraints = [models.UniqueConstraint(fields=["move", "seq"], name="ledger_step_seq")]
+        triggers = list(_APPEND_ONLY)
+
+    def __str__(self) -> str:
+        return f"{self.move_id}/{self.seq} {self.label}"
+
+
+class Change(models.Model):
+    """Physical storage: one row per group of rows that got the same change in one statement.
+
+    ``id`` is the id of the group's first entry; its entries take ``id .. id + row_count - 1``
+    in ``pks`` order. Updates keep the changed columns only, and rows of one statement whose
+    changed columns went from the same values to the same values share one group.
+    """
+
+    id = models.BigIntegerField(primary_key=True)
+    move = models.ForeignKey(Move, on_delete=models.PROTECT, related_name="changes")
+    step = models.ForeignKey(
+        Step, null=True, blank=True, on_delete=models.PROTECT, related_name="changes"
+    )
+    table_name = models.CharField(max_length=63)
+    op = models.CharField(max_length=1, help_text="I, U or D.")
+    row_count = models.IntegerField()
+    pks = ArrayField(models.TextField(), help_text="Primary keys, as text, in entry order.")
+    before = models.JSONField(null=True, blank=True)
+    after = models.JSONField(null=True, blank=True)
+    hash = models.CharField(max_length=64, help_text="Locates tampering: sha256 of the leaves.")
+
+    class Meta:
+        db_table = "ledger_change"
+        ordering = ["id"]
+        indexes = [models.Index(fields=["move", "id"], name="ledger_change_move")]
+        triggers = list(_APPEND_ONLY)
+
+    def __str__(self) -> str:
+        return f"{self.op} {self.table_name} x{self.row_count}"
+
+
+class Entry(models.Model):
+    """One row change, read from the ``ledger_entry`` view (one row per pk of a change)."""
+
+    id = models.BigIntegerField(primary_key=True)
+    move = models.ForeignKey(Move, on_delete=models.DO_NOTHING, related_name="+")
+    step = models.ForeignKey(
+        Step, null=True, blank=True, on_delete=models.DO_NOTHING, related_name="+"
+    )
+    table_name = models.CharField(max_length=63)
+    op = models.CharField(max_length=1)
+    row_pk = models.TextField()
+    before = models.JSONField(null=True, blank=True)
+    after = models.JSONField(null=True, blank=True)
+
+    class Meta:
+        managed = False
+        db_table = "ledger_entry"
+        ordering = ["id"]
+        verbose_name_plural = "entries"
+
+    def __str__(self) -> str:
+        return f"{self.id} {self.op} {self.table_name}:{self.row_pk}"

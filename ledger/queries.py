@@ -1,0 +1,199 @@
+"""Read-side SQL over the ledger tables: headers, change groups, entries and row history.
+
+Every function takes a Django connection alias and returns plain values or msgspec structs,
+never ORM instances, so the revert engine and the commands share one way of reading.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime
+
+import msgspec
+from django.db import connections
+
+from ledger import config
+from ledger.digest import canonical_time
+from ledger.errors import MoveNotFound
+from ledger.structs import EntryPayload, MoveHeader, StepRecord
+
+_decode = msgspec.json.decode
+
+_HEADER_COLUMNS = """
+id, kind, reverts_id, command, arguments::text, reason, operator, started_at, committed_at,
+schema_fingerprint, tables::text, context_id::text, entry_count, first_entry_id, entries_root,
+prev_digest, digest
+"""
+
+
+class Group(msgspec.Struct, frozen=True, kw_only=True):
+    """One stored change group: entries ``id .. id + len(pks) - 1``."""
+
+    id: int
+    move_id: int
+    step_id: int | None
+    table: str
+    op: str
+    pks: list[str]
+    before: dict[str, object] | None
+    after: dict[str, object] | None
+    hash: str
+
+
+def _header(row: tuple, steps: list[StepRecord]) -> tuple[MoveHeader, str]:
+    header = MoveHeader(
+        id=row[0],
+        kind=row[1],
+        reverts_id=row[2],
+        command=row[3],
+        arguments=_decode(row[4]),
+        reason=row[5],
+        operator=row[6],
+        started_at=canonical_time(row[7]),
+        committed_at=canonical_time(row[8]),
+        schema_fingerprint=row[9],
+        tables=_decode(row[10]),
+        context_id=row[11],
+        entry_count=row[12],
+        first_entry_id=row[13],
+        entries_root=row[14],
+        prev_digest=row[15],
+        steps=steps,
+    )
+    return header, row[16]
+
+
+def read_steps(move_id: int, using: str = "default") -> list[StepRecord]:
+    """The steps of a move, in order."""
+    with connections[using].cursor() as cursor:
+        cursor.execute(
+            "SELECT id, seq, label, action, expected_rows, captured_rows FROM ledger_step "
+            "WHERE move_id = %s ORDER BY seq, id",
+            [move_id],
+        )
+        return [
+            StepRecord(
+                id=r[0], seq=r[1], label=r[2], action=r[3], expected_rows=r[4], captured_rows=r[5]
+            )
+            for r in cursor.fetchall()
+        ]
+
+
+def read_headers(
+    move_id: int | None = None, using: str = "default"
+) -> Iterator[tuple[MoveHeader, str]]:
+    """Sealed move headers and their stored digests, in chain (id) order."""
+    where, params = ("WHERE id = %s", [move_id]) if move_id is not None else ("", [])
+    with connections[using].cursor() as cursor:
+        cursor.execute(f"SELECT {_HEADER_COLUMNS} FROM ledger_move {where} ORDER BY id", params)
+        rows = cursor.fetchall()
+    for row in rows:
+        yield _header(row, read_steps(row[0], using))
+
+
+def read_header(move_id: int, using: str = "default") -> tuple[MoveHeader, str]:
+    """One sealed move's header and digest.
+
+    Raises:
+        MoveNotFound: no move has this id.
+    """
+    for found in read_headers(move_id, using):
+        return found
+    raise MoveNotFound(move_id)
+
+
+def previous_digest(move_id: int, using: str = "default") -> tuple[int, str] | None:
+    """The id and digest of the move sealed just before ``move_id``, if any."""
+    with connections[using].cursor() as cursor:
+        cursor.execute(
+            "SELECT id, digest FROM ledger_move WHERE id < %s ORDER BY id DESC LIMIT 1", [move_id]
+        )
+        row = cursor.fetchone()
+    return (row[0], row[1]) if row else None
+
+
+def iter_groups(move_id: int, using: str = "default") -> Iterator[Group]:
+    """A move's stored change groups in entry order, streamed through a server-side cursor."""
+    connection = connections[using]
+    with connection.chunked_cursor() as cursor:
+        cursor.itersize = config.fetch_size()
+        cursor.execute(
+            "SELECT id, move_id, step_id, table_name, op, pks, before::text, after::text, hash "
+            "FROM ledger_change WHERE move_id = %s ORDER BY id",
+            [move_id],
+        )
+        for r in cursor:
+            yield Group(
+                id=r[0],
+                move_id=r[1],
+                step_id=r[2],
+                table=r[3],
+                op=r[4],
+                pks=r[5],
+                before=None if r[6] is None else _decode(r[6]),
+                after=None if r[7] is None else _decode(r[7]),
+                hash=r[8],
+            )
+
+
+def entries(move_id: int, using: str = "default") -> Iterator[EntryPayload]:
+    """Every entry of a sealed move, one per row change, in entry id order.
+
+    Raises:
+        MoveNotFound: no move has this id.
+    """
+    read_header(move_id, using)
+    for group in iter_groups(move_id, using):
+        for offset, pk in enumerate(group.pks):
+            yield EntryPayload(
+                id=group.id + offset,
+                move_id=group.move_id,
+                step_id=group.step_id,
+                table=group.table,
+                op=group.op,  # type: ignore[arg-type]
+                pk=pk,
+                before=group.before,
+                after=group.after,
+            )
+
+
+class HistoryRow(msgspec.Struct, frozen=True, kw_only=True):
+    """One entry that touched a row, with the move that made it."""
+
+    entry_id: int
+    move_id: int
+    kind: str
+    operator: str
+    committed_at: datetime
+    step: str | None
+    op: str
+    before: dict[str, object] | None
+    after: dict[str, object] | None
+
+
+def row_history(table: str, pk: str, using: str = "default") -> list[HistoryRow]:
+    """Every entry that touched ``table`` row ``pk``, across moves, oldest first."""
+    with connections[using].cursor() as cursor:
+        cursor.execute(
+            "SELECT c.id + array_position(c.pks, %s) - 1, m.id, m.kind, m.operator, "
+            "m.committed_at, s.label, c.op, c.before::text, c.after::text "
+            "FROM ledger_change c JOIN ledger_move m ON m.id = c.move_id "
+            "LEFT JOIN ledger_step s ON s.id = c.step_id "
+            "WHERE c.table_name = %s AND c.pks @> ARRAY[%s]::text[] ORDER BY c.id",
+            [pk, table, pk],
+        )
+        rows = cursor.fetchall()
+    return [
+        HistoryRow(
+            entry_id=r[0],
+            move_id=r[1],
+            kind=r[2],
+            operator=r[3],
+            committed_at=r[4],
+            step=r[5],
+            op=r[6],
+            before=None if r[7] is None else _decode(r[7]),
+            after=None if r[8] is None else _decode(r[8]),
+        )
+        for r in rows
+    ]

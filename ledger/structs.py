@@ -1,0 +1,120 @@
+"""msgspec payloads: entries, move headers, export lines and verification reports.
+
+Every payload that is hashed or written to a file carries a version field ``v``. Digests hash
+``msgspec.json.encode(payload, order="sorted")``; see ``ledger.digest``.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import msgspec
+
+FORMAT_VERSION = 1
+
+Json = dict[str, object]
+
+
+class EntryPayload(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """The canonical form of one entry: the bytes its Merkle leaf hashes."""
+
+    v: int = FORMAT_VERSION
+    id: int
+    move_id: int
+    step_id: int | None
+    table: str
+    op: Literal["I", "U", "D"]
+    pk: str
+    before: Json | None
+    after: Json | None
+
+
+class StepRecord(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """A declared step and its row counts, as sealed in the move header."""
+
+    id: int
+    seq: int
+    label: str
+    action: str
+    expected_rows: int | None
+    captured_rows: int
+
+
+class HeaderFields(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """The fields of a move header, without its steps."""
+
+    v: int = FORMAT_VERSION
+    id: int
+    kind: Literal["move", "revert"]
+    reverts_id: int | None
+    command: str
+    arguments: Json
+    reason: str
+    operator: str
+    started_at: str
+    committed_at: str
+    schema_fingerprint: str
+    tables: Json
+    context_id: str
+    entry_count: int
+    first_entry_id: int | None
+    entries_root: str
+    prev_digest: str | None
+
+
+class MoveHeader(HeaderFields, frozen=True, kw_only=True):
+    """Everything the chain link of a move covers, its steps and Merkle root included."""
+
+    steps: list[StepRecord]
+
+
+class HeaderLine(HeaderFields, frozen=True, kw_only=True, tag="header", tag_field="type"):
+    """First line of an export: the move header without its steps (they follow as lines)."""
+
+
+class StepLine(StepRecord, frozen=True, kw_only=True, tag="step", tag_field="type"):
+    """One step of the exported move."""
+
+
+class EntryLine(EntryPayload, frozen=True, kw_only=True, tag="entry", tag_field="type"):
+    """One entry of the exported move and its leaf hash (hex), which locates an edited line."""
+
+    leaf: str
+
+
+class SealLine(
+    msgspec.Struct,
+    frozen=True,
+    kw_only=True,
+    tag="seal",
+    tag_field="type",
+    forbid_unknown_fields=True,
+):
+    """Last line of an export: the move's digest, its chain link and what it covers."""
+
+    move_id: int
+    entry_count: int
+    entries_root: str
+    prev_digest: str | None
+    digest: str
+
+
+ExportLine = HeaderLine | StepLine | EntryLine | SealLine
+
+
+class VerifyFailure(msgspec.Struct, frozen=True, kw_only=True):
+    """One record that does not match its digest."""
+
+    move_id: int | None
+    entry_id: int | None
+    reason: str
+
+
+class VerifyReport(msgspec.Struct, kw_only=True):
+    """What verification checked and the first failure of each move, in ledger order."""
+
+    ok: bool
+    moves_checked: int
+    entries_checked: int
+    failures: list[VerifyFailure]
+    last_digest: str | None

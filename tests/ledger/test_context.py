@@ -1,0 +1,208 @@
+"""recording(): where it may run, steps and their counts, context, isolation between sessions."""
+
+from __future__ import annotations
+
+import threading
+
+import psycopg2
+import pytest
+from django.db import connection, transaction
+
+import ledger
+from ledger.models import Move, Step
+from tests.ledger import builders
+
+
+def _update(sql: str, params=()) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_recording_refuses_to_run_outside_atomic(committed_tables):
+    with (
+        pytest.raises(ledger.NotRecording, match=r"inside transaction.atomic\(\): wrap it"),
+        ledger.recording(command="t", reason="r", operator="7"),
+    ):
+        pass  # pragma: no cover
+
+
+def test_recordings_do_not_nest(tables):
+    with (
+        transaction.atomic(),
+        ledger.recording(command="t", reason="r", operator="7"),
+        pytest.raises(ledger.NotRecording, match="recordings do not nest"),
+        ledger.recording(command="t", reason="r", operator="7"),
+    ):
+        pass  # pragma: no cover
+
+
+def test_a_step_count_mismatch_fails_the_recording_and_rolls_it_back(seeded):
+    before = builders.dump()
+    with (
+        pytest.raises(
+            ledger.StepCountMismatch, match=r"step \[move\] expected 3 row changes but captured 10"
+        ),
+        transaction.atomic(),
+        ledger.recording(command="t", reason="r", operator="7") as rec,
+        rec.step("[move]", expected_rows=3, action="update"),
+    ):
+        _update("UPDATE ledger_t_child SET name = 'moved'")
+    assert builders.dump() == before
+    assert not Move.objects.exists()
+
+
+def test_steps_count_their_rows_and_writes_outside_steps_are_kept(seeded):
+    with transaction.atomic(), ledger.recording(command="t", reason="r", operator="7") as rec:
+        assert isinstance(rec.move_id, int)
+        with rec.step("[rename]", expected_rows=10, action="update") as step:
+            _update("UPDATE ledger_t_child SET name = 'renamed'")
+        _update("UPDATE ledger_t_parent SET name = 'loose' WHERE id = 1")
+        with rec.step("[count-only]"):
+            _update("DELETE FROM ledger_t_link WHERE id < 3")
+    assert step.captured_rows == 10
+    steps = list(Step.objects.filter(move_id=rec.move_id).values_list("label", "captured_rows"))
+    assert steps == [("[rename]", 10), ("[count-only]", 2)]
+    loose = [e for e in ledger.entries(rec.move_id) if e.step_id is None]
+    assert [(e.table, e.pk, e.after) for e in loose] == [
+        ("ledger_t_parent", "1", {"name": "loose"})
+    ]
+
+
+def test_steps_do_not_nest_and_need_a_label(tables):
+    with transaction.atomic(), ledger.recording(command="t", reason="r", operator="7") as rec:
+        with (
+            pytest.raises(ledger.NotRecording, match="steps do not nest"),
+            rec.step("[a]"),
+            rec.step("[b]"),
+        ):
+            pass  # pragma: no cover
+        with pytest.raises(ledger.LedgerError, match="needs a non-empty label"), rec.step(""):
+            pass  # pragma: no cover
+        with (
+            pytest.raises(ledger.LedgerError, match="must be None or an int >= 0"),
+            rec.step("[c]", expected_rows=-1),
+        ):
+            pass  # pragma: no cover
+
+
+def test_the_move_context_reaches_pghistory_and_the_header(seeded):
+    with transaction.atomic(), ledger.recording(command="t", reason="why", operator="7") as rec:
+        import pghistory.runtime
+
+        metadata = pghistory.runtime._tracker.value.metadata
+        assert metadata["ledger_move_id"] == rec.move_id
+        assert metadata["ledger_operator"] == "7"
+        with rec.step("[s]"):
+            assert metadata["ledger_step"] == "[s]"
+    assert str(Move.objects.get(pk=rec.move_id).context_id) == rec.context_id
+
+
+def test_arguments_must_be_json_and_a_revert_names_its_move(tables):
+    with (
+        pytest.raises(ledger.LedgerError, match="must be JSON-encodable"),
+        transaction.atomic(),
+        ledger.recording(command="t", reason="r", operator="7", arguments={"x": object()}),
+    ):
+        pass  # pragma: no cover
+    with (
+        pytest.raises(ledger.LedgerError, match="names the move it undoes"),
+        transaction.atomic(),
+        ledger.recording(kind="revert", command="t", reason="r", operator="7"),
+    ):
+        pass  # pragma: no cover
+    with (
+        pytest.raises(ledger.MoveNotFound, match="move 999 does not exist"),
+        transaction.atomic(),
+        ledger.recording(kind="revert", reverts=999, command="t", reason="r", operator="7"),
+    ):
+        pass  # pragma: no cover
+
+
+def test_a_revert_is_linked_once_and_the_chain_grows(seeded):
+    with transaction.atomic(), ledger.recording(command="t", reason="r", operator="7") as first:
+        _update("UPDATE ledger_t_child SET name = 'a'")
+    with (
+        transaction.atomic(),
+        ledger.recording(
+            kind="revert", reverts=first.move_id, command="r", reason="undo", operator="7"
+        ) as revert,
+    ):
+        pass
+    move = Move.objects.get(pk=revert.move_id)
+    assert move.reverts_id == first.move_id
+    assert move.prev_digest == first.digest
+    with (
+        pytest.raises(ledger.LedgerError, match=f"already reverted by move {revert.move_id}"),
+        transaction.atomic(),
+        ledger.recording(
+            kind="revert", reverts=first.move_id, command="r", reason="r", operator="7"
+        ),
+    ):
+        pass  # pragma: no cover
+
+
+def _dsn() -> dict:
+    settings = connection.settings_dict
+    return {
+        "dbname": settings["NAME"],
+        "user": settings["USER"],
+        "host": settings["HOST"],
+        "port": settings["PORT"] or 5432,
+    }
+
+
+@pytest.mark.django_db(transaction=True)
+def test_other_sessions_are_never_captured_and_wait_for_the_move(committed_tables):
+    builders.seed()
+    other = psycopg2.connect(**_dsn())
+    other.autocommit = True
+    done = threading.Event()
+
+    def write_elsewhere():
+        with other.cursor() as cursor:
+            cursor.execute("UPDATE ledger_t_parent SET name = 'elsewhere' WHERE id = 2")
+        done.set()
+
+    worker = threading.Thread(target=write_elsewhere)
+    try:
+        with transaction.atomic(), ledger.recording(command="t", reason="r", operator="7") as rec:
+            _update("UPDATE ledger_t_parent SET name = 'here' WHERE id = 1")
+            worker.start()
+            assert not done.wait(0.5), "a writer of a captured table ran during the recording"
+        worker.join(10)
+        assert done.is_set()
+    finally:
+        other.close()
+    assert [(e.pk, e.after) for e in ledger.entries(rec.move_id)] == [("1", {"name": "here"})]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_recordings_in_two_sessions_do_not_mix(committed_tables):
+    builders.seed()
+    other = psycopg2.connect(**_dsn())
+    started = threading.Event()
+
+    def record_elsewhere():
+        # A second session records through the same SQL the API runs: it must wait for the lock.
+        with other.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [0x1ED6E5])
+            started.set()
+        other.rollback()
+
+    worker = threading.Thread(target=record_elsewhere)
+    try:
+        with transaction.atomic(), ledger.recording(command="a", reason="r", operator="1") as a:
+            _update("UPDATE ledger_t_child SET name = 'a' WHERE id = 1")
+            worker.start()
+            assert not started.wait(0.5), "a second recording started during the first"
+        worker.join(10)
+        assert started.is_set()
+        with transaction.atomic(), ledger.recording(command="b", reason="r", operator="2") as b:
+            _update("UPDATE ledger_t_child SET name = 'b' WHERE id = 2")
+    finally:
+        other.close()
+    assert [e.pk for e in ledger.entries(a.move_id)] == ["1"]
+    assert [e.pk for e in ledger.entries(b.move_id)] == ["2"]
+    assert Move.objects.get(pk=b.move_id).prev_digest == a.digest
+    assert ledger.verify().ok
