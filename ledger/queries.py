@@ -7,7 +7,7 @@ never ORM instances, so the revert engine and the commands share one way of read
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import date, datetime
 
 import msgspec
 from django.db import connections
@@ -15,7 +15,14 @@ from django.db import connections
 from ledger import config
 from ledger.digest import canonical_time
 from ledger.errors import MoveNotFound
-from ledger.structs import EntryPayload, MoveHeader, StepRecord
+from ledger.structs import (
+    EntryPayload,
+    MoveDetail,
+    MoveHeader,
+    MoveSummary,
+    OutsideWrites,
+    StepRecord,
+)
 
 _decode = msgspec.json.decode
 
@@ -197,3 +204,80 @@ def row_history(table: str, pk: str, using: str = "default") -> list[HistoryRow]
         )
         for r in rows
     ]
+
+
+def _summary(row: tuple) -> MoveSummary:
+    arguments = _decode(row[5])
+    return MoveSummary(
+        id=row[0],
+        kind=row[1],
+        committed_at=canonical_time(row[2]),
+        operator=row[3],
+        reason=row[4],
+        source=arguments.get("source_project"),
+        target=arguments.get("target_project"),
+        deployments=arguments.get("deployment_ids"),
+        reverts_id=row[6],
+        reverted_by=row[7],
+    )
+
+
+def list_moves(
+    project: str | None = None, since: date | None = None, using: str = "default"
+) -> list[MoveSummary]:
+    """Sealed moves, oldest first, optionally those touching a project or since a date.
+
+    Args:
+        project: matches the ``source_project`` or ``target_project`` argument (as text).
+        since: only moves committed on or after this date (UTC).
+    """
+    clauses, params = [], []
+    if project is not None:
+        clauses.append(
+            "(m.arguments->>'source_project' = %s OR m.arguments->>'target_project' = %s)"
+        )
+        params += [project, project]
+    if since is not None:
+        clauses.append("m.committed_at >= %s::date")
+        params.append(since)
+    where = ("WHERE " + " AND ".join(clauses)) if clauses else ""
+    with connections[using].cursor() as cursor:
+        cursor.execute(
+            "SELECT m.id, m.kind, m.committed_at, m.operator, m.reason, m.arguments::text, "
+            "m.reverts_id, r.id FROM ledger_move m "
+            f"LEFT JOIN ledger_move r ON r.reverts_id = m.id {where} ORDER BY m.id",
+            params,
+        )
+        return [_summary(row) for row in cursor.fetchall()]
+
+
+def move_detail(move_id: int, using: str = "default") -> MoveDetail:
+    """A move's header, steps, writes outside steps, digest and revert lineage.
+
+    Raises:
+        MoveNotFound: no such move.
+    """
+    header, digest = read_header(move_id, using)
+    with connections[using].cursor() as cursor:
+        cursor.execute("SELECT id FROM ledger_move WHERE reverts_id = %s", [move_id])
+        row = cursor.fetchone()
+        cursor.execute(
+            "SELECT table_name, op, sum(row_count) FROM ledger_change "
+            "WHERE move_id = %s AND step_id IS NULL GROUP BY 1, 2 ORDER BY 1, 2",
+            [move_id],
+        )
+        outside = [OutsideWrites(table=t, op=o, rows=n) for t, o, n in cursor.fetchall()]
+    return MoveDetail(
+        header=header, digest=digest, reverted_by=row[0] if row else None, outside_steps=outside
+    )
+
+
+def table_exists(table: str, using: str = "default") -> bool:
+    """True when the table exists, or the ledger holds entries for it."""
+    with connections[using].cursor() as cursor:
+        cursor.execute(
+            "SELECT to_regclass(%s) IS NOT NULL "
+            "OR EXISTS (SELECT 1 FROM ledger_change WHERE table_name = %s)",
+            [table, table],
+        )
+        return cursor.fetchone()[0]

@@ -6,13 +6,15 @@ Every payload that is hashed or written to a file carries a version field ``v``.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 import msgspec
 
 FORMAT_VERSION = 1
 
-Json = dict[str, object]
+# A JSON object: row values (before/after), arguments, table snapshots. msgspec's JSON
+# Schema generator needs ``Any`` (not ``object``) for an unconstrained value.
+Json = dict[str, Any]
 
 
 class EntryPayload(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -118,3 +120,35 @@ class VerifyReport(msgspec.Struct, kw_only=True):
     entries_checked: int
     failures: list[VerifyFailure]
     last_digest: str | None
+
+
+class MoveSummary(msgspec.Struct, frozen=True, kw_only=True):
+    """One line of ``list_moves``: source, target and deployments come from the arguments."""
+
+    id: int
+    kind: str
+    committed_at: str
+    operator: str
+    reason: str
+    source: Any = None
+    target: Any = None
+    deployments: Any = None
+    reverts_id: int | None
+    reverted_by: int | None
+
+
+class OutsideWrites(msgspec.Struct, frozen=True, kw_only=True):
+    """Row changes made outside any declared step, per table and operation."""
+
+    table: str
+    op: str
+    rows: int
+
+
+class MoveDetail(msgspec.Struct, frozen=True, kw_only=True):
+    """Everything ``show_move`` prints: who, when, why, steps, stray writes, digest, lineage."""
+
+    header: MoveHeader
+    digest: str
+    reverted_by: int | None
+    outside_steps: list[OutsideWrites]

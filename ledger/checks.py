@@ -1,0 +1,74 @@
+"""System checks (tag ``database``, run by ``manage.py check --database default``).
+
+- ``ledger.E001``: an append-only protection trigger is missing on a ledger table.
+- ``ledger.E002``: the capture function or the ``ledger_entry`` view is missing.
+- ``ledger.W001``: a registered table does not exist (a recording would refuse to start).
+"""
+
+from __future__ import annotations
+
+from django.core import checks
+from django.db import connections
+from django.db.utils import DatabaseError
+
+from ledger.registry import registered_tables
+
+_PROTECTED = ("ledger_move", "ledger_step", "ledger_change")
+
+
+@checks.register(checks.Tags.database)
+def check_ledger_objects(app_configs=None, databases=None, **kwargs) -> list[checks.CheckMessage]:
+    """Report missing protection, capture function or view, and missing registered tables."""
+    errors: list[checks.CheckMessage] = []
+    for alias in databases or ():
+        try:
+            errors += _check(alias)
+        except DatabaseError as exc:  # pragma: no cover - the database check reports this
+            errors.append(checks.Warning(f"ledger checks skipped: {exc}", id="ledger.W002"))
+    return errors
+
+
+def _check(alias: str) -> list[checks.CheckMessage]:
+    errors: list[checks.CheckMessage] = []
+    with connections[alias].cursor() as cursor:
+        cursor.execute(
+            "SELECT c.relname, "
+            "count(t.tgname) FILTER (WHERE t.tgname LIKE 'pgtrigger_append_only_%%'), "
+            "count(t.tgname) FILTER (WHERE t.tgname LIKE 'pgtrigger_no_truncate_%%') "
+            "FROM pg_class c LEFT JOIN pg_trigger t ON t.tgrelid = c.oid AND t.tgenabled <> 'D' "
+            "WHERE c.relname = ANY(%s) GROUP BY c.relname",
+            [list(_PROTECTED)],
+        )
+        for table, append_only, no_truncate in cursor.fetchall():
+            if not (append_only and no_truncate):
+                errors.append(
+                    checks.Error(
+                        f"{table} is not protected against UPDATE/DELETE/TRUNCATE",
+                        hint="run `python manage.py migrate ledger` (or pgtrigger install)",
+                        id="ledger.E001",
+                    )
+                )
+        cursor.execute(
+            "SELECT to_regprocedure('ledger_capture()') IS NOT NULL, "
+            "to_regclass('ledger_entry') IS NOT NULL"
+        )
+        function, view = cursor.fetchone()
+        if not (function and view):
+            errors.append(
+                checks.Error(
+                    "the ledger capture function or the ledger_entry view is missing",
+                    hint="run `python manage.py migrate ledger`",
+                    id="ledger.E002",
+                )
+            )
+        for spec in registered_tables():
+            cursor.execute("SELECT to_regclass(%s) IS NOT NULL", [spec.table])
+            if not cursor.fetchone()[0]:
+                errors.append(
+                    checks.Warning(
+                        f"registered table {spec.table} does not exist",
+                        hint="run its migrations, or unregister it",
+                        id="ledger.W001",
+                    )
+                )
+    return errors

@@ -1,0 +1,173 @@
+"""Commands: output, JSON, and each user mistake as one CommandError saying how to fix it."""
+
+from __future__ import annotations
+
+from io import StringIO
+
+import msgspec
+import pytest
+from django.core.management import CommandError, call_command
+from django.db import connection, transaction
+
+import ledger
+from tests.ledger.builders import superuser_bypass
+
+
+def run(*args) -> str:
+    out = StringIO()
+    call_command(*args, stdout=out, stderr=StringIO())
+    return out.getvalue()
+
+
+@pytest.fixture
+def moves(seeded):
+    arguments = {"source_project": 3, "target_project": 9, "deployment_ids": [4, 5]}
+    with (
+        transaction.atomic(),
+        ledger.recording(
+            command="move_project_data", arguments=arguments, reason="split", operator="42"
+        ) as move,
+        connection.cursor() as cursor,
+    ):
+        with move.step("[move-children]", expected_rows=7, action="update"):
+            cursor.execute("UPDATE ledger_t_child SET parent_id = 3")
+        cursor.execute("UPDATE ledger_t_parent SET name = 'stray' WHERE id = 1")
+    with (
+        transaction.atomic(),
+        ledger.recording(
+            kind="revert",
+            reverts=move.move_id,
+            command="revert_move",
+            reason="undo",
+            operator="43",
+        ) as revert,
+    ):
+        pass
+    return move, revert
+
+
+def test_list_moves_shows_arguments_and_lineage(moves):
+    move, revert = moves
+    text = run("list_moves")
+    assert f"{move.move_id} move " in text
+    assert "source=3 target=9 deployments=[4,5]" in text
+    assert f"reverted by {revert.move_id}" in text
+    assert f"(undoes {move.move_id})" in text
+    rows = msgspec.json.decode(run("list_moves", "--project", "9", "--format", "json"))
+    assert [r["id"] for r in rows] == [move.move_id]
+    assert msgspec.json.decode(run("list_moves", "--project", "1", "--format", "json")) == []
+    assert (
+        len(msgspec.json.decode(run("list_moves", "--since", "2000-01-01", "--format", "json")))
+        == 2
+    )
+
+
+def test_list_moves_rejects_a_bad_date(db):
+    with pytest.raises(CommandError, match="--since 'yesterday' is not a date: use YYYY-MM-DD"):
+        run("list_moves", "--since", "yesterday")
+
+
+def test_show_move_prints_steps_stray_writes_digest_and_lineage(moves):
+    move, revert = moves
+    text = run("show_move", str(move.move_id))
+    assert "[move-children] update expected=7 captured=7" in text
+    assert "U ledger_t_parent: 1 row(s)" in text
+    assert f"digest       {move.digest}" in text
+    assert f"reverted by move {revert.move_id}" in text
+    detail = msgspec.json.decode(run("show_move", str(revert.move_id), "--format", "json"))
+    assert detail["header"]["reverts_id"] == move.move_id
+    assert detail["header"]["prev_digest"] == move.digest
+
+
+def test_show_move_names_an_unknown_move(db):
+    with pytest.raises(CommandError, match="move 77 does not exist: run list_moves"):
+        run("show_move", "77")
+
+
+def test_row_history_by_table_and_by_model(moves, db):
+    move, _ = moves
+    text = run("row_history", "ledger_t_child", "4")
+    assert f"move {move.move_id} (move)" in text
+    assert "[move-children] U" in text
+    history = msgspec.json.decode(run("row_history", "ledger_t_parent", "1", "--format", "json"))
+    assert [(h["op"], h["after"]) for h in history] == [("U", {"name": "stray"})]
+    assert "no ledger entries for auth_group row 1" in run("row_history", "auth.Group", "1")
+
+
+@pytest.mark.parametrize(
+    ("target", "message"),
+    [
+        ("main.NoSuchModel", "unknown model 'main.NoSuchModel': use app_label.ModelName"),
+        ("not.a.model", "unknown model 'not.a.model'"),
+        ("no_such_table", "unknown table 'no_such_table'"),
+    ],
+)
+def test_row_history_names_an_unknown_model_or_table(db, target, message):
+    with pytest.raises(CommandError, match=message):
+        run("row_history", target, "1")
+
+
+def test_verify_ledger_passes_then_names_the_tampered_entry(moves):
+    move, _ = moves
+    assert "OK: 2 move(s), 8 entries" in run("verify_ledger")
+    report = msgspec.json.decode(
+        run("verify_ledger", "--move", str(move.move_id), "--format", "json")
+    )
+    assert report["ok"] is True
+    with connection.cursor() as cursor:
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+        cursor.execute("SELECT min(id) FROM ledger_change WHERE move_id = %s", [move.move_id])
+        entry = cursor.fetchone()[0]
+    with superuser_bypass(), connection.cursor() as cursor:
+        cursor.execute("UPDATE ledger_change SET before = '{}' WHERE id = %s", [entry])
+    with pytest.raises(
+        CommandError, match=f"failed at move {move.move_id}, entry {entry}: .*recorded hash"
+    ):
+        run("verify_ledger")
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--move", "999"), "move 999 does not exist"),
+        (("--digest", "ab"), "--digest goes with --file"),
+        (("--file", "x", "--move", "1"), "either --file .* or --move"),
+        (("--file", "/nonexistent/move.jsonl"), "cannot read /nonexistent/move.jsonl"),
+    ],
+)
+def test_verify_ledger_user_errors(db, args, message):
+    with pytest.raises(CommandError, match=message):
+        run("verify_ledger", *args)
+
+
+def test_export_then_verify_the_file(moves, tmp_path):
+    move, _ = moves
+    path = tmp_path / "move.jsonl"
+    text = run("export_ledger", "--move", str(move.move_id), "--output", str(path))
+    assert f"digest {move.digest}" in text
+    assert "OK: 1 move(s), 8 entries" in run(
+        "verify_ledger", "--file", str(path), "--digest", move.digest
+    )
+    with pytest.raises(CommandError, match="differs from the digest kept outside"):
+        run("verify_ledger", "--file", str(path), "--digest", "f" * 64)
+    schema = tmp_path / "schema.json"
+    run("export_ledger", "--schema", "--output", str(schema))
+    assert schema.read_bytes() == ledger.export_schema()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--output", "x.jsonl"), "pass --move <id>"),
+        (("--move", "999", "--output", "x.jsonl"), "move 999 does not exist"),
+    ],
+)
+def test_export_ledger_user_errors(db, args, message):
+    with pytest.raises(CommandError, match=message):
+        run("export_ledger", *args)
+
+
+def test_export_ledger_names_an_unwritable_output(moves):
+    move, _ = moves
+    with pytest.raises(CommandError, match=r"cannot write /nonexistent/dir/x\.jsonl"):
+        run("export_ledger", "--move", str(move.move_id), "--output", "/nonexistent/dir/x.jsonl")

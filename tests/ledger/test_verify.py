@@ -1,0 +1,181 @@
+"""Tamper detection: with the protection bypassed as a superuser would, verify names the record."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from django.db import connection, transaction
+
+import ledger
+from ledger.digest import group_hash, group_leaves
+from tests.ledger.builders import superuser_bypass
+
+
+def _record(sql: str, reason: str = "r"):
+    with (
+        transaction.atomic(),
+        ledger.recording(command="t", reason=reason, operator="7") as rec,
+        rec.step("[s]"),
+        connection.cursor() as cursor,
+    ):
+        cursor.execute(sql)
+    return rec
+
+
+@pytest.fixture
+def chain(seeded):
+    """Three sealed moves: 10 single-row groups, one 3-row group, one insert."""
+    first = _record("UPDATE ledger_t_child SET name = 'a' || id")
+    second = _record("UPDATE ledger_t_child SET name = 'same' WHERE id <= 3")
+    third = _record("INSERT INTO ledger_t_parent (name) VALUES ('z')")
+    assert ledger.verify().ok
+    with connection.cursor() as cursor:
+        # Run the seal's deferred FK checks now, as they run at commit before any tampering.
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+    return first, second, third
+
+
+def _tamper(sql: str, params=()) -> None:
+    with superuser_bypass(), connection.cursor() as cursor:
+        cursor.execute(sql, params)
+
+
+def _first_failure(move_id=None):
+    report = ledger.verify(move_id)
+    assert not report.ok
+    return report.failures[0]
+
+
+def test_an_untouched_chain_verifies(chain):
+    report = ledger.verify()
+    assert report.moves_checked == 3
+    assert report.entries_checked == 14
+    assert report.last_digest == chain[2].digest
+    assert ledger.verify(chain[1].move_id).entries_checked == 3
+
+
+def test_an_edited_entry_is_named(chain):
+    first = chain[0]
+    _tamper(
+        'UPDATE ledger_change SET after = \'{"name": "forged"}\' WHERE id = %s',
+        [first_entry(first.move_id) + 4],
+    )
+    failure = _first_failure()
+    assert failure.move_id == first.move_id
+    assert failure.entry_id == first_entry(first.move_id) + 4
+    assert "do not match their recorded hash" in failure.reason
+
+
+def test_an_edited_pk_inside_a_group_names_the_group(chain):
+    second = chain[1]
+    start = first_entry(second.move_id)
+    _tamper("UPDATE ledger_change SET pks = '{1,2,9}' WHERE id = %s", [start])
+    failure = _first_failure(second.move_id)
+    assert (failure.move_id, failure.entry_id) == (second.move_id, start)
+    assert f"entries {start}..{start + 2}" in failure.reason
+
+
+def test_a_deleted_entry_is_named(chain):
+    first = chain[0]
+    start = first_entry(first.move_id)
+    _tamper("DELETE FROM ledger_change WHERE id = %s", [start + 2])
+    failure = _first_failure()
+    assert (failure.move_id, failure.entry_id) == (first.move_id, start + 2)
+    assert f"entry {start + 2} is missing" in failure.reason
+
+
+def test_an_inserted_entry_is_named(chain):
+    third = chain[2]
+    last = first_entry(third.move_id)
+    _tamper(
+        "INSERT INTO ledger_change (id, move_id, step_id, table_name, op, row_count, pks, "
+        "before, after, hash) SELECT id + 1, move_id, step_id, table_name, op, 1, '{99}', "
+        "before, after, hash FROM ledger_change WHERE id = %s",
+        [last],
+    )
+    failure = _first_failure()
+    assert (failure.move_id, failure.entry_id) == (third.move_id, last + 1)
+    assert "do not match their recorded hash" in failure.reason
+
+
+def test_reordered_entries_are_named(chain):
+    first = chain[0]
+    start = first_entry(first.move_id)
+    _tamper("UPDATE ledger_change SET id = -1 WHERE id = %s", [start])
+    _tamper("UPDATE ledger_change SET id = %s WHERE id = %s", [start, start + 1])
+    _tamper("UPDATE ledger_change SET id = %s WHERE id = -1", [start + 1])
+    failure = _first_failure()
+    assert (failure.move_id, failure.entry_id) == (first.move_id, start)
+
+
+def test_an_edited_header_is_named(chain):
+    second = chain[1]
+    _tamper("UPDATE ledger_move SET reason = 'a better story' WHERE id = %s", [second.move_id])
+    failure = _first_failure()
+    assert (failure.move_id, failure.entry_id) == (second.move_id, None)
+    assert "header does not match its digest" in failure.reason
+
+
+def test_an_edited_step_count_is_named(chain):
+    first = chain[0]
+    _tamper("UPDATE ledger_step SET captured_rows = 1 WHERE move_id = %s", [first.move_id])
+    failure = _first_failure()
+    assert failure.move_id == first.move_id
+    assert "header or step field was edited" in failure.reason
+
+
+def test_a_move_removed_from_the_chain_is_named(chain):
+    first, second, third = chain
+    _tamper("DELETE FROM ledger_change WHERE move_id = %s", [second.move_id])
+    _tamper("DELETE FROM ledger_step WHERE move_id = %s", [second.move_id])
+    _tamper("DELETE FROM ledger_move WHERE id = %s", [second.move_id])
+    failure = _first_failure()
+    assert (failure.move_id, failure.entry_id) == (third.move_id, None)
+    assert f"does not match the digest of move {first.move_id}" in failure.reason
+
+
+def test_an_entry_rewritten_with_a_recomputed_hash_fails_the_merkle_root(chain):
+    first = chain[0]
+    start = first_entry(first.move_id)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT step_id, pks FROM ledger_change WHERE id = %s", [start])
+        step_id, pks = cursor.fetchone()
+    forged = {"name": "forged"}
+    leaves = group_leaves(
+        first_id=start,
+        move_id=first.move_id,
+        step_id=step_id,
+        table="ledger_t_child",
+        op="U",
+        pks=pks,
+        before={"name": "c1"},
+        after=forged,
+    )
+    _tamper(
+        "UPDATE ledger_change SET after = %s::jsonb, hash = %s WHERE id = %s",
+        [json.dumps(forged), group_hash(leaves), start],
+    )
+    failure = _first_failure()
+    assert (failure.move_id, failure.entry_id) == (first.move_id, None)
+    assert "do not match the sealed Merkle root" in failure.reason
+
+
+def test_orphan_entries_are_named(chain):
+    third = chain[2]
+    _tamper("DELETE FROM ledger_step WHERE move_id = %s", [third.move_id])
+    _tamper("DELETE FROM ledger_move WHERE id = %s", [third.move_id])
+    failure = _first_failure()
+    assert failure.entry_id == first_entry(third.move_id)
+    assert "which is not in the ledger" in failure.reason
+
+
+def test_verifying_an_unknown_move_raises(chain):
+    with pytest.raises(ledger.MoveNotFound, match="move 4242 does not exist"):
+        ledger.verify(4242)
+
+
+def first_entry(move_id: int) -> int:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT min(id) FROM ledger_change WHERE move_id = %s", [move_id])
+        return cursor.fetchone()[0]
