@@ -7,13 +7,13 @@ same inside an outer transaction (a test case, a caller's atomic block): nothing
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager, nullcontext
-from typing import Any
+from contextlib import contextmanager
 
+import msgspec
 from django.db import connection, transaction
 
+import ledger
 from ami.move import errors
 from ami.move.checks import run_checks
 from ami.move.counts import project_totals
@@ -22,8 +22,6 @@ from ami.move.steps import STEPS
 from ami.move.steps.base import StepContext
 from ami.move.structs import MovePlan, MoveReport, StepResult
 from ami.move.tracking import register_move_tables
-
-logger = logging.getLogger(__name__)
 
 OnStep = Callable[[StepResult], None]
 
@@ -37,41 +35,19 @@ _LOCKS = (
 )
 
 
-class NullRecording:
-    """Stands in for a ledger recording: steps are not captured, ids stay None."""
-
-    move_id: int | None = None
-    digest: str | None = None
-
-    def step(self, label: str, expected_rows: int | None, action: str) -> nullcontext[None]:
-        return nullcontext()
-
-
 @contextmanager
-def recording(plan: MovePlan) -> Iterator[Any]:
-    """Open the ledger recording of this move (or a null one when no ledger is installed)."""
-    import ledger
-
-    record = getattr(ledger, "recording", None)
-    if record is None:
-        yield NullRecording()
-        return
+def recording(plan: MovePlan) -> Iterator[ledger.Recording]:
+    """Open the ledger recording of this move: every write inside it is captured."""
     register_move_tables()
     request = plan.request
-    with record(
+    with ledger.recording(
         kind="move",
         command="move_project_data",
-        arguments=_arguments(plan),
+        arguments=msgspec.to_builtins(request),
         reason=request.reason,
         operator=request.operator,
     ) as rec:
         yield rec
-
-
-def _arguments(plan: MovePlan) -> dict[str, object]:
-    import msgspec
-
-    return msgspec.to_builtins(plan.request)
 
 
 def _lock(plan: MovePlan) -> None:
@@ -135,6 +111,18 @@ def apply_plan(plan: MovePlan, on_step: OnStep | None = None) -> MoveReport:
             (a step wrote an unexpected number of rows, or a check failed:
             ``ValidationFailed`` carries the report).
     """
+    try:
+        return _apply(plan, on_step)
+    except ledger.StepCountMismatch as exc:
+        raise errors.StepCountMismatch(
+            f"{exc}. The data changed under the move, or a step is wrong: nothing was written; "
+            "run the dry run again"
+        ) from exc
+    except ledger.LedgerError as exc:
+        raise errors.MoveError(f"The ledger refused the move: {exc}") from exc
+
+
+def _apply(plan: MovePlan, on_step: OnStep | None) -> MoveReport:
     from ami.main.cached_fields import refresh_cached_fields
 
     with transaction.atomic():
@@ -142,10 +130,9 @@ def apply_plan(plan: MovePlan, on_step: OnStep | None = None) -> MoveReport:
         locked = build_plan(plan.request)
         _compare(plan, locked)
         _check_running(locked)
-        ctx = StepContext(plan=locked, recorder=NullRecording())
         steps: list[StepResult] = []
         with recording(locked) as rec:
-            ctx.recorder = rec
+            ctx = StepContext(plan=locked, recorder=rec)
             for _label, step in STEPS:
                 steps.append(_run_step(ctx, step))
                 if on_step is not None:
@@ -169,8 +156,8 @@ def apply_plan(plan: MovePlan, on_step: OnStep | None = None) -> MoveReport:
             post_save_deployment_ids=tuple(ctx.deployment_ids)
             if locked.request.fire_post_save
             else (),
-            move_id=getattr(rec, "move_id", None),
-            digest=getattr(rec, "digest", None),
+            move_id=rec.move_id,
+            digest=rec.digest,
         )
         if not report.ok:
             raise errors.ValidationFailed(
