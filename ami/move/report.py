@@ -155,7 +155,8 @@ def _render_jobs(plan: MovePlan) -> list[Line]:
             Line(
                 None,
                 f"  Job id={j.job_id} ({j.note}): will {j.action.upper()}"
-                + (f"; {', '.join(changes)}" if changes else ""),
+                + (f"; {', '.join(changes)}" if changes else "")
+                + (f" [collection id={j.collection_id}]" if j.collection_id else ""),
             )
         )
     if plan.running_job_ids:

@@ -96,7 +96,7 @@ def remap_jobs_to_collections(ctx: StepContext) -> StepResult:
                 _NULL_JOB_COLUMN.format(column="source_image_collection_id"), {"j": to_null}
             )
             run.detail.append(f"{n} job(s) no longer point at a collection of another project")
-        if not jobs:
+        if not to_clone and not to_null:
             run.detail.append("No moved Jobs referenced split collections")
     return ctx.last
 

@@ -450,3 +450,27 @@ def _check_message(s, target, message: str) -> None:
     assert f"✗ {message}" in text, text
     assert Deployment.objects.get(pk=s.dep.pk).project_id == s.project.pk
     assert not Job.objects.filter(project=target).exists()
+
+
+# --fire-post-save (untested in the original) ----------------------------------------------------
+
+
+def test_fire_post_save_sends_post_save_for_each_moved_deployment_inside_the_move(s, target):
+    from django.db.models.signals import post_save
+
+    saved: list[tuple[int, int | None]] = []
+
+    def on_save(sender, instance, **kwargs):
+        saved.append((instance.pk, instance.project_id))
+
+    b = add_deployment(s.project, "Dep B", 1).dep
+    post_save.connect(on_save, sender=Deployment)
+    try:
+        out = run_move(s.project, [s.dep.pk], target=target)
+        assert saved == []
+        assert "pass --fire-post-save to send them" in out
+        out = run_move(s.project, [b.pk], "--fire-post-save", target=target)
+    finally:
+        post_save.disconnect(on_save, sender=Deployment)
+    assert saved == [(b.pk, target.pk)]
+    assert f"post_save sent for deployments [{b.pk}] (--fire-post-save)" in out
