@@ -6,7 +6,8 @@ move can refresh its deployments inside its own transaction. Filtered counts hon
 own project's default filters (``ami.main.filters``); a row without a project is unfiltered.
 
 Rows whose values do not change are not written, so row-level triggers (the ledger) only see
-real changes. ``Event.calculated_fields_updated_at`` is stamped on every refreshed event.
+real changes. ``Event.calculated_fields_updated_at`` is therefore stamped only on events whose
+values changed (Antenna stamps every recomputed event).
 """
 
 from __future__ import annotations
@@ -81,7 +82,12 @@ FROM (
     ) occ ON occ.event_id = ev.id
     WHERE ev.deployment_id {scope}
 ) agg
-WHERE e.id = agg.id
+WHERE e.id = agg.id AND (
+    e.captures_count, e.detections_count, e.occurrences_count, e.start, e."end"
+) IS DISTINCT FROM (
+    agg.captures_count, agg.detections_count, agg.occurrences_count,
+    COALESCE(agg.first_ts, e.start), COALESCE(agg.last_ts, e."end")
+)
 """
 """Writes the cached columns of ``main_event``."""
 

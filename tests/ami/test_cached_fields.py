@@ -246,12 +246,15 @@ def test_unchanged_rows_are_not_rewritten(project, taxa):
     refresh_cached_fields([world.deployment.pk])
     before = row_versions("main_deployment", world.deployment.pk)
     image_before = row_versions("main_sourceimage", image.pk)
+    event_before = row_versions("main_event", world.event.pk)
     refresh_cached_fields([world.deployment.pk])
     assert row_versions("main_deployment", world.deployment.pk) == before
     assert row_versions("main_sourceimage", image.pk) == image_before
+    assert row_versions("main_event", world.event.pk) == event_before
     world.occurrence(taxa["S2"], 0.9)
     refresh_cached_fields([world.deployment.pk])
     assert row_versions("main_deployment", world.deployment.pk) != before
+    assert row_versions("main_event", world.event.pk) != event_before
 
 
 def count_statements(*worlds: World) -> int:
