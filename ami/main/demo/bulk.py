@@ -69,17 +69,18 @@ FROM (
 
 _INSERT_IMAGES = """
 INSERT INTO main_sourceimage (id, created_at, updated_at, project_id, deployment_id, path,
-    public_base_url, timestamp, width, height, size, last_modified, test_image)
+    public_base_url, timestamp, width, height, size, last_modified, test_image, detections_count)
 SELECT di.id, now(), now(), di.project_id, di.deployment_id,
     dp.data_source_subdir || '/' || to_char(di.ts AT TIME ZONE 'UTC', 'YYYY-MM-DD/HH24MISS')
         || '-' || lpad(di.idx::text, 7, '0') || '.jpg',
     s3.public_base_url, di.ts, 4096, 2160,
-    150000 + floor(350000 * pg_temp.demo_u(di.key, 2, %(seed)s))::bigint, di.ts, false
+    150000 + floor(350000 * pg_temp.demo_u(di.key, 2, %(seed)s))::bigint, di.ts, false, 0
 FROM demo_image di
 JOIN main_deployment dp ON dp.id = di.deployment_id
 LEFT JOIN main_s3storagesource s3 ON s3.id = dp.data_source_id
 """
-"""Writes ``main_sourceimage``."""
+"""Writes ``main_sourceimage``. ``detections_count`` starts at 0, which is right until the
+detections exist, so the refresh run by event grouping rewrites no capture."""
 
 # Occurrences are spread evenly over the captures; 5 % are determined at genus level only,
 # species follow a skewed (power) distribution, as a few species dominate real catches.

@@ -40,7 +40,7 @@ class DemoScale(msgspec.Struct, frozen=True, kw_only=True):
     tracked_fraction: float = 0.03
     empty_fraction: float = 0.08
     second_classification_fraction: float = 0.38
-    identifications_per_occurrence: float = 0.012
+    identifications_per_occurrence: float = 0.0119
 
 
 SCALES: dict[str, DemoScale] = {
