@@ -36,18 +36,37 @@ _LOCKS = (
 
 
 @contextmanager
-def recording(plan: MovePlan) -> Iterator[ledger.Recording]:
-    """Open the ledger recording of this move: every write inside it is captured."""
+def recording(plan: MovePlan, target_id: int) -> Iterator[ledger.Recording]:
+    """Open the ledger recording of this move: every write inside it is captured.
+
+    The arguments carry ``source_project``, ``target_project`` and ``deployment_ids`` (what
+    ``list_moves`` shows and filters on) and every flag of the request.
+    """
     register_move_tables()
     request = plan.request
+    arguments = {
+        **msgspec.to_builtins(request),
+        "source_project": request.source_project_id,
+        "target_project": target_id,
+    }
     with ledger.recording(
         kind="move",
         command="move_project_data",
-        arguments=msgspec.to_builtins(request),
+        arguments=arguments,
         reason=request.reason,
         operator=request.operator,
     ) as rec:
         yield rec
+
+
+def _target_id(plan: MovePlan) -> int:
+    """The target's pk; for a project still to create, one reserved from its sequence, so the
+    ledger's arguments name it from the start."""
+    if plan.target.id is not None:
+        return plan.target.id
+    with connection.cursor() as cur:
+        cur.execute("SELECT nextval(pg_get_serial_sequence('main_project', 'id'))")
+        return cur.fetchone()[0]
 
 
 def _lock(plan: MovePlan) -> None:
@@ -131,8 +150,9 @@ def _apply(plan: MovePlan, on_step: OnStep | None) -> MoveReport:
         _compare(plan, locked)
         _check_running(locked)
         steps: list[StepResult] = []
-        with recording(locked) as rec:
-            ctx = StepContext(plan=locked, recorder=rec)
+        target_id = _target_id(locked)
+        with recording(locked, target_id) as rec:
+            ctx = StepContext(plan=locked, recorder=rec, target_id=target_id)
             for _label, step in STEPS:
                 steps.append(_run_step(ctx, step))
                 if on_step is not None:

@@ -227,6 +227,11 @@ def _validate(request: MoveRequest) -> tuple[dict[int, tuple], dict[int, tuple]]
             f"--create-project name has {len(name)} characters; "
             f"the limit is {PROJECT_NAME_MAX}: pass a shorter name"
         )
+    if "@" in request.operator:
+        raise errors.InvalidRequest(
+            "--operator looks like an e-mail address: pass a login name or a user id "
+            "(the ledger stores it, and e-mail addresses are personal data)"
+        )
     if name and request.keep_target_settings:
         raise errors.InvalidRequest(
             "--keep-target-settings needs an existing --target-project: a new project has no "

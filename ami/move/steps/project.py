@@ -47,9 +47,11 @@ def create_target(ctx: StepContext) -> StepResult:
         return ctx.last
     with ctx.step("[create-target]", None, "insert") as run:
         project = Project.objects.create(
-            name=ctx.plan.target.name, owner_id=ctx.plan.source.owner_id, create_defaults=True
+            pk=ctx.target_id,  # reserved before the recording opened
+            name=ctx.plan.target.name,
+            owner_id=ctx.plan.source.owner_id,
+            create_defaults=True,
         )
-        ctx.target_id = project.pk
         run.created = {
             "project": [project.pk],
             "device": list(Device.objects.filter(project=project).values_list("pk", flat=True)),

@@ -474,3 +474,8 @@ def test_fire_post_save_sends_post_save_for_each_moved_deployment_inside_the_mov
         post_save.disconnect(on_save, sender=Deployment)
     assert saved == [(b.pk, target.pk)]
     assert f"post_save sent for deployments [{b.pk}] (--fire-post-save)" in out
+
+
+def test_an_email_as_operator_is_refused(s, target):
+    with pytest.raises(CommandError, match="--operator looks like an e-mail address"):
+        run_move(s.project, [s.dep.pk], "--operator", "alice@example.com", target=target)

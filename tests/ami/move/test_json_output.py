@@ -68,3 +68,19 @@ def test_errors_stay_command_errors_in_json_mode(args):
     flags[flags.index("--deployment-ids") + 1] = "999999"
     with pytest.raises(CommandError, match=r"^Deployments not found: \[999999\]"):
         move(*flags)
+
+
+def test_the_ledger_move_names_source_target_and_deployments_even_for_a_new_project(args):
+    from ledger.models import Move
+
+    flags, s = args
+    i = flags.index("--target-project")
+    flags[i : i + 2] = ["--create-project", "Brand new"]
+    report = json.loads(move(*flags, "--execute"))
+    new_id = report["target_project_id"]
+    assert report["steps"][0]["created"]["project"] == [new_id]
+    recorded = Move.objects.get(pk=report["move_id"])
+    assert recorded.arguments["source_project"] == s.project.pk
+    assert recorded.arguments["target_project"] == new_id
+    assert recorded.arguments["deployment_ids"] == [s.dep.pk]
+    assert (recorded.reason, recorded.operator) == ("handover", "alice")
