@@ -108,16 +108,6 @@ def _check_running(plan: MovePlan) -> None:
         )
 
 
-def _run_step(ctx: StepContext, step: Callable[[StepContext], StepResult]) -> StepResult:
-    result = step(ctx)
-    if result.expected_rows is not None and result.rows != result.expected_rows:
-        raise errors.StepCountMismatch(
-            f"{result.label} changed {result.rows} row(s), the plan expected "
-            f"{result.expected_rows}: the data changed under the move; run the dry run again"
-        )
-    return result
-
-
 def apply_plan(plan: MovePlan, on_step: OnStep | None = None) -> MoveReport:
     """Execute ``plan`` in one transaction and return the report.
 
@@ -154,7 +144,7 @@ def _apply(plan: MovePlan, on_step: OnStep | None) -> MoveReport:
         with recording(locked, target_id) as rec:
             ctx = StepContext(plan=locked, recorder=rec, target_id=target_id)
             for _label, step in STEPS:
-                steps.append(_run_step(ctx, step))
+                steps.append(step(ctx))
                 if on_step is not None:
                     on_step(steps[-1])
         assert ctx.target_id is not None

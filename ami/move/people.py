@@ -6,6 +6,8 @@ Roles are per-project auth groups named ``{project.pk}_{project.name}_{RoleClass
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 from django.db import connection
 
 from ami.move.structs import IdentifierPlan, MoveRequest, ProjectRef
@@ -31,8 +33,10 @@ IDENTIFIER_CAP = Identifier
 
 
 def group_name(project: ProjectRef, role_name: str) -> str:
-    """The auth group name of a role, as ``Role.get_group_name`` builds it."""
-    return f"{project.id}_{project.name}_{role_name}"
+    """The auth group name of a role on ``project`` (``Role.get_group_name`` on a ref)."""
+    return ROLES_BY_NAME[role_name].get_group_name(
+        SimpleNamespace(pk=project.id, name=project.name)
+    )
 
 
 def primary_role(role_names: set[str]) -> str | None:

@@ -7,17 +7,15 @@ never on the number of images, occurrences or detections.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-
 from django.db import connection
 
 from ami.move import errors
 from ami.move.counts import COUNTED, NO_PROJECT, deployment_counts, project_totals
+from ami.move.jobs import plan_jobs
 from ami.move.people import plan_identifiers
 from ami.move.structs import (
     CollectionDecision,
     DeploymentCounts,
-    JobDecision,
     MovePlan,
     MoveRequest,
     ProjectRef,
@@ -57,21 +55,6 @@ WHERE c.project_id = %(s)s
 GROUP BY c.id
 HAVING count(*) FILTER (WHERE si.deployment_id = ANY(%(d)s)) > 0
 ORDER BY c.id
-"""
-
-# Jobs on moved deployments, and project-level jobs of the source that reference moved images
-# or collections holding moved images.
-_JOBS_SQL = """
-SELECT j.id, j.deployment_id, j.status, si.deployment_id, si.project_id,
-    j.source_image_collection_id, c.project_id, j.data_export_id, e.project_id
-FROM jobs_job j
-LEFT JOIN main_sourceimage si ON si.id = j.source_image_single_id
-LEFT JOIN main_sourceimagecollection c ON c.id = j.source_image_collection_id
-LEFT JOIN exports_dataexport e ON e.id = j.data_export_id
-WHERE j.deployment_id = ANY(%(d)s)
-   OR (j.deployment_id IS NULL AND j.project_id = %(s)s
-       AND (si.deployment_id = ANY(%(d)s) OR j.source_image_collection_id = ANY(%(c)s)))
-ORDER BY j.id
 """
 
 _TAXA_SQL = """
@@ -131,8 +114,6 @@ LEFT JOIN main_device dv ON dv.id = d.device_id
 LEFT JOIN main_site st ON st.id = d.research_site_id
 WHERE d.id = ANY(%(d)s)
 """
-
-RUNNING_STATES = ("PENDING", "STARTED", "RETRY", "CANCELING")
 
 
 def parse_deployment_ids(text: str | None) -> tuple[int, ...]:
@@ -287,7 +268,7 @@ def build_plan(request: MoveRequest) -> MovePlan:
     totals_by_project = project_totals([source.id, target.id])
     collections = _plan_collections(request, params)
     taxa_count, taxa_to_link = _query(_TAXA_SQL, params)[0]
-    jobs, running = _plan_jobs(request, params, collections, target.id)
+    jobs, running = plan_jobs(request, params, collections, target.id)
     return MovePlan(
         request=request,
         source=source,
@@ -362,89 +343,6 @@ def _plan_collections(
             )
         )
     return tuple(decisions)
-
-
-def _plan_jobs(
-    request: MoveRequest,
-    params: dict[str, object],
-    collections: Iterable[CollectionDecision],
-    target_id: int | None,
-) -> tuple[tuple[JobDecision, ...], tuple[int, ...]]:
-    """Decide what each job referencing moved data does.
-
-    A job on a moved deployment always moves; its references that would otherwise point into
-    another project are re-pointed (split collection) or cleared. A project-level job moves
-    only when everything it references moves with it; otherwise it stays and loses the
-    references that left the source.
-    """
-    by_collection = {c.collection_id: c.action for c in collections}
-    moved_deps = set(request.deployment_ids)
-    decisions: list[JobDecision] = []
-    running: list[int] = []
-    rows = _query(_JOBS_SQL, {**params, "c": list(by_collection)})
-    for (
-        job_id,
-        dep,
-        status,
-        img_dep,
-        img_project,
-        coll,
-        coll_project,
-        export,
-        export_project,
-    ) in rows:
-        image_moves = img_dep in moved_deps
-        coll_action = by_collection.get(coll)
-        if dep is not None:
-            action = "move"
-            if (
-                coll is None
-                or coll_action == "reassign"
-                or (coll_action is None and target_id and coll_project == target_id)
-            ):
-                collection = "keep"
-            elif coll_action == "split":
-                collection = "clone"
-            else:
-                collection = "null"
-            keep_image = image_moves or (target_id and img_project == target_id)
-            image = "keep" if (img_dep is None and img_project is None) or keep_image else "null"
-            keep_export = export is None or (target_id and export_project == target_id)
-            export_action = "keep" if keep_export else "null"
-            note = "on a moved deployment"
-        else:
-            moves = (
-                (img_project is None or image_moves)
-                and (coll is None or coll_action == "reassign")
-                and export is None
-            )
-            action = "move" if moves else "stay"
-            if moves:
-                collection = image = export_action = "keep"
-                note = "project-level; everything it references moves"
-            else:
-                collection = "null" if coll_action == "reassign" else "keep"
-                image = "null" if image_moves else "keep"
-                export_action = "keep"
-                note = "project-level; references data that stays, so it stays"
-        if status in RUNNING_STATES and action == "move":
-            running.append(job_id)
-        if dep is not None and collection == image == export_action == "keep":
-            continue  # an ordinary job on a moved deployment: counted, nothing to decide
-        decisions.append(
-            JobDecision(
-                job_id=job_id,
-                deployment_id=dep,
-                status=status,
-                action=action,
-                collection_id=coll,
-                collection_action=collection,
-                image_action=image,
-                export_action=export_action,
-                note=note,
-            )
-        )
-    return tuple(decisions), tuple(running)
 
 
 def _plan_settings(
