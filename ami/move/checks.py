@@ -59,14 +59,11 @@ GROUP BY c.id, c.name ORDER BY c.id
 # into the target.
 _JOB_LINKS = """
 SELECT
-    count(*) FILTER (WHERE j.project_id = %(t)s AND c.project_id IS DISTINCT FROM %(t)s
-        AND c.id IS NOT NULL AND moved),
-    count(*) FILTER (WHERE j.project_id = %(t)s AND e.project_id IS DISTINCT FROM %(t)s
-        AND e.id IS NOT NULL AND moved),
-    count(*) FILTER (WHERE j.project_id = %(t)s AND si.project_id IS DISTINCT FROM %(t)s
-        AND si.id IS NOT NULL AND moved),
+    count(*) FILTER (WHERE moved AND c.project_id <> %(t)s),
+    count(*) FILTER (WHERE moved AND e.project_id <> %(t)s),
+    count(*) FILTER (WHERE moved AND si.project_id <> %(t)s),
     count(*) FILTER (WHERE j.project_id = %(s)s
-        AND (c.project_id = %(t)s OR si.project_id = %(t)s))
+        AND (c.id = ANY(%(reassigned)s) OR si.deployment_id = ANY(%(d)s)))
 FROM (SELECT *, deployment_id = ANY(%(d)s) OR id = ANY(%(j)s) AS moved FROM jobs_job
       WHERE project_id IN (%(s)s, %(t)s)) j
 LEFT JOIN main_sourceimagecollection c ON c.id = j.source_image_collection_id
@@ -170,7 +167,10 @@ def check_job_links(ctx: StepContext, after: After) -> CheckResult:
     moved_project_jobs = [
         j.job_id for j in ctx.plan.jobs if j.deployment_id is None and j.action == "move"
     ]
-    coll, export, image, back = _rows(_JOB_LINKS, ctx.params(j=moved_project_jobs))[0]
+    reassigned = [c.collection_id for c in ctx.plan.collections if c.action == "reassign"]
+    coll, export, image, back = _rows(
+        _JOB_LINKS, ctx.params(j=moved_project_jobs, reassigned=reassigned)
+    )[0]
     messages = []
     if coll:
         messages.append(

@@ -3,7 +3,8 @@
 A job on a moved deployment always moves; its references that would otherwise point into
 another project are re-pointed (split collection) or cleared. A project-level job (no
 deployment) moves only when everything it references moves with it; otherwise it stays and
-loses the references that left the source. So no job ends up linked across projects, and a
+loses the references that left the source; so does a job of a staying deployment that
+references moved images or a reassigned collection. So no job ends up linked across projects, and a
 job pointing at a collection without moved images never blocks a move.
 """
 
@@ -27,7 +28,7 @@ LEFT JOIN main_sourceimage si ON si.id = j.source_image_single_id
 LEFT JOIN main_sourceimagecollection c ON c.id = j.source_image_collection_id
 LEFT JOIN exports_dataexport e ON e.id = j.data_export_id
 WHERE j.deployment_id = ANY(%(d)s)
-   OR (j.deployment_id IS NULL AND j.project_id = %(s)s
+   OR (j.project_id = %(s)s
        AND (si.deployment_id = ANY(%(d)s) OR j.source_image_collection_id = ANY(%(c)s)))
 ORDER BY j.id
 """
@@ -69,6 +70,14 @@ def _on_moved_deployment(
 
 
 def _project_level(job: _JobRow, coll_action: str | None, image_moves: bool) -> _Decision:
+    if job.deployment_id is not None:  # a job of a staying deployment: it stays
+        return (
+            "stay",
+            "null" if coll_action == "reassign" else "keep",
+            "null" if image_moves else "keep",
+            "keep",
+            "on a staying deployment; references moved data",
+        )
     moves = (
         (job.image_project_id is None or image_moves)
         and (job.collection_id is None or coll_action == "reassign")
@@ -107,15 +116,17 @@ def plan_jobs(
     for job in rows:
         image_moves = job.image_deployment_id in moved_deps
         coll_action = by_collection.get(job.collection_id)
-        if job.deployment_id is not None:
+        if job.deployment_id in moved_deps:
             decision = _on_moved_deployment(job, coll_action, image_moves, target_id)
         else:
             decision = _project_level(job, coll_action, image_moves)
         action, collection, image, export, note = decision
         if action == "move" and job.status in JobState.running_states():
             running.append(job.job_id)
-        if job.deployment_id is not None and collection == image == export == "keep":
-            continue
+        if action == "stay" and collection == image == "keep" and job.deployment_id is not None:
+            continue  # a staying deployment's job on a split collection: nothing changes
+        if job.deployment_id in moved_deps and collection == image == export == "keep":
+            continue  # an ordinary job of a moved deployment: counted, nothing to decide
         decisions.append(
             JobDecision(
                 job_id=job.job_id,

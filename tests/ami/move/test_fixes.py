@@ -479,3 +479,15 @@ def test_fire_post_save_sends_post_save_for_each_moved_deployment_inside_the_mov
 def test_an_email_as_operator_is_refused(s, target):
     with pytest.raises(CommandError, match="--operator looks like an e-mail address"):
         run_move(s.project, [s.dep.pk], "--operator", "alice@example.com", target=target)
+
+
+def test_staying_deployment_job_on_a_reassigned_collection_is_detached(s, target):
+    b = add_deployment(s.project, "Dep B", 1)
+    coll = make_collection(s.project, s.images, "Only A")
+    job = make_job(s.project, deployment=b.dep, source_image_collection=coll)
+    out = run_move(s.project, [s.dep.pk], target=target, execute=False)
+    assert f"Job id={job.pk} (on a staying deployment; references moved data): will STAY" in out
+    run_move(s.project, [s.dep.pk], target=target)
+    job.refresh_from_db()
+    assert (job.project_id, job.source_image_collection_id) == (s.project.pk, None)
+    assert SourceImageCollection.objects.get(pk=coll.pk).project_id == target.pk
