@@ -11,29 +11,23 @@ from django.db import connection
 
 from ami.move.structs import ProjectTotals
 
+# Tables with their own deployment_id and project_id (what the move-* steps retag).
+DIRECT = (
+    ("events", "main_event"),
+    ("source_images", "main_sourceimage"),
+    ("occurrences", "main_occurrence"),
+    ("jobs", "jobs_job"),
+)
+
 # One pass per table, grouped by deployment. ``retag``: rows whose project_id differs from the
 # target (what the move-* steps change); ``foreign``: rows not in the source project.
-_DEPLOYMENT_COUNTS = """
-SELECT 'events', deployment_id, count(*),
+_DIRECT_COUNTS = """
+SELECT '{kind}', deployment_id, count(*),
     count(*) FILTER (WHERE project_id IS DISTINCT FROM %(t)s),
     count(*) FILTER (WHERE project_id IS DISTINCT FROM %(s)s)
-FROM main_event WHERE deployment_id = ANY(%(d)s) GROUP BY deployment_id
-UNION ALL
-SELECT 'source_images', deployment_id, count(*),
-    count(*) FILTER (WHERE project_id IS DISTINCT FROM %(t)s),
-    count(*) FILTER (WHERE project_id IS DISTINCT FROM %(s)s)
-FROM main_sourceimage WHERE deployment_id = ANY(%(d)s) GROUP BY deployment_id
-UNION ALL
-SELECT 'occurrences', deployment_id, count(*),
-    count(*) FILTER (WHERE project_id IS DISTINCT FROM %(t)s),
-    count(*) FILTER (WHERE project_id IS DISTINCT FROM %(s)s)
-FROM main_occurrence WHERE deployment_id = ANY(%(d)s) GROUP BY deployment_id
-UNION ALL
-SELECT 'jobs', deployment_id, count(*),
-    count(*) FILTER (WHERE project_id IS DISTINCT FROM %(t)s),
-    count(*) FILTER (WHERE project_id IS DISTINCT FROM %(s)s)
-FROM jobs_job WHERE deployment_id = ANY(%(d)s) GROUP BY deployment_id
-UNION ALL
+FROM {table} WHERE deployment_id = ANY(%(d)s) GROUP BY deployment_id
+"""
+_INDIRECT_COUNTS = """
 SELECT 'detections', si.deployment_id, count(*), 0, 0
 FROM main_detection de JOIN main_sourceimage si ON si.id = de.source_image_id
 WHERE si.deployment_id = ANY(%(d)s) GROUP BY si.deployment_id
@@ -48,6 +42,9 @@ SELECT 'identifications', o.deployment_id, count(*), 0, 0
 FROM main_identification i JOIN main_occurrence o ON o.id = i.occurrence_id
 WHERE o.deployment_id = ANY(%(d)s) GROUP BY o.deployment_id
 """
+_DEPLOYMENT_COUNTS = "UNION ALL".join(
+    [*(_DIRECT_COUNTS.format(kind=k, table=t) for k, t in DIRECT), _INDIRECT_COUNTS]
+)
 
 COUNTED = (
     "events",
@@ -58,20 +55,15 @@ COUNTED = (
     "identifications",
     "jobs",
 )
-RETAGGED = ("events", "source_images", "occurrences", "jobs")
+RETAGGED = tuple(kind for kind, _ in DIRECT)
 
-_PROJECT_TOTALS = """
-SELECT 'deployments', project_id, count(*) FROM main_deployment
-WHERE project_id = ANY(%(p)s) GROUP BY project_id
-UNION ALL SELECT 'events', project_id, count(*) FROM main_event
-WHERE project_id = ANY(%(p)s) GROUP BY project_id
-UNION ALL SELECT 'source_images', project_id, count(*) FROM main_sourceimage
-WHERE project_id = ANY(%(p)s) GROUP BY project_id
-UNION ALL SELECT 'occurrences', project_id, count(*) FROM main_occurrence
-WHERE project_id = ANY(%(p)s) GROUP BY project_id
-UNION ALL SELECT 'jobs', project_id, count(*) FROM jobs_job
+_PROJECT_TOTALS = "UNION ALL".join(
+    f"""
+SELECT '{kind}', project_id, count(*) FROM {table}
 WHERE project_id = ANY(%(p)s) GROUP BY project_id
 """
+    for kind, table in (("deployments", "main_deployment"), *DIRECT)
+)
 
 # Project ids are positive, so 0 stands for "a project that does not exist yet".
 NO_PROJECT = 0
