@@ -189,6 +189,8 @@ def _render_access(plan: MovePlan) -> list[Line]:
     if not plan.identifiers:
         out.append(Line(None, "  No identifier users"))
     out += _h("TAXA LISTS LINKED TO THE SOURCE")
+    if not plan.taxa_lists:
+        out.append(Line(None, "  (none)"))
     for t in plan.taxa_lists:
         action = "already linked" if t.linked_to_target else "will link to target"
         out.append(

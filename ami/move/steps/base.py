@@ -19,7 +19,7 @@ class Recorder(Protocol):
     """What the steps need from a recording (the ledger's, or a null one)."""
 
     def step(
-        self, label: str, expected_rows: int | None, action: str
+        self, label: str, *, expected_rows: int | None, action: str
     ) -> AbstractContextManager[object]: ...
 
 
