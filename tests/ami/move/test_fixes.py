@@ -491,3 +491,49 @@ def test_staying_deployment_job_on_a_reassigned_collection_is_detached(s, target
     job.refresh_from_db()
     assert (job.project_id, job.source_image_collection_id) == (s.project.pk, None)
     assert SourceImageCollection.objects.get(pk=coll.pk).project_id == target.pk
+
+
+@pytest.mark.django_db(transaction=True)
+def test_moved_rows_are_locked_against_other_connections_during_the_move():
+    """While the move's transaction holds its locks, another connection can neither edit a
+    moved deployment nor add a capture to it."""
+    import threading
+
+    from django.db import OperationalError, connections, transaction
+
+    from ami.move.apply import _lock
+
+    s = setup_source(1, with_occurrences=False)
+    target = make_project("Target")
+    plan = build_plan(
+        MoveRequest(
+            source_project_id=s.project.pk, target_project_id=target.pk, deployment_ids=(s.dep.pk,)
+        )
+    )
+    errors: list[str] = []
+
+    def other_connection() -> None:
+        conn = connections.create_connection("default")
+        try:
+            with conn.cursor() as cur:
+                cur.execute("SET lock_timeout = '200ms'")
+                for sql in (
+                    f"UPDATE main_deployment SET name = 'x' WHERE id = {s.dep.pk}",
+                    "INSERT INTO main_sourceimage (project_id, deployment_id, path, test_image,"
+                    f" created_at, updated_at) VALUES ({s.project.pk}, {s.dep.pk}, 'late.jpg',"
+                    " false, now(), now())",
+                ):
+                    try:
+                        cur.execute(sql)
+                    except OperationalError as exc:
+                        errors.append(str(exc).splitlines()[0])
+                        conn.rollback()
+        finally:
+            conn.close()
+
+    with transaction.atomic():
+        _lock(plan)
+        thread = threading.Thread(target=other_connection)
+        thread.start()
+        thread.join()
+    assert errors == ["canceling statement due to lock timeout"] * 2
