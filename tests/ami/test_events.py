@@ -48,19 +48,18 @@ def event_of(image: SourceImage) -> int | None:
 @pytest.mark.django_db
 def test_gap_larger_than_session_gap_splits():
     deployment = make_deployment(gap_seconds=3600)
-    # 60 min apart stays together (the gap must be strictly larger); 61 min splits.
-    a, b, c = add_captures(deployment, 0, 60, 60 + 61 + 24 * 60)
+    # 23:30 -> 00:30 is exactly the gap: same group (the gap must be strictly larger), so the
+    # after-midnight capture stays in the event dated the evening before. 61 minutes splits.
+    a, b, c, d = add_captures(deployment, 0, 210, 270, 270 + 61 + 24 * 60)
     events = group_images_into_events(deployment)
-    assert len(events) == 2
-    assert event_of(a) == event_of(b) == events[0].pk
-    assert event_of(c) == events[1].pk
+    assert [e.group_by for e in events] == ["2024-06-01", "2024-06-03"]
+    assert event_of(a) == event_of(b) == event_of(c) == events[0].pk
+    assert event_of(d) == events[1].pk
     first = events[0]
-    assert first.group_by == "2024-06-01"
     assert first.start == T0
-    assert first.end == T0 + dt.timedelta(minutes=60)
+    assert first.end == T0 + dt.timedelta(minutes=270)
     assert first.project_id == deployment.project_id
-    assert first.captures_count == 2
-    assert events[1].group_by == "2024-06-02"
+    assert first.captures_count == 3
 
 
 @pytest.mark.django_db
