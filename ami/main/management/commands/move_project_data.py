@@ -89,18 +89,20 @@ class Command(BaseCommand):
         self._emit(render.header(request.execute))
         plan = build_plan(request)
         self._emit(render.render_plan(plan))
-        if self._rich_console() is not None:
-            self._rich_console().print(render.deployment_table(plan))
+        console = self._rich_console()
+        if console is not None:
+            console.print(render.deployment_table(plan))
         if not request.execute:
             self._emit(render.dry_run_done())
             if self.json:
                 self.stdout.write(render.to_json(MoveReport(plan=plan, executed=False, ok=True)))
             return
         self._emit([render.Line("HTTP_INFO", ""), render.Line("HTTP_INFO", "EXECUTING")])
-        console = self._rich_console()
         if console is not None:
             with console.status("Moving…"):
-                report = apply_plan(plan, on_step=self._on_step)
+                report = apply_plan(
+                    plan, on_step=lambda s: console.print(render.render_step(s).text, markup=False)
+                )
         else:
             report = apply_plan(plan, on_step=self._on_step)
         self._emit(render.render_report(report))
