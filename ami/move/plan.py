@@ -239,31 +239,8 @@ def build_plan(request: MoveRequest) -> MovePlan:
     dep_ids = list(request.deployment_ids)
     params = {"d": dep_ids, "s": source.id, "t": target.id or NO_PROJECT}
 
-    per_dep, retag, foreign = deployment_counts(dep_ids, source.id, target.id)
-    deployments = tuple(
-        DeploymentCounts(
-            deployment_id=d,
-            name=deployment_rows[d][1],
-            project_id=deployment_rows[d][2],
-            data_source_id=deployment_rows[d][3],
-            device_id=deployment_rows[d][4],
-            device_name=deployment_rows[d][5],
-            site_id=deployment_rows[d][6],
-            site_name=deployment_rows[d][7],
-            **per_dep[d],
-        )
-        for d in dep_ids
-    )
-    totals = DeploymentCounts(
-        deployment_id=0,
-        name="total",
-        project_id=source.id,
-        data_source_id=None,
-        device_id=None,
-        device_name=None,
-        site_id=None,
-        site_name=None,
-        **{k: sum(per_dep[d][k] for d in dep_ids) for k in COUNTED},
+    deployments, totals, retag, foreign = _plan_deployments(
+        dep_ids, deployment_rows, source, target
     )
     totals_by_project = project_totals([source.id, target.id])
     collections = _plan_collections(request, params)
@@ -302,6 +279,39 @@ def build_plan(request: MoveRequest) -> MovePlan:
         else (),
         services_to_link=tuple(r[0] for r in _query(_SERVICES_SQL, params)),
     )
+
+
+def _plan_deployments(
+    dep_ids: list[int], rows: dict[int, tuple], source: ProjectRef, target: ProjectRef
+) -> tuple[tuple[DeploymentCounts, ...], DeploymentCounts, dict[str, int], dict[str, int]]:
+    """Per-deployment counts, their totals, and the rows to retag / outside the source."""
+    per_dep, retag, foreign = deployment_counts(dep_ids, source.id, target.id)
+    deployments = tuple(
+        DeploymentCounts(
+            deployment_id=d,
+            name=rows[d][1],
+            project_id=rows[d][2],
+            data_source_id=rows[d][3],
+            device_id=rows[d][4],
+            device_name=rows[d][5],
+            site_id=rows[d][6],
+            site_name=rows[d][7],
+            **per_dep[d],
+        )
+        for d in dep_ids
+    )
+    totals = DeploymentCounts(
+        deployment_id=0,
+        name="total",
+        project_id=source.id,
+        data_source_id=None,
+        device_id=None,
+        device_name=None,
+        site_id=None,
+        site_name=None,
+        **{k: sum(per_dep[d][k] for d in dep_ids) for k in COUNTED},
+    )
+    return deployments, totals, retag, foreign
 
 
 def _plan_resources(params: dict[str, object], source_id: int) -> tuple[ResourceDecision, ...]:
