@@ -341,7 +341,14 @@ def render_report(report: MoveReport) -> list[Line]:
         out.append(
             Line(None, f"  Target (id={report.target_project_id}): {_totals(report.target_after)}")
         )
-    out += _h("OPERATOR NOTES")
+    out += _render_notes(report)
+    out += [Line(None, ""), Line("SUCCESS", "MOVE COMPLETE")]
+    return out
+
+
+def _render_notes(report: MoveReport) -> list[Line]:
+    plan = report.plan
+    out = _h("OPERATOR NOTES")
     out.append(
         Line(
             None,
@@ -384,7 +391,6 @@ def render_report(report: MoveReport) -> list[Line]:
     )
     if report.move_id is not None:
         out.append(Line(None, f"  Ledger move id: {report.move_id}; digest: {report.digest}"))
-    out += [Line(None, ""), Line("SUCCESS", "MOVE COMPLETE")]
     return out
 
 

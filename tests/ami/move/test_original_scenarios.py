@@ -56,7 +56,9 @@ class MoveTestCase(TestCase):
 
 class TestMoveToExistingProject(MoveTestCase):
     def test_basic_move(self) -> None:
-        self.move()
+        out = self.move()
+        assert "ALL VALIDATION CHECKS PASSED" in out
+        assert out.rstrip().endswith("MOVE COMPLETE")
         self.s.dep.refresh_from_db()
         assert self.s.dep.project_id == self.target.pk
         assert SourceImage.objects.filter(deployment=self.s.dep, project=self.target).count() == 3
