@@ -1,4 +1,4 @@
-"""Group a deployment's captures into events (sessions), set-based.
+"""Group deployments' captures into events (sessions), set-based.
 
 Antenna's ``group_images_into_events`` (branch ``main``) loads every timestamp into Python, splits
 them where the gap exceeds the project's ``session_time_gap_seconds``, then does a get-or-create
@@ -17,12 +17,15 @@ and an UPDATE per group. The same semantics here take a fixed number of statemen
    (``ami.main.cached_fields``, three statements);
 5. the resulting events are loaded.
 
-Captures without a timestamp keep their event, as in Antenna.
+Captures without a timestamp keep their event, as in Antenna. ``regroup_events`` runs the same
+statements for any number of deployments at once (each with its own project's gap);
+``group_images_into_events`` is the one-deployment form Antenna callers know.
 """
 
 from __future__ import annotations
 
 import datetime
+from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from django.db import connection, transaction
@@ -32,7 +35,8 @@ from ami.main.cached_fields import refresh_cached_fields
 if TYPE_CHECKING:
     from ami.main.models import Deployment, Event
 
-# Antenna takes the calendar date of the first capture; timestamps are stored in UTC.
+# Antenna takes the calendar date of the first capture; timestamps are stored in UTC. Every
+# window is partitioned by deployment, so one statement groups any number of deployments.
 _GROUP_CAPTURES = """
 WITH settings AS (
     SELECT dp.id AS deployment_id, dp.project_id,
@@ -40,20 +44,22 @@ WITH settings AS (
                  make_interval(secs => COALESCE(p.session_time_gap_seconds, %(default_gap)s)))
             AS gap
     FROM main_deployment dp LEFT JOIN main_project p ON p.id = dp.project_id
-    WHERE dp.id = %(deployment_id)s
+    WHERE dp.id = ANY(%(deployment_ids)s)
 ), marked AS (
-    SELECT s.id, s.timestamp,
+    SELECT s.id, s.deployment_id, s.timestamp,
         CASE WHEN s.timestamp - lag(s.timestamp) OVER w > st.gap THEN 1 ELSE 0 END AS is_break
-    FROM main_sourceimage s CROSS JOIN settings st
-    WHERE s.deployment_id = st.deployment_id AND s.timestamp IS NOT NULL
-    WINDOW w AS (ORDER BY s.timestamp, s.id)
+    FROM main_sourceimage s JOIN settings st ON st.deployment_id = s.deployment_id
+    WHERE s.timestamp IS NOT NULL
+    WINDOW w AS (PARTITION BY s.deployment_id ORDER BY s.timestamp, s.id)
 ), numbered AS (
-    SELECT id, timestamp,
-        sum(is_break) OVER (ORDER BY timestamp, id ROWS UNBOUNDED PRECEDING) AS grp
+    SELECT id, deployment_id, timestamp,
+        sum(is_break) OVER (PARTITION BY deployment_id ORDER BY timestamp, id
+                            ROWS UNBOUNDED PRECEDING) AS grp
     FROM marked
 ), grouped AS (
-    SELECT id, timestamp,
-        ((min(timestamp) OVER (PARTITION BY grp)) AT TIME ZONE 'UTC')::date::text AS group_by
+    SELECT id, deployment_id, timestamp,
+        ((min(timestamp) OVER (PARTITION BY deployment_id, grp)) AT TIME ZONE 'UTC')::date::text
+            AS group_by
     FROM numbered
 ), upserted AS (
     INSERT INTO main_event (
@@ -61,27 +67,28 @@ WITH settings AS (
     )
     SELECT now(), now(), st.project_id, st.deployment_id, g.group_by,
         min(g.timestamp), max(g.timestamp)
-    FROM grouped g CROSS JOIN settings st
+    FROM grouped g JOIN settings st ON st.deployment_id = g.deployment_id
     GROUP BY st.project_id, st.deployment_id, g.group_by
     ON CONFLICT (deployment_id, group_by) DO UPDATE SET
         project_id = EXCLUDED.project_id,
         start = EXCLUDED.start,
         "end" = EXCLUDED."end",
         updated_at = now()
-    RETURNING id, group_by
+    RETURNING id, deployment_id, group_by
 ), assigned AS (
     UPDATE main_sourceimage s SET event_id = u.id
-    FROM grouped g JOIN upserted u ON u.group_by = g.group_by
+    FROM grouped g
+    JOIN upserted u ON u.deployment_id = g.deployment_id AND u.group_by = g.group_by
     WHERE s.id = g.id AND s.event_id IS DISTINCT FROM u.id
     RETURNING s.id
 )
-SELECT u.id FROM upserted u ORDER BY u.group_by
+SELECT u.id FROM upserted u ORDER BY u.deployment_id, u.group_by
 """
 """Writes ``main_event`` (insert or update) and ``main_sourceimage.event_id``."""
 
 _EMPTY_EVENTS = """
     SELECT e.id FROM main_event e
-    WHERE e.deployment_id = %(deployment_id)s
+    WHERE e.deployment_id = ANY(%(deployment_ids)s)
       AND NOT EXISTS (SELECT 1 FROM main_sourceimage s WHERE s.event_id = e.id)
 """
 
@@ -97,13 +104,45 @@ WHERE o.event_id IN ({_EMPTY_EVENTS})
 """Writes ``main_occurrence.event_id`` for occurrences of events about to be deleted."""
 
 _DELETE_EMPTY_EVENTS = f"DELETE FROM main_event WHERE id IN ({_EMPTY_EVENTS})"
-"""Deletes the deployment's events that no capture points at."""
+"""Deletes the deployments' events that no capture points at."""
 
 
 def _default_gap_seconds() -> int:
     from ami.main.models import Project
 
     return int(Project._meta.get_field("session_time_gap_seconds").get_default())
+
+
+def regroup_events(
+    deployment_ids: Iterable[int], max_time_gap: datetime.timedelta | None = None
+) -> list[int]:
+    """Group the captures of several deployments into events and refresh the cached fields.
+
+    The same statements as ``group_images_into_events``, for any number of deployments: each
+    deployment is grouped with its own project's session gap, unless ``max_time_gap`` is given.
+
+    Args:
+        deployment_ids: the deployments to regroup; unknown ids are ignored.
+        max_time_gap: overrides every project's ``session_time_gap_seconds``.
+
+    Returns:
+        Ids of the events holding timestamped captures, by deployment then date.
+    """
+    ids = sorted({int(pk) for pk in deployment_ids})
+    if not ids:
+        return []
+    params = {
+        "deployment_ids": ids,
+        "gap": max_time_gap,
+        "default_gap": _default_gap_seconds(),
+    }
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(_GROUP_CAPTURES, params)
+        event_ids = [row[0] for row in cursor.fetchall()]
+        cursor.execute(_REPOINT_OCCURRENCES, params)
+        cursor.execute(_DELETE_EMPTY_EVENTS, params)
+        refresh_cached_fields(ids)
+    return event_ids
 
 
 def group_images_into_events(
@@ -125,15 +164,5 @@ def group_images_into_events(
     """
     from ami.main.models import Event
 
-    params = {
-        "deployment_id": deployment.pk,
-        "gap": max_time_gap,
-        "default_gap": _default_gap_seconds(),
-    }
-    with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(_GROUP_CAPTURES, params)
-        event_ids = [row[0] for row in cursor.fetchall()]
-        cursor.execute(_REPOINT_OCCURRENCES, params)
-        cursor.execute(_DELETE_EMPTY_EVENTS, params)
-        refresh_cached_fields([deployment.pk])
+    event_ids = regroup_events([deployment.pk], max_time_gap)
     return list(Event.objects.filter(pk__in=event_ids).order_by("start", "pk"))

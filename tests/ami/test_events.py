@@ -8,6 +8,7 @@ import pytest
 from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 
+from ami.main.events import regroup_events
 from ami.main.models import (
     Deployment,
     Detection,
@@ -143,3 +144,41 @@ def count_statements(n_images: int) -> int:
 @pytest.mark.django_db
 def test_statement_count_independent_of_image_count():
     assert count_statements(3) == count_statements(300)
+
+
+@pytest.mark.django_db
+def test_regroup_events_uses_each_deployments_project_gap():
+    tight, loose = make_deployment(gap_seconds=3600), make_deployment(gap_seconds=3 * 3600)
+    # tight: 23:00 -> 00:30 (90 min > 1 h) splits across midnight into two events.
+    # loose: 23:45 -> 02:00 (135 min < 3 h) stays one event (the 2 h default would split it).
+    # Interleaved, loose's 23:45 would hide tight's gap from a window not partitioned by
+    # deployment.
+    add_captures(tight, 180, 270)
+    add_captures(loose, 225, 360)
+    event_ids = regroup_events([tight.pk, loose.pk])
+    assert len(event_ids) == 3
+    assert sorted(Event.objects.filter(deployment=tight).values_list("group_by", flat=True)) == [
+        "2024-06-01",
+        "2024-06-02",
+    ]
+    assert Event.objects.filter(deployment=loose).count() == 1
+    assert set(Event.objects.filter(pk__in=event_ids).values_list("project_id", flat=True)) == {
+        tight.project_id,
+        loose.project_id,
+    }
+    assert regroup_events([]) == []
+
+
+@pytest.mark.django_db
+def test_regroup_statement_count_independent_of_deployment_count():
+    few = [make_deployment()]
+    many = [make_deployment() for _ in range(5)]
+    for deployment in [*few, *many]:
+        add_captures(deployment, 0, 10)
+
+    def statements(deployments: list[Deployment]) -> int:
+        with CaptureQueriesContext(connection) as ctx:
+            regroup_events([d.pk for d in deployments])
+        return len(ctx.captured_queries)
+
+    assert statements(few) == statements(many)

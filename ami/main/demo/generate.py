@@ -1,7 +1,7 @@
 """Generate the demo data set in one transaction and report what was written.
 
 Order: refuse or reset, global catalog, layout (projects, stations, collections), captures,
-events (``group_images_into_events`` per deployment: a fixed number of statements each),
+events (``regroup_events``: one set of statements for every deployment),
 observations, jobs, then one set-based refresh of the cached fields of the three projects.
 """
 
@@ -20,8 +20,7 @@ from ami.main.demo.jobs import create_jobs
 from ami.main.demo.layout import create_layout
 from ami.main.demo.reset import count_existing_demo_rows, delete_demo_data
 from ami.main.demo.shapes import SCALES
-from ami.main.events import group_images_into_events
-from ami.main.models import Deployment
+from ami.main.events import regroup_events
 
 WORK_MEM = "128MB"
 
@@ -152,8 +151,7 @@ def generate_demo_data(
         plan = bulk.build_plan(scale, layout)
         bulk.insert_captures(plan, params)
         mark = step("captures", mark)
-        for deployment in Deployment.objects.filter(pk__in=[row.deployment_id for row in plan]):
-            group_images_into_events(deployment)
+        regroup_events([row.deployment_id for row in plan])
         mark = step("events", mark)
         bulk.insert_observations(params)
         create_jobs(layout, catalog)
