@@ -65,6 +65,23 @@ def group_leaves(
     Equal to ``leaf_hash(entry_bytes(EntryPayload(...)))`` for each entry, built from bytes
     the entries share (keys sorted: after, before, id, move_id, op, pk, step_id, table, v).
     """
+    if len(pks) == 1:  # inserts and deletes: one entry per group
+        return [
+            leaf_hash(
+                encode(
+                    EntryPayload(
+                        id=first_id,
+                        move_id=move_id,
+                        step_id=step_id,
+                        table=table,
+                        op=op,
+                        pk=pks[0],
+                        before=before,
+                        after=after,
+                    )
+                )
+            )
+        ]
     head = sha256(
         LEAF_PREFIX + b'{"after":' + encode(after) + b',"before":' + encode(before) + b',"id":'
     )
@@ -147,7 +164,12 @@ def merkle_root(leaves: Sequence[bytes]) -> str:
 
 
 def group_hash(leaves: Sequence[bytes]) -> str:
-    """The hash stored with a change group: locates an edited group without the whole move."""
+    """The hash stored with a change group: locates an edited group without the whole move.
+
+    The leaf itself for a one-entry group, else the sha256 of the leaves in order.
+    """
+    if len(leaves) == 1:
+        return leaves[0].hex()
     return sha256(b"".join(leaves)).hexdigest()
 
 

@@ -38,6 +38,7 @@ from ledger.structs import (
 _HEADER_FIELDS = HeaderFields.__struct_fields__
 _ENTRY_FIELDS = EntryPayload.__struct_fields__
 _STEP_FIELDS = StepRecord.__struct_fields__
+_SLICE = 10_000
 
 
 def export_schema() -> bytes:
@@ -78,23 +79,30 @@ def export_move(move_id: int, file: BinaryIO, using: str = "default") -> SealLin
             before=group.before,
             after=group.after,
         )
-        lines = [
-            encode(
-                EntryLine(
-                    id=group.id + offset,
-                    move_id=move_id,
-                    step_id=group.step_id,
-                    table=group.table,
-                    op=group.op,
-                    pk=pk,
-                    before=group.before,
-                    after=group.after,
-                    leaf=leaf.hex(),
+        # Written in slices: a group can hold millions of entries.
+        for start in range(0, len(group.pks), _SLICE):
+            lines = [
+                encode(
+                    EntryLine(
+                        id=group.id + offset,
+                        move_id=move_id,
+                        step_id=group.step_id,
+                        table=group.table,
+                        op=group.op,
+                        pk=pk,
+                        before=group.before,
+                        after=group.after,
+                        leaf=leaf.hex(),
+                    )
                 )
-            )
-            for offset, (pk, leaf) in enumerate(zip(group.pks, leaves, strict=True))
-        ]
-        file.write(b"\n".join(lines) + b"\n")
+                for offset, pk, leaf in zip(
+                    range(start, start + _SLICE),
+                    group.pks[start : start + _SLICE],
+                    leaves[start : start + _SLICE],
+                    strict=False,
+                )
+            ]
+            file.write(b"\n".join(lines) + b"\n")
     seal = SealLine(
         move_id=move_id,
         entry_count=header.entry_count,

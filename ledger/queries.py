@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from datetime import date, datetime
 
 import msgspec
-from django.db import connections
+from django.db import connections, transaction
 
 from ledger import config
 from ledger.digest import canonical_time
@@ -33,8 +33,8 @@ prev_digest, digest
 """
 
 
-class Group(msgspec.Struct, frozen=True, kw_only=True):
-    """One stored change group: entries ``id .. id + len(pks) - 1``."""
+class Group(msgspec.Struct, frozen=True, array_like=True):
+    """One stored change group: entries ``id .. id + len(pks) - 1`` (decoded from a JSON array)."""
 
     id: int
     move_id: int
@@ -119,28 +119,31 @@ def previous_digest(move_id: int, using: str = "default") -> tuple[int, str] | N
     return (row[0], row[1]) if row else None
 
 
+# One JSON array per group, in Group's field order, concatenated by the server: cheaper for
+# it than json_build_object, and decoded by msgspec a batch at a time.
+_GROUPS = """
+SELECT '[' || id || ',' || move_id || ',' || coalesce(step_id::text, 'null') || ','
+    || to_json(table_name) || ',' || to_json(op) || ',' || to_json(pks) || ','
+    || coalesce(before::text, 'null') || ',' || coalesce(after::text, 'null') || ','
+    || to_json(hash) || ']'
+FROM ledger_change WHERE move_id = %s ORDER BY move_id, id
+"""
+_groups_decoder = msgspec.json.Decoder(list[Group])
+
+
 def iter_groups(move_id: int, using: str = "default") -> Iterator[Group]:
-    """A move's stored change groups in entry order, streamed through a server-side cursor."""
-    connection = connections[using]
-    with connection.chunked_cursor() as cursor:
-        cursor.itersize = config.fetch_size()
-        cursor.execute(
-            "SELECT id, move_id, step_id, table_name, op, pks, before::text, after::text, hash "
-            "FROM ledger_change WHERE move_id = %s ORDER BY id",
-            [move_id],
-        )
-        for r in cursor:
-            yield Group(
-                id=r[0],
-                move_id=r[1],
-                step_id=r[2],
-                table=r[3],
-                op=r[4],
-                pks=r[5],
-                before=None if r[6] is None else _decode(r[6]),
-                after=None if r[7] is None else _decode(r[7]),
-                hash=r[8],
-            )
+    """A move's stored change groups in entry order, streamed through a server-side cursor.
+
+    Each fetched batch of rows (one JSON object each, built by the server) is decoded by
+    msgspec in one call: several times faster than converting rows one by one in Python.
+    """
+    size = config.fetch_size()
+    # Inside a transaction the server-side cursor streams, so the server builds rows while
+    # Python hashes the previous batch (a WITH HOLD cursor would build them all first).
+    with transaction.atomic(using=using), connections[using].chunked_cursor() as cursor:
+        cursor.execute(_GROUPS, [move_id])
+        while rows := cursor.fetchmany(size):
+            yield from _groups_decoder.decode("[" + ",".join(row[0] for row in rows) + "]")
 
 
 def entries(move_id: int, using: str = "default") -> Iterator[EntryPayload]:

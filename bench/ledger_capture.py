@@ -1,0 +1,240 @@
+"""Benchmark the ledger's capture and verification; prints figures with PASS/FAIL.
+
+    DJANGO_SETTINGS_MODULE=ami.settings.test python bench/ledger_capture.py --rows 1000000
+
+Uses a scratch database (``--database``, default ``ledger_bench``) on the server the
+settings point at (DATABASE_URL, or 127.0.0.1:5432), dropped and migrated afresh each run.
+Times run from BEGIN to the end of COMMIT; each figure is the median of ``--repeat`` rotated runs.
+
+(a) a bulk FK update of ``--rows`` rows: no ledger vs inside a recording (target <= 1.4x);
+(b) ordinary writes outside a recording, 100k-row bulk INSERT and UPDATE: a table the ledger
+    captures vs an identical table it does not (target <= 1.05x);
+(c) verify throughput, entries/s, of the grouped move from (a) (target >= 300k/s), and for
+    information of a 100k-row insert move, where every entry is its own group.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "ami.settings.test")
+
+import django
+import psycopg2
+from django.conf import settings
+
+TABLE_SQL = """
+DROP TABLE IF EXISTS {t}, {t}_parent CASCADE;
+CREATE TABLE {t}_parent (id bigint PRIMARY KEY, name text);
+INSERT INTO {t}_parent VALUES (1, 'a'), (2, 'b');
+CREATE TABLE {t} (
+    id bigserial PRIMARY KEY,
+    parent_id bigint NOT NULL REFERENCES {t}_parent(id) DEFERRABLE INITIALLY DEFERRED,
+    path text NOT NULL, width integer, height integer, size bigint, checksum text,
+    created_at timestamptz NOT NULL DEFAULT now(), updated_at timestamptz
+);
+CREATE INDEX ON {t} (parent_id);
+"""
+FILL_SQL = (
+    "INSERT INTO {t} (parent_id, path, width, height, size, checksum) "
+    "SELECT 1, 'img/' || g || '.jpg', 4000, 3000, g * 17, md5(g::text) "
+    "FROM generate_series(1, %s) g"
+)
+
+
+def ensure_database(name: str) -> None:
+    """Create the scratch database afresh (current migrations) and point Django at it."""
+    db = settings.DATABASES["default"]
+    params = {"user": db["USER"], "host": db["HOST"], "port": db["PORT"] or 5432}
+    if db.get("PASSWORD"):
+        params["password"] = db["PASSWORD"]
+    conn = psycopg2.connect(dbname="postgres", **params)
+    conn.autocommit = True
+    with conn.cursor() as cursor:
+        cursor.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        cursor.execute(f'CREATE DATABASE "{name}"')
+    conn.close()
+    db["NAME"] = name
+
+
+def execute(sql: str, params=None) -> None:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+
+
+def timed(work) -> float:
+    from django.db import transaction
+
+    start = time.perf_counter()
+    with transaction.atomic():
+        work()
+    return time.perf_counter() - start
+
+
+def recorded(sql: str, params=None):
+    import ledger
+
+    def work():
+        with ledger.recording(command="bench", reason="benchmark", operator="bench"):
+            execute(sql, params)
+
+    return work
+
+
+def plain(sql: str, params=None):
+    return lambda: execute(sql, params)
+
+
+def compare(label, base_work, ledger_work, repeat, target, vacuum=()):
+    """Median of rotated runs; returns the ratio and prints a line."""
+    base, with_ledger = [], []
+    for i in range(repeat):
+        runs = [(base, base_work), (with_ledger, ledger_work)]
+        for sink, work in runs if i % 2 == 0 else runs[::-1]:
+            sink.append(work(i))
+            for table in vacuum:
+                execute(f"VACUUM {table}")
+    b, w = statistics.median(base), statistics.median(with_ledger)
+    ratio = w / b
+    verdict = "PASS" if ratio <= target else "FAIL"
+    sys.stdout.write(
+        f"{label}: base {b:.3f}s, ledger {w:.3f}s, ratio {ratio:.2f}x "
+        f"(target <= {target}x) {verdict}\n"
+    )
+    return ratio
+
+
+def bench_move(rows: int, repeat: int) -> int:
+    """(a) Returns the id of one recorded bulk-update move."""
+    import ledger
+
+    for t in ("bench_plain", "bench_tracked"):
+        execute(TABLE_SQL.format(t=t))
+        execute(FILL_SQL.format(t=t), [rows])
+        execute(f"VACUUM ANALYZE {t}")
+    ledger.register_table("bench_tracked", label="bench.Tracked")
+    update = "UPDATE {t} SET parent_id = %s"
+
+    # Each run moves every row to the other parent, so every row changes every time.
+    def move(table):
+        def run(i):
+            target = 2 if i % 2 == 0 else 1
+            sql = update.format(t=table)
+            if table == "bench_plain":
+                return timed(plain(sql, [target]))
+            return timed(recorded(sql, [target]))
+
+        return run
+
+    compare(
+        f"(a) bulk FK update of {rows:,} rows, no ledger vs recording",
+        move("bench_plain"),
+        move("bench_tracked"),
+        repeat,
+        1.4,
+        vacuum=("bench_plain", "bench_tracked"),
+    )
+    from ledger.models import Move
+
+    return Move.objects.filter(command="bench").order_by("-id").values_list("id", flat=True)[0]
+
+
+def bench_outside(repeat: int) -> None:
+    """(b) Ordinary writes to a captured table outside any recording."""
+    n = 100_000
+    for t in ("bench_plain", "bench_tracked"):
+        execute(f"TRUNCATE {t}")
+        execute(FILL_SQL.format(t=t), [n])
+        execute(f"VACUUM ANALYZE {t}")
+
+    def insert(table):
+        return lambda i: timed(plain(FILL_SQL.format(t=table), [n]))
+
+    def update(table):
+        sql = (
+            f"UPDATE {table} SET width = width + 1 WHERE id <= (SELECT min(id) + %s FROM {table})"
+        )
+        return lambda i: timed(plain(sql, [n]))
+
+    compare(
+        "(b) bulk INSERT 100k outside a recording, not captured vs captured table",
+        insert("bench_plain"),
+        insert("bench_tracked"),
+        repeat,
+        1.05,
+        vacuum=("bench_plain", "bench_tracked"),
+    )
+    compare(
+        "(b) bulk UPDATE 100k outside a recording, not captured vs captured table",
+        update("bench_plain"),
+        update("bench_tracked"),
+        repeat,
+        1.05,
+        vacuum=("bench_plain", "bench_tracked"),
+    )
+
+
+def bench_verify(move_ids: dict[str, tuple[int, bool]], repeat: int) -> None:
+    """(c) Entries verified per second."""
+    import ledger
+
+    for label, (move_id, targeted) in move_ids.items():
+        rates = []
+        for _ in range(repeat):
+            start = time.perf_counter()
+            report = ledger.verify(move_id)
+            elapsed = time.perf_counter() - start
+            assert report.ok, report.failures
+            rates.append(report.entries_checked / elapsed)
+        rate = statistics.median(rates)
+        if targeted:
+            verdict = "(target >= 300,000/s) " + ("PASS" if rate >= 300_000 else "FAIL")
+        else:
+            verdict = "(for information: every entry is its own group, nothing is shared)"
+        sys.stdout.write(
+            f"(c) verify {label}: {report.entries_checked:,} entries, {rate:,.0f} entries/s "
+            f"{verdict}\n"
+        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--database", default="ledger_bench")
+    args = parser.parse_args()
+    ensure_database(args.database)
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+    update_move = bench_move(args.rows, args.repeat)
+    from django.db import transaction
+
+    with transaction.atomic():
+        recorded(FILL_SQL.format(t="bench_tracked"), [100_000])()
+    from ledger.models import Move
+
+    insert_move = (
+        Move.objects.filter(command="bench").order_by("-id").values_list("id", flat=True)[0]
+    )
+    bench_outside(args.repeat)
+    bench_verify(
+        {
+            f"grouped update move ({args.rows:,} rows)": (update_move, True),
+            "insert move (100,000 single-row groups)": (insert_move, False),
+        },
+        args.repeat,
+    )
+
+
+if __name__ == "__main__":
+    main()
