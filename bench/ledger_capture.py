@@ -4,7 +4,8 @@
 
 Uses a scratch database (``--database``, default ``ledger_bench``) on the server the
 settings point at (DATABASE_URL, or 127.0.0.1:5432), dropped and migrated afresh each run.
-Times run from BEGIN to the end of COMMIT; each figure is the median of ``--repeat`` rotated runs.
+Times run from BEGIN to the end of COMMIT; each ratio is the median of ``--repeat`` rotated
+pairs of runs.
 
 (a) a bulk FK update of ``--rows`` rows: no ledger vs inside a recording (target <= 1.4x);
 (b) ordinary writes outside a recording, 100k-row bulk INSERT and UPDATE: a table the ledger
@@ -94,7 +95,11 @@ def plain(sql: str, params=None):
 
 
 def compare(label, base_work, ledger_work, repeat, target, vacuum=()):
-    """Median of rotated runs; returns the ratio and prints a line."""
+    """Rotated pairs of runs; the ratio is the median of the per-pair ratios.
+
+    Both runs of a pair are back to back, so load from other processes on the machine
+    weighs on both alike; a ratio of medians taken minutes apart would carry that noise.
+    """
     base, with_ledger = [], []
     for i in range(repeat):
         runs = [(base, base_work), (with_ledger, ledger_work)]
@@ -102,12 +107,12 @@ def compare(label, base_work, ledger_work, repeat, target, vacuum=()):
             sink.append(work(i))
             for table in vacuum:
                 execute(f"VACUUM {table}")
-    b, w = statistics.median(base), statistics.median(with_ledger)
-    ratio = w / b
+    ratio = statistics.median(w / b for w, b in zip(with_ledger, base, strict=True))
     verdict = "PASS" if ratio <= target else "FAIL"
     sys.stdout.write(
-        f"{label}: base {b:.3f}s, ledger {w:.3f}s, ratio {ratio:.2f}x "
-        f"(target <= {target}x) {verdict}\n"
+        f"{label}: base {statistics.median(base):.3f}s, ledger "
+        f"{statistics.median(with_ledger):.3f}s (medians), ratio {ratio:.2f}x "
+        f"(median of {repeat} paired runs; target <= {target}x) {verdict}\n"
     )
     return ratio
 

@@ -32,7 +32,7 @@ from ledger.export import export_move, export_schema, verify_file
 from ledger.queries import entries, row_history
 from ledger.registry import TableSpec, register_table, registered_tables, unregister_table
 from ledger.structs import EntryPayload, MoveHeader, StepRecord, VerifyFailure, VerifyReport
-from ledger.verify import verify
+from ledger.verify import assert_intact, verify
 
 if TYPE_CHECKING:
     from django.db.models import Model, QuerySet
@@ -53,6 +53,7 @@ __all__ = [
     "TamperDetected",
     "VerifyFailure",
     "VerifyReport",
+    "assert_intact",
     "entries",
     "export_move",
     "export_schema",

@@ -11,7 +11,7 @@ from __future__ import annotations
 from django.db import connections
 
 from ledger.digest import MerkleBuilder, group_hash, group_leaves, move_digest
-from ledger.errors import MoveNotFound
+from ledger.errors import MoveNotFound, TamperDetected
 from ledger.queries import iter_groups, read_headers
 from ledger.structs import MoveHeader, VerifyFailure, VerifyReport
 
@@ -177,3 +177,25 @@ def verify(move_id: int | None = None, using: str = "default") -> VerifyReport:
         failures=failures,
         last_digest=last,
     )
+
+
+def assert_intact(move_id: int | None = None, using: str = "default") -> VerifyReport:
+    """``verify`` for code that must stop on tampering (e.g. before reverting a move).
+
+    Raises:
+        TamperDetected: naming the first move and entry that do not match.
+        MoveNotFound: ``move_id`` is not a sealed move.
+    """
+    report = verify(move_id, using)
+    if not report.ok:
+        first = report.failures[0]
+        raise TamperDetected(
+            failure_message(first), move_id=first.move_id, entry_id=first.entry_id
+        )
+    return report
+
+
+def failure_message(failure: VerifyFailure) -> str:
+    """One line naming the move and entry of a verification failure."""
+    entry = f", entry {failure.entry_id}" if failure.entry_id is not None else ""
+    return f"ledger verification failed at move {failure.move_id}{entry}: {failure.reason}"

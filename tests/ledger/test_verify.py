@@ -179,3 +179,15 @@ def first_entry(move_id: int) -> int:
     with connection.cursor() as cursor:
         cursor.execute("SELECT min(id) FROM ledger_change WHERE move_id = %s", [move_id])
         return cursor.fetchone()[0]
+
+
+def test_assert_intact_raises_a_typed_error_naming_the_entry(chain):
+    first = chain[0]
+    assert ledger.assert_intact().ok
+    start = first_entry(first.move_id)
+    _tamper("UPDATE ledger_change SET op = 'D' WHERE id = %s", [start])
+    with pytest.raises(
+        ledger.TamperDetected, match=f"failed at move {first.move_id}, entry {start}: "
+    ) as caught:
+        ledger.assert_intact()
+    assert (caught.value.move_id, caught.value.entry_id) == (first.move_id, start)

@@ -15,7 +15,7 @@ from django.core.management.base import BaseCommand, CommandError
 from ledger.errors import ExportFormatError, MoveNotFound
 from ledger.export import verify_file
 from ledger.structs import VerifyReport
-from ledger.verify import verify
+from ledger.verify import failure_message, verify
 
 
 class Command(BaseCommand):
@@ -43,11 +43,7 @@ class Command(BaseCommand):
             raise CommandError(str(exc)) from exc
         self._render(report, options)
         if not report.ok:
-            first = report.failures[0]
-            where = f"move {first.move_id}" + (
-                f", entry {first.entry_id}" if first.entry_id is not None else ""
-            )
-            raise CommandError(f"ledger verification failed at {where}: {first.reason}")
+            raise CommandError(failure_message(report.failures[0]))
 
     def _render(self, report: VerifyReport, options) -> None:
         if options["format"] == "json":
@@ -56,8 +52,7 @@ class Command(BaseCommand):
         if options["verbosity"] == 0:
             return
         for failure in report.failures:
-            entry = f" entry {failure.entry_id}" if failure.entry_id is not None else ""
-            self.stderr.write(f"FAIL move {failure.move_id}{entry}: {failure.reason}")
+            self.stderr.write(failure_message(failure))
         if report.ok:
             self.stdout.write(
                 self.style.SUCCESS(
