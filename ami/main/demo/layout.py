@@ -125,8 +125,12 @@ def _create_projects(users: dict[str, User], catalog: Catalog) -> tuple[Project,
     return source, target, third
 
 
+# (S3 source, device, site) of a station.
+Resources = tuple[S3StorageSource, Device | None, Site]
+
+
 def _deployments(
-    project: Project, prefix: str, count: int, resources: list[tuple[object, object, object]]
+    project: Project, prefix: str, count: int, resources: list[Resources]
 ) -> list[Deployment]:
     return [
         Deployment.objects.create(
