@@ -1,0 +1,265 @@
+"""How a move checks itself when the ledger replays it backwards (``revert_move``).
+
+The ledger restores rows; this module adds what only the domain knows: which rows created
+after the move depend on the moved state (new captures, events, occurrences and jobs on the
+moved deployments, identifications of moved occurrences, moved captures put into the target's
+collections), how ``--carry-new-data`` takes them back, which columns are cached counts, and
+the checks that must hold afterwards. A revert of a revert is a move the other way round.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.db import connection
+
+import ledger
+from ami.move.counts import COUNTED, DIRECT, deployment_counts
+from ledger.queries import read_header
+from ledger.replay import CheckOutcome, Conflict, ReplayHooks, ReplayPolicy, register_replay_hooks
+from ledger.structs import MoveHeader
+
+SAMPLE = 5
+
+# Cached counts, recomputed after the replay: restored, never compared.
+DERIVED = {
+    "main_deployment": frozenset(
+        {
+            "events_count",
+            "occurrences_count",
+            "captures_count",
+            "detections_count",
+            "taxa_count",
+            "first_capture_timestamp",
+            "last_capture_timestamp",
+            "data_source_total_files",
+            "data_source_total_size",
+        }
+    ),
+    "main_event": frozenset(
+        {"captures_count", "detections_count", "occurrences_count", "calculated_fields_updated_at"}
+    ),
+    "main_sourceimage": frozenset({"detections_count"}),
+}
+
+# Rows on the moved deployments that carry the project the replayed move wrote, and that this
+# move did not write itself: they came later and depend on the moved state.
+_NEW_ROWS = """
+SELECT count(*), (array_agg(x.id ORDER BY x.id))[1:%(n)s] FROM {table} x
+WHERE x.deployment_id = ANY(%(d)s) AND x.project_id = %(to)s
+AND NOT EXISTS (SELECT 1 FROM ledger_change c CROSS JOIN LATERAL unnest(c.pks) AS u(pk)
+                WHERE c.move_id = %(move)s AND c.table_name = '{table}' AND u.pk = x.id::text)
+"""
+_CARRY = """
+UPDATE {table} x SET project_id = %(from)s
+WHERE x.deployment_id = ANY(%(d)s) AND x.project_id = %(to)s
+AND NOT EXISTS (SELECT 1 FROM ledger_change c CROSS JOIN LATERAL unnest(c.pks) AS u(pk)
+                WHERE c.move_id = %(move)s AND c.table_name = '{table}' AND u.pk = x.id::text)
+"""
+_NEW_IDENTIFICATIONS = """
+SELECT count(*), (array_agg(i.id ORDER BY i.id))[1:%(n)s] FROM main_identification i
+JOIN main_occurrence o ON o.id = i.occurrence_id
+WHERE o.deployment_id = ANY(%(d)s) AND i.created_at > %(at)s
+"""
+# Moved captures in collections of the project they leave, put there by someone else: not
+# links the move wrote, nor links of collections the move created or reassigned.
+_FOREIGN_LINKS = """
+SELECT count(*), (array_agg(ci.id ORDER BY ci.id))[1:%(n)s]
+FROM main_sourceimagecollection_images ci
+JOIN main_sourceimagecollection col ON col.id = ci.sourceimagecollection_id
+JOIN main_sourceimage si ON si.id = ci.sourceimage_id
+WHERE si.deployment_id = ANY(%(d)s) AND col.project_id = %(to)s
+AND NOT EXISTS (SELECT 1 FROM ledger_change c CROSS JOIN LATERAL unnest(c.pks) AS u(pk)
+                WHERE c.move_id = %(move)s AND c.table_name = 'main_sourceimagecollection_images'
+                AND c.op = 'I' AND u.pk = ci.id::text)
+AND NOT EXISTS (SELECT 1 FROM ledger_change c CROSS JOIN LATERAL unnest(c.pks) AS u(pk)
+                WHERE c.move_id = %(move)s AND c.table_name = 'main_sourceimagecollection'
+                AND u.pk = col.id::text)
+"""
+_LEFT_BEHIND = """
+SELECT '{table}', count(*) FROM {table} WHERE deployment_id = ANY(%(d)s) AND project_id = %(to)s
+"""
+
+
+@dataclass(frozen=True)
+class Direction:
+    """Which way a recorded move took the data: replaying it takes them back."""
+
+    from_project: int
+    to_project: int
+    deployment_ids: tuple[int, ...]
+    created_target: bool
+
+
+def direction(header: MoveHeader) -> Direction:
+    """The direction of a move, or of a revert (the reverted move's, reversed)."""
+    args = header.arguments
+    assert isinstance(args, dict)
+    if header.command == "revert_move":
+        reverted, _ = read_header(int(args["move_id"]))
+        inner = direction(reverted)
+        return Direction(
+            from_project=inner.to_project,
+            to_project=inner.from_project,
+            deployment_ids=inner.deployment_ids,
+            created_target=False,
+        )
+    return Direction(
+        from_project=int(args["source_project"]),
+        to_project=int(args["target_project"]),
+        deployment_ids=tuple(int(d) for d in args["deployment_ids"]),
+        created_target=bool(args.get("create_project")),
+    )
+
+
+def _query(sql: str, params: dict[str, object]) -> list[tuple]:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall()
+
+
+class MoveReplayHooks(ReplayHooks):
+    """Replay hooks for ``move_project_data`` moves and their reverts."""
+
+    derived_columns = DERIVED
+
+    def __init__(self) -> None:
+        self._before: dict[int, dict[str, int]] = {}
+
+    def describe(self, move: MoveHeader) -> dict[str, object]:
+        way = direction(move)
+        return {
+            "deployments": list(way.deployment_ids),
+            "data_returns_to_project": way.from_project,
+            "data_leaves_project": way.to_project,
+            "removes_created_project": way.to_project if way.created_target else None,
+        }
+
+    def _params(self, move: MoveHeader, way: Direction) -> dict[str, object]:
+        return {
+            "d": list(way.deployment_ids),
+            "to": way.to_project,
+            "from": way.from_project,
+            "move": move.id,
+            "n": SAMPLE,
+            "at": move.committed_at,
+        }
+
+    def conflicts(self, move: MoveHeader, policy: ReplayPolicy) -> list[Conflict]:
+        way = direction(move)
+        params = self._params(move, way)
+        found = []
+        for _kind, table in DIRECT:
+            [(count, sample)] = _query(_NEW_ROWS.format(table=table), params)
+            if count:
+                found.append(
+                    Conflict(
+                        kind="new-data",
+                        table=table,
+                        count=count,
+                        sample=tuple(map(str, sample)),
+                        message=f"{count} row(s) of {table} were added to the moved deployments "
+                        f"in project {way.to_project} after the move: pass --carry-new-data to "
+                        f"take them back to project {way.from_project} with the deployments",
+                        resolved_by="carry_new_data",
+                    )
+                )
+        [(count, sample)] = _query(_NEW_IDENTIFICATIONS, params)
+        if count:
+            found.append(
+                Conflict(
+                    kind="new-data",
+                    table="main_identification",
+                    count=count,
+                    sample=tuple(map(str, sample)),
+                    message=f"{count} identification(s) of moved occurrences were made after the "
+                    f"move: pass --carry-new-data to let them follow their occurrences back to "
+                    f"project {way.from_project}",
+                    resolved_by="carry_new_data",
+                )
+            )
+        [(count, sample)] = _query(_FOREIGN_LINKS, params)
+        if count:
+            found.append(
+                Conflict(
+                    kind="new-data",
+                    table="main_sourceimagecollection_images",
+                    count=count,
+                    sample=tuple(map(str, sample)),
+                    message=f"{count} moved capture(s) were put into collections of project "
+                    f"{way.to_project} after the move: remove them from those collections "
+                    "first (the revert never edits collections it did not write)",
+                )
+            )
+        return found
+
+    def before_replay(self, move: MoveHeader, policy: ReplayPolicy, rec: ledger.Recording) -> None:
+        way = direction(move)
+        per_dep, _, _ = deployment_counts(list(way.deployment_ids), way.from_project, None)
+        self._before = per_dep
+        if not policy.carry_new_data:
+            return
+        params = self._params(move, way)
+        expected = sum(
+            _query(_NEW_ROWS.format(table=table), params)[0][0] for _kind, table in DIRECT
+        )
+        with (
+            rec.step("[carry-new-data]", expected_rows=expected, action="update"),
+            connection.cursor() as cursor,
+        ):
+            for _kind, table in DIRECT:
+                cursor.execute(_CARRY.format(table=table), params)
+
+    def after_replay(self, move: MoveHeader, policy: ReplayPolicy) -> list[CheckOutcome]:
+        from ami.main.cached_fields import refresh_cached_fields, refresh_project_cached_fields
+
+        way = direction(move)
+        refresh_cached_fields(way.deployment_ids)
+        if _settings_changed(move):
+            refresh_project_cached_fields([way.to_project])
+        return [self._check_counts(way), self._check_left_behind(way)]
+
+    def _check_counts(self, way: Direction) -> CheckOutcome:
+        after, _, _ = deployment_counts(list(way.deployment_ids), way.from_project, None)
+        changed = [
+            f"deployment {dep} {kind} {self._before[dep][kind]} -> {after[dep][kind]}"
+            for dep in way.deployment_ids
+            for kind in COUNTED
+            if self._before.get(dep, {}).get(kind) != after[dep][kind]
+        ]
+        return CheckOutcome(
+            name="per-deployment-counts",
+            ok=not changed,
+            detail="; ".join(changed) or "rows per moved deployment unchanged by the revert",
+        )
+
+    def _check_left_behind(self, way: Direction) -> CheckOutcome:
+        sql = " UNION ALL ".join(_LEFT_BEHIND.format(table=t) for _k, t in DIRECT)
+        rows = [
+            (t, n)
+            for t, n in _query(sql, {"d": list(way.deployment_ids), "to": way.to_project})
+            if n
+        ]
+        return CheckOutcome(
+            name="nothing-left-behind",
+            ok=not rows,
+            detail=", ".join(f"{n} {t}" for t, n in rows)
+            or f"no row of the moved deployments is left in project {way.to_project}",
+        )
+
+
+def _settings_changed(move: MoveHeader) -> bool:
+    rows = _query(
+        "SELECT EXISTS (SELECT 1 FROM ledger_change WHERE move_id = %s AND table_name IN "
+        "('main_project', 'main_project_default_filters_include_taxa', "
+        "'main_project_default_filters_exclude_taxa'))",
+        [move.id],  # type: ignore[arg-type]
+    )
+    return bool(rows[0][0])
+
+
+def register_revert_hooks() -> None:
+    """Teach the ledger how moves and their reverts check themselves (idempotent)."""
+    hooks = MoveReplayHooks()
+    register_replay_hooks("move_project_data", hooks)
+    register_replay_hooks("revert_move", hooks)

@@ -1,0 +1,28 @@
+"""Replay a sealed move backwards: the revert engine, generic over registered tables."""
+
+from ledger.replay.engine import ReplayConflict, revert
+from ledger.replay.hooks import ReplayHooks, hooks_for, register_replay_hooks
+from ledger.replay.structs import (
+    CheckOutcome,
+    Conflict,
+    ReplayPlan,
+    ReplayPolicy,
+    ReplayReport,
+    StepWork,
+    TableWork,
+)
+
+__all__ = [
+    "CheckOutcome",
+    "Conflict",
+    "ReplayConflict",
+    "ReplayHooks",
+    "ReplayPlan",
+    "ReplayPolicy",
+    "ReplayReport",
+    "StepWork",
+    "TableWork",
+    "hooks_for",
+    "register_replay_hooks",
+    "revert",
+]

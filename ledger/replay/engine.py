@@ -1,0 +1,404 @@
+"""Revert a sealed move: plan it, rehearse it, or replay it for real, in one transaction.
+
+Order inside the transaction:
+1. the move must verify (digest and chain) and not be reverted already;
+2. the tables it touched are locked against writers (SHARE ROW EXCLUSIVE, as capture does);
+3. scans: schema, later moves, drift, re-insert collisions, secrets, the domain's conflicts;
+4. a recording of kind ``revert``: the domain's ``before_replay``, then the move's steps in
+   reverse order, each a set of compare-and-swap statements whose row count must match;
+5. after the recording: no row may still reference a row the revert deleted; every row the
+   move touched holds its before-values again; the domain's ``after_replay`` checks.
+A dry run does 1-5 and rolls back, so it finds exactly what an execute would.
+"""
+
+from __future__ import annotations
+
+from django.db import connections, transaction
+from psycopg2 import sql
+
+from ledger import seal
+from ledger.errors import LedgerError, StepCountMismatch
+from ledger.queries import read_header
+from ledger.registry import TableSpec
+from ledger.replay import apply, exact, scan
+from ledger.replay.hooks import ReplayHooks, hooks_for
+from ledger.replay.shapes import TableShape
+from ledger.replay.structs import (
+    CheckOutcome,
+    Conflict,
+    ReplayPlan,
+    ReplayPolicy,
+    ReplayReport,
+)
+from ledger.structs import MoveHeader
+from ledger.verify import verify
+
+
+class ReplayConflict(LedgerError):
+    """The revert was refused or rolled back; ``report`` says why."""
+
+    def __init__(self, message: str, report: ReplayReport) -> None:
+        self.report = report
+        super().__init__(message)
+
+
+class _Rehearsed(Exception):
+    """Raised to roll back a dry run's rehearsal, carrying its report."""
+
+    def __init__(self, report: ReplayReport) -> None:
+        self.report = report
+
+
+def revert(
+    move_id: int,
+    *,
+    execute: bool,
+    policy: ReplayPolicy | None = None,
+    reason: str = "",
+    operator: str = "",
+    using: str = "default",
+) -> ReplayReport:
+    """Plan and rehearse (``execute=False``) or carry out the revert of ``move_id``.
+
+    Raises:
+        MoveNotFound: no such move.
+        ReplayConflict: ``execute`` and the revert is refused or rolled back (its report
+            lists every conflict and failed check).
+    """
+    policy = policy or ReplayPolicy()
+    if execute:
+        with transaction.atomic(using=using):
+            report = _run(move_id, policy, reason, operator, using, rehearse=False)
+        return report
+    try:
+        with transaction.atomic(using=using):
+            raise _Rehearsed(_run(move_id, policy, reason, operator, using, rehearse=True))
+    except _Rehearsed as done:
+        return done.report
+
+
+def _shapes(header: MoveHeader, hooks: ReplayHooks) -> dict[str, TableShape]:
+    return {
+        table: TableShape.from_header(
+            table, snapshot, frozenset(hooks.derived_columns.get(table, ()))
+        )
+        for table, snapshot in header.tables.items()  # type: ignore[union-attr]
+    }
+
+
+def _run(
+    move_id: int, policy: ReplayPolicy, reason: str, operator: str, using: str, *, rehearse: bool
+) -> ReplayReport:
+    connection = connections[using]
+    header, _digest = read_header(move_id, using)
+    hooks = hooks_for(header.command)
+    shapes = _shapes(header, hooks)
+    connection.ensure_connection()
+    raw = connection.connection
+    plan = _plan(raw, header, shapes, hooks, policy, using)
+    blocking = plan.blocking()
+    fatal = [c for c in blocking if c.kind in ("tampered", "reverted", "schema")]
+    if fatal or (blocking and not rehearse):
+        report = ReplayReport(plan=plan, executed=False, ok=False)
+        if rehearse:
+            return report
+        raise ReplayConflict(_refusal(blocking), report)
+    return _replay(raw, header, shapes, hooks, plan, reason, operator, using, rehearse=rehearse)
+
+
+def _refusal(conflicts: tuple[Conflict, ...] | list[Conflict]) -> str:
+    lines = [f"- {c.message}" for c in conflicts]
+    return "revert refused, nothing was changed:\n" + "\n".join(lines)
+
+
+def _plan(raw, header: MoveHeader, shapes, hooks, policy, using) -> ReplayPlan:
+    conflicts: list[Conflict] = []
+    report = verify(header.id, using)
+    if not report.ok:
+        failure = report.failures[0]
+        conflicts.append(
+            Conflict(
+                kind="tampered",
+                table="",
+                count=len(report.failures),
+                message=f"the ledger of move {header.id} does not verify ({failure.reason}): "
+                "it cannot be trusted to revert anything; run verify_ledger",
+            )
+        )
+    with raw.cursor() as cursor:
+        cursor.execute("SELECT id FROM ledger_move WHERE reverts_id = %s", [header.id])
+        row = cursor.fetchone()
+        if row:
+            conflicts.append(
+                Conflict(
+                    kind="reverted",
+                    table="",
+                    count=1,
+                    message=f"move {header.id} was already reverted by move {row[0]}: "
+                    f"to re-apply it, revert move {row[0]}",
+                )
+            )
+        conflicts += _schema_conflicts(cursor, header, shapes)
+        if any(c.kind == "schema" for c in conflicts):
+            return _plan_struct(header, (), (), conflicts, hooks, policy)
+        _lock(cursor, shapes)
+        cursor.execute(scan.TEMP_TABLES)
+        conflicts += scan.later_move_conflicts(cursor, header.id)
+        updated = _updated_columns(cursor, header.id)
+        for shape in shapes.values():
+            scan.find_update_drift(cursor, header.id, shape)
+            scan.find_insert_drift(cursor, header.id, shape, updated.get(shape.table, set()))
+            scan.find_reinsert_collisions(cursor, header.id, shape)
+            conflicts += scan.secret_conflicts(cursor, header.id, shape)
+        conflicts += scan.drift_conflicts(cursor)
+        steps = {s.id: (s.seq, s.label) for s in header.steps}
+        step_work, table_work = scan.work(cursor, header.id, steps)
+    conflicts += hooks.conflicts(header, policy)
+    return _plan_struct(header, step_work, table_work, conflicts, hooks, policy)
+
+
+def _plan_struct(header, step_work, table_work, conflicts, hooks, policy) -> ReplayPlan:
+    return ReplayPlan(
+        move_id=header.id,
+        move_kind=header.kind,
+        command=header.command,
+        reverts_id=header.reverts_id,
+        steps=tuple(step_work),
+        tables=tuple(table_work),
+        conflicts=tuple(conflicts),
+        domain=hooks.describe(header),
+        policy=policy,
+    )
+
+
+def _schema_conflicts(cursor, header: MoveHeader, shapes) -> list[Conflict]:
+    conflicts = []
+    for table, shape in sorted(shapes.items()):
+        live = scan.column_types(cursor, table)
+        if live != dict(shape.columns):
+            changed = sorted(set(live.items()) ^ set(shape.columns.items()))
+            names = sorted({name for name, _ in changed})
+            conflicts.append(
+                Conflict(
+                    kind="schema",
+                    table=table,
+                    count=len(names),
+                    sample=tuple(names[: scan.SAMPLE]),
+                    message=f"the columns of {table} changed since the move "
+                    f"({', '.join(names) or 'table dropped'}): a replay would write values "
+                    "into a different schema; migrate back or revert by hand",
+                )
+            )
+    specs = tuple(
+        TableSpec(
+            table=t,
+            pk=s.pk,
+            secret_columns=tuple(sorted(s.secret)),
+            label=str(header.tables[t].get("label", t)),
+        )  # type: ignore[union-attr]
+        for t, s in shapes.items()
+    )
+    if not conflicts and seal.schema_fingerprint(cursor.connection, specs) != (
+        header.schema_fingerprint
+    ):
+        # Migrations ran since, but none changed a captured table's columns: still say so.
+        conflicts.append(
+            Conflict(
+                kind="schema",
+                table="",
+                count=1,
+                message="migrations of the recorded apps were applied since the move "
+                "(schema fingerprint differs) although the captured tables' columns are "
+                "unchanged: check them, then pass --allow-schema-change",
+                resolved_by="allow_schema_change",
+            )
+        )
+    return conflicts
+
+
+def _lock(cursor, shapes) -> None:
+    tables = sql.SQL(", ").join(sql.Identifier(t) for t in sorted(shapes))
+    if shapes:
+        cursor.execute(sql.SQL("LOCK TABLE {} IN SHARE ROW EXCLUSIVE MODE").format(tables))
+
+
+def _updated_columns(cursor, move_id: int) -> dict[str, set[str]]:
+    cursor.execute(
+        "SELECT DISTINCT c.table_name, k.key FROM ledger_change c "
+        "CROSS JOIN LATERAL jsonb_object_keys(c.after) AS k(key) "
+        "WHERE c.move_id = %s AND c.op = 'U'",
+        [move_id],
+    )
+    out: dict[str, set[str]] = {}
+    for table, column in cursor.fetchall():
+        out.setdefault(table, set()).add(column)
+    return out
+
+
+def _replay(
+    raw,
+    header: MoveHeader,
+    shapes,
+    hooks: ReplayHooks,
+    plan: ReplayPlan,
+    reason,
+    operator,
+    using,
+    *,
+    rehearse: bool,
+) -> ReplayReport:
+    from ledger.context import recording
+
+    policy = plan.policy
+    with raw.cursor() as cursor:
+        # Drifted rows are left as they are: by policy, or so a rehearsal can go on and find
+        # every other conflict.
+        cursor.execute(
+            "INSERT INTO pg_temp.ledger_replay_skip SELECT DISTINCT table_name, pk "
+            "FROM pg_temp.ledger_replay_drift ON CONFLICT DO NOTHING"
+        )
+        skipped = _skipped(cursor)
+        todo = apply.units(cursor, header.id)
+    labels = {s.id: s.label for s in header.steps}
+    arguments = {
+        "move_id": header.id,
+        "skip_drifted": policy.skip_drifted,
+        "carry_new_data": policy.carry_new_data,
+        "allow_schema_change": policy.allow_schema_change,
+        "skipped": skipped,
+    }
+    found: list[Conflict] = []
+    done = {"U": 0, "I": 0, "D": 0}
+    try:
+        with recording(
+            kind="revert",
+            command="revert_move",
+            arguments=arguments,
+            reason=reason,
+            operator=operator,
+            reverts=header.id,
+            using=using,
+        ) as rec:
+            hooks.before_replay(header, policy, rec)
+            for step_id, group in _by_step(todo):
+                expected = sum(u.rows - u.skipped for u in group)
+                label = (
+                    labels.get(step_id, apply.OUTSIDE_STEPS) if step_id else apply.OUTSIDE_STEPS
+                )
+                with (
+                    rec.step(label, expected_rows=None if rehearse else expected, action="revert"),
+                    raw.cursor() as cursor,
+                ):
+                    for unit in group:
+                        changed = apply.run_unit(cursor, header.id, unit, shapes[unit.table])
+                        done[unit.op] += changed
+                        if changed != unit.rows - unit.skipped:
+                            found.append(_count_conflict(unit, changed, label))
+                if found and not rehearse:
+                    raise ReplayConflict(_refusal(found), _report(plan, False, done, skipped))
+    except StepCountMismatch as exc:
+        found.append(Conflict(kind="count", table="", count=exc.captured, message=str(exc)))
+        raise ReplayConflict(_refusal(found), _report(plan, False, done, skipped)) from exc
+    checks = _after(raw, header, shapes, hooks, policy, found)
+    ok = not found and all(c.ok for c in checks) and not plan.blocking()
+    report = ReplayReport(
+        plan=ReplayPlan(**{**_fields(plan), "conflicts": plan.conflicts + tuple(found)}),
+        executed=not rehearse,
+        ok=ok,
+        restored_rows=done["U"],
+        deleted_rows=done["I"],
+        reinserted_rows=done["D"],
+        skipped=tuple(c for c in plan.conflicts if c.resolved_by == "skip_drifted"),
+        checks=tuple(checks),
+        revert_move_id=None if rehearse else rec.move_id,
+        digest=None if rehearse else rec.digest,
+    )
+    if not rehearse and not ok:
+        raise ReplayConflict(
+            _refusal(
+                found
+                or [
+                    Conflict(
+                        kind="check",
+                        table="",
+                        count=1,
+                        message=f"check {c.name} failed: {c.detail}",
+                    )
+                    for c in checks
+                    if not c.ok
+                ]
+            ),
+            report,
+        )
+    return report
+
+
+def _fields(plan: ReplayPlan) -> dict[str, object]:
+    return {name: getattr(plan, name) for name in plan.__struct_fields__}
+
+
+def _report(plan, executed, done, skipped) -> ReplayReport:
+    return ReplayReport(
+        plan=plan,
+        executed=executed,
+        ok=False,
+        restored_rows=done["U"],
+        deleted_rows=done["I"],
+        reinserted_rows=done["D"],
+    )
+
+
+def _count_conflict(unit: apply.Unit, changed: int, label: str) -> Conflict:
+    verb = {"U": "restore", "I": "delete", "D": "re-insert"}[unit.op]
+    return Conflict(
+        kind="count",
+        table=unit.table,
+        count=unit.rows - unit.skipped - changed,
+        message=f"{label}: expected to {verb} {unit.rows - unit.skipped} row(s) of "
+        f"{unit.table}, did {changed}: rows changed under the revert (drift the scan did not "
+        "see, or a unique key taken again)",
+    )
+
+
+def _by_step(todo: list[apply.Unit]):
+    group: list[apply.Unit] = []
+    for unit in todo:
+        if group and unit.step_id != group[-1].step_id:
+            yield group[-1].step_id, group
+            group = []
+        group.append(unit)
+    if group:
+        yield group[-1].step_id, group
+
+
+def _skipped(cursor) -> dict[str, list[str]]:
+    cursor.execute(
+        "SELECT table_name, array_agg(pk ORDER BY length(pk), pk) FROM pg_temp.ledger_replay_skip "
+        "GROUP BY table_name ORDER BY table_name"
+    )
+    return dict(cursor.fetchall())
+
+
+def _after(raw, header, shapes, hooks, policy, found: list[Conflict]) -> list[CheckOutcome]:
+    with raw.cursor() as cursor:
+        cursor.execute(
+            "SELECT table_name, array_agg(DISTINCT op) FROM ledger_change WHERE move_id = %s "
+            "GROUP BY table_name",
+            [header.id],
+        )
+        ops = {t: set(o) for t, o in cursor.fetchall()}
+        for table in sorted(t for t, o in ops.items() if "I" in o):
+            found += scan.dependents(cursor, header.id, table)
+        updated = _updated_columns(cursor, header.id)
+        missing = exact.not_restored(cursor, header.id, shapes, updated, ops)
+    found += missing
+    checks = [
+        CheckOutcome(
+            name="rows-restored",
+            ok=not missing,
+            detail="every row the move touched holds its before-values"
+            if not missing
+            else f"{sum(c.count for c in missing)} row(s) differ",
+        )
+    ]
+    return checks + hooks.after_replay(header, policy)

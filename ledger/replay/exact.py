@@ -1,0 +1,138 @@
+"""After a replay: every row the move touched holds its before-values again (set-based)."""
+
+from __future__ import annotations
+
+from psycopg2 import sql
+
+from ledger.replay.scan import SAMPLE, _case_equal
+from ledger.replay.shapes import TableShape
+from ledger.replay.structs import Conflict
+
+_NOT_SKIPPED = (
+    "NOT EXISTS (SELECT 1 FROM pg_temp.ledger_replay_skip s "
+    "WHERE s.table_name = %(table)s AND s.pk = {pk})"
+)
+_NOT_INSERTED = (
+    "NOT EXISTS (SELECT 1 FROM ledger_change i CROSS JOIN LATERAL unnest(i.pks) AS iu(pk) "
+    "WHERE i.move_id = %(move)s AND i.table_name = %(table)s AND i.op = 'I' AND iu.pk = {pk})"
+)
+
+
+def _fetch(cursor, query: sql.Composable, params: dict) -> tuple[int, tuple[str, ...]]:
+    cursor.execute(query, {**params, "n": SAMPLE})
+    count, sample = cursor.fetchone()
+    return count, tuple(sample or ())
+
+
+def _updated_rows(cursor, move_id: int, shape: TableShape) -> tuple[int, tuple[str, ...]]:
+    """Updated rows whose columns differ from the value before the move's first change."""
+    t, pk = shape.ident, sql.Identifier(shape.pk)
+    query = sql.SQL(
+        "SELECT count(DISTINCT f.pk), (array_agg(DISTINCT f.pk))[1:%(n)s] FROM ("
+        "SELECT DISTINCT ON (u.pk, k.key) u.pk, k.key, c.before, b FROM ledger_change c "
+        "CROSS JOIN LATERAL jsonb_populate_record(NULL::{t}, c.before) AS b "
+        "CROSS JOIN LATERAL unnest(c.pks) AS u(pk) "
+        "CROSS JOIN LATERAL jsonb_object_keys(c.before) AS k(key) "
+        "WHERE c.move_id = %(move)s AND c.table_name = %(table)s AND c.op = 'U' "
+        "AND NOT k.key = ANY(%(derived)s) ORDER BY u.pk, k.key, c.id) AS f "
+        "LEFT JOIN {t} AS t ON t.{pk} = f.pk::{pktype} "
+        "WHERE {not_skipped} AND {not_inserted} AND (t.{pk} IS NULL OR NOT ({equal}))"
+    ).format(
+        t=t,
+        pk=pk,
+        pktype=shape.pk_type,
+        not_skipped=sql.SQL(_NOT_SKIPPED).format(pk=sql.SQL("f.pk")),
+        not_inserted=sql.SQL(_NOT_INSERTED).format(pk=sql.SQL("f.pk")),
+        equal=_case_equal(shape, shape.compared(), sql.SQL("f.key"), "b", "before"),
+    )
+    return _fetch(
+        cursor, query, {"move": move_id, "table": shape.table, "derived": sorted(shape.derived)}
+    )
+
+
+def _inserted_rows(cursor, move_id: int, shape: TableShape) -> tuple[int, tuple[str, ...]]:
+    """Rows the move inserted that still exist."""
+    t, pk = shape.ident, sql.Identifier(shape.pk)
+    query = sql.SQL(
+        "SELECT count(*), (array_agg(u.pk))[1:%(n)s] FROM ledger_change c "
+        "CROSS JOIN LATERAL unnest(c.pks) AS u(pk) JOIN {t} AS t ON t.{pk} = u.pk::{pktype} "
+        "WHERE c.move_id = %(move)s AND c.table_name = %(table)s AND c.op = 'I' "
+        "AND {not_skipped}"
+    ).format(
+        t=t,
+        pk=pk,
+        pktype=shape.pk_type,
+        not_skipped=sql.SQL(_NOT_SKIPPED).format(pk=sql.SQL("u.pk")),
+    )
+    return _fetch(cursor, query, {"move": move_id, "table": shape.table})
+
+
+def _deleted_rows(
+    cursor, move_id: int, shape: TableShape, updated: set[str]
+) -> tuple[int, tuple[str, ...]]:
+    """Rows the move deleted (and had not inserted) that are missing or differ."""
+    t, pk = shape.ident, sql.Identifier(shape.pk)
+    columns = [c for c in shape.compared() if c not in updated]
+    equal = (
+        sql.SQL(" AND ").join(
+            shape.equal(
+                sql.SQL("t.{}").format(sql.Identifier(col)),
+                sql.SQL("(r).{}").format(sql.Identifier(col)),
+                col,
+                sql.SQL("c.before"),
+            )
+            for col in columns
+        )
+        if columns
+        else sql.SQL("TRUE")
+    )
+    query = sql.SQL(
+        "SELECT count(*), (array_agg(u.pk))[1:%(n)s] FROM ledger_change c "
+        "CROSS JOIN LATERAL jsonb_populate_record(NULL::{t}, c.before) AS r "
+        "CROSS JOIN LATERAL unnest(c.pks) AS u(pk) "
+        "LEFT JOIN {t} AS t ON t.{pk} = u.pk::{pktype} "
+        "WHERE c.move_id = %(move)s AND c.table_name = %(table)s AND c.op = 'D' "
+        "AND {not_skipped} AND {not_inserted} AND (t.{pk} IS NULL OR NOT ({equal}))"
+    ).format(
+        t=t,
+        pk=pk,
+        pktype=shape.pk_type,
+        not_skipped=sql.SQL(_NOT_SKIPPED).format(pk=sql.SQL("u.pk")),
+        not_inserted=sql.SQL(_NOT_INSERTED).format(pk=sql.SQL("u.pk")),
+        equal=equal,
+    )
+    return _fetch(cursor, query, {"move": move_id, "table": shape.table})
+
+
+def not_restored(
+    cursor,
+    move_id: int,
+    shapes: dict[str, TableShape],
+    updated: dict[str, set[str]],
+    ops: dict[str, set[str]],
+) -> list[Conflict]:
+    """Every row the move touched that does not hold its before-values after the replay."""
+    conflicts = []
+    for table, shape in sorted(shapes.items()):
+        found = []
+        if "U" in ops.get(table, ()):
+            found.append(("updated", _updated_rows(cursor, move_id, shape)))
+        if "I" in ops.get(table, ()):
+            found.append(("inserted", _inserted_rows(cursor, move_id, shape)))
+        if "D" in ops.get(table, ()):
+            found.append(
+                ("deleted", _deleted_rows(cursor, move_id, shape, updated.get(table, set())))
+            )
+        for what, (count, sample) in found:
+            if count:
+                conflicts.append(
+                    Conflict(
+                        kind="not-restored",
+                        table=table,
+                        count=count,
+                        sample=sample,
+                        message=f"{count} row(s) of {table} that the move {what} do not hold "
+                        "their before-values after the replay",
+                    )
+                )
+    return conflicts

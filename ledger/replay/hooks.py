@@ -1,0 +1,70 @@
+"""How a domain teaches the replay to check itself.
+
+The ledger replays rows; only the domain knows which new rows depend on the moved state, which
+columns are derived (recomputed, never compared) and which invariants must hold afterwards.
+A domain registers one ``ReplayHooks`` per command whose moves it wants revertible.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
+from ledger.errors import LedgerError
+
+if TYPE_CHECKING:
+    from ledger.context import Recording
+    from ledger.replay.structs import CheckOutcome, Conflict, ReplayPolicy
+    from ledger.structs import MoveHeader
+
+
+class ReplayHooks:
+    """Domain callbacks around the replay of a move. Every method has a safe default.
+
+    Attributes:
+        derived_columns: per table, columns recomputed by the domain (cached counts,
+            timestamps it stamps): the replay neither compares nor restores them.
+    """
+
+    derived_columns: Mapping[str, frozenset[str]] = {}
+
+    def describe(self, move: MoveHeader) -> dict[str, object]:
+        """Domain facts for the plan (e.g. settings to restore, a created project to remove)."""
+        return {}
+
+    def conflicts(self, move: MoveHeader, policy: ReplayPolicy) -> list[Conflict]:
+        """Read-only scans for rows created after the move that depend on its state."""
+        return []
+
+    def before_replay(self, move: MoveHeader, policy: ReplayPolicy, rec: Recording) -> None:
+        """Inside the revert's recording, before any row is restored (e.g. carry new data,
+        each write in a ``rec.step``)."""
+
+    def after_replay(self, move: MoveHeader, policy: ReplayPolicy) -> list[CheckOutcome]:
+        """After the recording closed, still in the transaction: recompute derived columns and
+        run the domain's checks. A failed check rolls the revert back."""
+        return []
+
+
+_hooks: dict[str, ReplayHooks] = {}
+_lock = threading.Lock()
+
+
+def register_replay_hooks(command: str, hooks: ReplayHooks) -> None:
+    """Register the hooks used to revert moves recorded by ``command``. Idempotent.
+
+    Raises:
+        LedgerError: other hooks are already registered for that command.
+    """
+    with _lock:
+        existing = _hooks.get(command)
+        if existing is not None and existing is not hooks and type(existing) is not type(hooks):
+            raise LedgerError(f"replay hooks for {command!r} are already registered")
+        _hooks[command] = hooks
+
+
+def hooks_for(command: str) -> ReplayHooks:
+    """The hooks of a command, or the defaults (plain row replay) when it has none."""
+    with _lock:
+        return _hooks.get(command, ReplayHooks())

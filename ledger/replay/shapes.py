@@ -1,0 +1,79 @@
+"""What the replay needs to know of a captured table, from the move's own header."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from psycopg2 import sql
+
+# Types without an equality operator: compared through their text form.
+_NO_EQUALITY = frozenset({"json", "xml", "point", "polygon", "line", "box", "circle", "path"})
+
+
+@dataclass(frozen=True)
+class TableShape:
+    """A captured table as it was when the move was recorded.
+
+    Attributes:
+        table: its name.
+        pk: its primary key column.
+        columns: column name -> SQL type, in table order.
+        secret: columns the ledger keeps as fingerprints.
+        derived: columns the domain recomputes: restored but never compared.
+    """
+
+    table: str
+    pk: str
+    columns: Mapping[str, str]
+    secret: frozenset[str]
+    derived: frozenset[str]
+
+    @classmethod
+    def from_header(
+        cls, table: str, snapshot: Mapping[str, object], derived: frozenset[str]
+    ) -> TableShape:
+        columns = snapshot["columns"]
+        assert isinstance(columns, dict)
+        return cls(
+            table=table,
+            pk=str(snapshot["pk"]),
+            columns=dict(columns),
+            secret=frozenset(snapshot.get("secret_columns") or ()),  # type: ignore[arg-type]
+            derived=derived,
+        )
+
+    @property
+    def ident(self) -> sql.Identifier:
+        return sql.Identifier(self.table)
+
+    @property
+    def pk_type(self) -> sql.SQL:
+        return sql.SQL(self.columns[self.pk])
+
+    def compared(self) -> list[str]:
+        """Columns a compare-and-swap checks: all but the key and derived columns."""
+        return [c for c in self.columns if c != self.pk and c not in self.derived]
+
+    def equal(
+        self,
+        current: sql.Composable,
+        recorded: sql.Composable,
+        column: str,
+        recorded_json: sql.Composable,
+    ) -> sql.Composable:
+        """``current`` holds what the ledger recorded for ``column``.
+
+        Args:
+            current: the live column, e.g. ``t.project_id``.
+            recorded: the typed recorded value, e.g. ``(src.a).project_id``.
+            column: the column's name.
+            recorded_json: the recorded jsonb object (for fingerprints of secret columns).
+        """
+        if column in self.secret:
+            return sql.SQL("ledger_fingerprint(({})::text) IS NOT DISTINCT FROM {} ->> {}").format(
+                current, recorded_json, sql.Literal(column)
+            )
+        if self.columns[column].split("(")[0] in _NO_EQUALITY:
+            return sql.SQL("({})::text IS NOT DISTINCT FROM ({})::text").format(current, recorded)
+        return sql.SQL("{} IS NOT DISTINCT FROM {}").format(current, recorded)

@@ -1,0 +1,250 @@
+"""revert_move: a move replayed backwards restores every row it touched, or refuses."""
+
+from __future__ import annotations
+
+from io import StringIO
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+from django.db import connection
+
+import ledger
+from ami.main.cached_fields import refresh_project_cached_fields
+from ami.main.models import Deployment, Device, Project, SourceImage
+from ledger.models import Move
+from tests.builders import add_deployment, make_collection, make_project, make_user, setup_source
+
+pytestmark = pytest.mark.django_db
+
+
+def dump() -> dict[str, list]:
+    """Every registered table, whole rows, in primary-key order."""
+    out = {}
+    with connection.cursor() as cur:
+        for spec in ledger.registered_tables():
+            cur.execute(
+                f"SELECT to_jsonb(t)::text FROM {connection.ops.quote_name(spec.table)} t "
+                f"ORDER BY {connection.ops.quote_name(spec.pk)}"
+            )
+            out[spec.table] = [r[0] for r in cur.fetchall()]
+    return out
+
+
+def move(*args: str) -> int:
+    out = StringIO()
+    call_command("move_project_data", *args, "--execute", "--format", "json", stdout=out)
+    return Move.objects.order_by("-id").values_list("id", flat=True)[0]
+
+
+def revert(move_id: int, *args: str) -> str:
+    out = StringIO()
+    call_command("revert_move", str(move_id), *args, stdout=out)
+    return out.getvalue()
+
+
+@pytest.fixture
+def world():
+    src = setup_source(4, with_identifications=True)
+    staying = add_deployment(src.project, "Dep B", 2, data_source=src.s3, device=src.device)
+    make_collection(src.project, [*src.images, *staying.images], name="Mixed", method="random")
+    target = make_project("Target", make_user("target-owner"))
+    refresh_project_cached_fields([src.project.pk, target.pk])
+    return src, staying, target
+
+
+def test_move_then_revert_restores_every_registered_table(world):
+    src, _staying, target = world
+    before = dump()
+    move_id = move(
+        "--source-project",
+        str(src.project.pk),
+        "--target-project",
+        str(target.pk),
+        "--deployment-ids",
+        str(src.dep.pk),
+        "--reason",
+        "test",
+    )
+    assert dump() != before
+    revert(move_id, "--execute", "--reason", "undo")
+    assert dump() == before
+
+
+def test_revert_of_created_project_removes_it(world):
+    src, _staying, _target = world
+    before = dump()
+    move_id = move(
+        "--source-project",
+        str(src.project.pk),
+        "--create-project",
+        "Split off",
+        "--deployment-ids",
+        str(src.dep.pk),
+        "--reason",
+        "test",
+    )
+    assert Project.objects.filter(name="Split off").exists()
+    revert(move_id, "--execute", "--reason", "undo")
+    assert not Project.objects.filter(name="Split off").exists()
+    assert dump() == before
+
+
+def test_revert_of_revert_reapplies_the_move(world):
+    src, _staying, target = world
+    move_id = move(
+        "--source-project",
+        str(src.project.pk),
+        "--target-project",
+        str(target.pk),
+        "--deployment-ids",
+        str(src.dep.pk),
+        "--reason",
+        "test",
+    )
+    after_move = dump()
+    revert(move_id, "--execute", "--reason", "undo")
+    revert_id = Move.objects.get(reverts_id=move_id).pk
+    revert(revert_id, "--execute", "--reason", "redo")
+    assert dump() == after_move
+
+
+def test_dry_run_changes_nothing_and_lists_the_plan(world):
+    src, _staying, target = world
+    move_id = move(
+        "--source-project",
+        str(src.project.pk),
+        "--target-project",
+        str(target.pk),
+        "--deployment-ids",
+        str(src.dep.pk),
+        "--reason",
+        "test",
+    )
+    state = dump()
+    text = revert(move_id)
+    assert "DRY RUN COMPLETE" in text
+    assert "main_sourceimage: restore 4 row(s): project_id (4)" in text
+    assert dump() == state
+    assert not Move.objects.filter(reverts_id=move_id).exists()
+
+
+def test_drift_refuses_and_skip_drifted_leaves_the_row(world):
+    src, _staying, target = world
+    move_id = move(
+        "--source-project",
+        str(src.project.pk),
+        "--target-project",
+        str(target.pk),
+        "--deployment-ids",
+        str(src.dep.pk),
+        "--reason",
+        "test",
+    )
+    third = make_project("Third", make_user("third"))
+    image = src.images[0]
+    SourceImage.objects.filter(pk=image.pk).update(project=third)
+    with pytest.raises(CommandError, match=r"1 row\(s\) of main_sourceimage changed since"):
+        revert(move_id, "--execute", "--reason", "undo")
+    assert SourceImage.objects.get(pk=src.images[1].pk).project_id == target.pk
+    revert(move_id, "--execute", "--reason", "undo", "--skip-drifted")
+    assert SourceImage.objects.get(pk=image.pk).project_id == third.pk
+    assert SourceImage.objects.get(pk=src.images[1].pk).project_id == src.project.pk
+    revert_move = Move.objects.get(reverts_id=move_id)
+    assert revert_move.arguments["skipped"] == {"main_sourceimage": [str(image.pk)]}
+
+
+def test_new_data_refuses_and_carry_new_data_takes_it_back(world):
+    src, _staying, target = world
+    move_id = move(
+        "--source-project",
+        str(src.project.pk),
+        "--target-project",
+        str(target.pk),
+        "--deployment-ids",
+        str(src.dep.pk),
+        "--reason",
+        "test",
+    )
+    new = SourceImage.objects.create(path="late.jpg", deployment=src.dep, project=target)
+    with pytest.raises(CommandError, match=r"1 row\(s\) of main_sourceimage were added"):
+        revert(move_id, "--execute", "--reason", "undo")
+    revert(move_id, "--execute", "--reason", "undo", "--carry-new-data")
+    assert SourceImage.objects.get(pk=new.pk).project_id == src.project.pk
+    assert Deployment.objects.get(pk=src.dep.pk).project_id == src.project.pk
+
+
+def test_later_move_must_be_reverted_first(world):
+    src, _staying, target = world
+    first = move(
+        "--source-project",
+        str(src.project.pk),
+        "--target-project",
+        str(target.pk),
+        "--deployment-ids",
+        str(src.dep.pk),
+        "--reason",
+        "first",
+    )
+    third = make_project("Third", make_user("third"))
+    second = move(
+        "--source-project",
+        str(target.pk),
+        "--target-project",
+        str(third.pk),
+        "--deployment-ids",
+        str(src.dep.pk),
+        "--reason",
+        "second",
+    )
+    with pytest.raises(CommandError, match=rf"revert the newest first \(revert_move {second}\)"):
+        revert(first, "--execute", "--reason", "undo")
+    revert(second, "--execute", "--reason", "undo")
+    revert(first, "--execute", "--reason", "undo")
+    assert Deployment.objects.get(pk=src.dep.pk).project_id == src.project.pk
+
+
+def test_a_move_is_reverted_once(world):
+    src, _staying, target = world
+    move_id = move(
+        "--source-project",
+        str(src.project.pk),
+        "--target-project",
+        str(target.pk),
+        "--deployment-ids",
+        str(src.dep.pk),
+        "--reason",
+        "test",
+    )
+    revert(move_id, "--execute", "--reason", "undo")
+    with pytest.raises(CommandError, match=r"already reverted by move \d+"):
+        revert(move_id, "--execute", "--reason", "again")
+
+
+def test_deleting_a_referenced_clone_is_refused(world):
+    src, _staying, target = world
+    move_id = move(
+        "--source-project",
+        str(src.project.pk),
+        "--target-project",
+        str(target.pk),
+        "--deployment-ids",
+        str(src.dep.pk),
+        "--reason",
+        "test",
+    )
+    clone = Device.objects.get(project=target, name=src.device.name)
+    later = Deployment.objects.create(name="Later", project=target, device=clone)
+    with pytest.raises(CommandError, match=r"reference, through device_id, rows of main_device"):
+        revert(move_id, "--execute", "--reason", "undo")
+    assert Deployment.objects.get(pk=later.pk).device_id == clone.pk
+
+
+def test_unknown_move_is_a_command_error(db):
+    with pytest.raises(CommandError, match=r"move 999 does not exist"):
+        revert(999)
+
+
+def test_execute_needs_a_reason(world):
+    with pytest.raises(CommandError, match=r"--execute needs --reason"):
+        revert(1, "--execute")
