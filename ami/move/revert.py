@@ -128,10 +128,11 @@ class MoveReplayHooks(ReplayHooks):
 
     def describe(self, move: MoveHeader) -> dict[str, object]:
         way = direction(move)
+        # The keys list_moves shows: a revert moves the data from the target back to the source.
         return {
-            "deployments": list(way.deployment_ids),
-            "data_returns_to_project": way.from_project,
-            "data_leaves_project": way.to_project,
+            "source_project": way.to_project,
+            "target_project": way.from_project,
+            "deployment_ids": list(way.deployment_ids),
             "removes_created_project": way.to_project if way.created_target else None,
         }
 

@@ -261,6 +261,7 @@ def _replay(
         todo = apply.units(cursor, header.id)
     labels = {s.id: s.label for s in header.steps}
     arguments = {
+        **plan.domain,
         "move_id": header.id,
         "skip_drifted": policy.skip_drifted,
         "carry_new_data": policy.carry_new_data,

@@ -30,7 +30,9 @@ class ReplayHooks:
     derived_columns: Mapping[str, frozenset[str]] = {}
 
     def describe(self, move: MoveHeader) -> dict[str, object]:
-        """Domain facts for the plan (e.g. settings to restore, a created project to remove)."""
+        """Domain facts for the plan (e.g. a created project to remove); they are stored in the
+        revert's arguments too, so ``source_project``, ``target_project`` and
+        ``deployment_ids`` keys show in ``list_moves``."""
         return {}
 
     def conflicts(self, move: MoveHeader, policy: ReplayPolicy) -> list[Conflict]:
