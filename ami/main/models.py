@@ -10,6 +10,7 @@ from __future__ import annotations
 import enum
 from typing import Any
 
+import pghistory
 from django.conf import settings
 from django.db import models, transaction
 
@@ -99,6 +100,23 @@ class ProjectManager(models.Manager["Project"]):
             )
 
 
+# Reviewers read a project's settings as whole rows over time: a pghistory tracker keeps one,
+# at creation and whenever a setting changes. Inside a ledger recording the event carries the
+# move's context (ledger.history_events(ProjectSettingsEvent, move_id) finds them).
+@pghistory.track(
+    pghistory.InsertEvent("created"),
+    pghistory.UpdateEvent(
+        "settings_changed",
+        condition=pghistory.AnyChange(
+            "default_processing_pipeline",
+            "session_time_gap_seconds",
+            "default_filters_score_threshold",
+        ),
+    ),
+    # "events" would clash with Project.events (monitoring sessions).
+    model_name="ProjectSettingsEvent",
+    obj_field=pghistory.ObjForeignKey(related_name="settings_events"),
+)
 class Project(ProjectSettingsMixin, BaseModel):
     name = models.CharField(max_length=80)
     description = models.TextField(blank=True)
