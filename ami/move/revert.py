@@ -71,7 +71,7 @@ JOIN main_sourceimage si ON si.id = ci.sourceimage_id
 WHERE si.deployment_id = ANY(%(d)s) AND col.project_id = %(to)s
 AND NOT EXISTS (SELECT 1 FROM ledger_change c CROSS JOIN LATERAL unnest(c.pks) AS u(pk)
                 WHERE c.move_id = %(move)s AND c.table_name = 'main_sourceimagecollection_images'
-                AND c.op = 'I' AND u.pk = ci.id::text)
+                AND u.pk = ci.id::text)
 AND NOT EXISTS (SELECT 1 FROM ledger_change c CROSS JOIN LATERAL unnest(c.pks) AS u(pk)
                 WHERE c.move_id = %(move)s AND c.table_name = 'main_sourceimagecollection'
                 AND u.pk = col.id::text)
@@ -217,7 +217,9 @@ class MoveReplayHooks(ReplayHooks):
         way = direction(move)
         refresh_cached_fields(way.deployment_ids)
         if _settings_changed(move):
-            refresh_project_cached_fields([way.to_project])
+            # The settings restored may be either project's: a revert of a revert re-copies
+            # the source's settings onto the target, whose own deployments then recount.
+            refresh_project_cached_fields([way.from_project, way.to_project])
         return [self._check_counts(way), self._check_left_behind(way)]
 
     def _check_counts(self, way: Direction) -> CheckOutcome:

@@ -1,8 +1,8 @@
 """Collections and the job references into them.
 
 ``[handle-collections]``: a source collection whose images all move is reassigned; a mixed one
-is split (``INSERT ... SELECT`` of the moved images into a target copy, ``DELETE ... USING``
-from the source), or only emptied of moved images with ``--no-clone-collections``.
+is split (a target copy, and one ``UPDATE`` re-pointing the moved images' link rows at it), or
+only emptied of moved images (``DELETE ... USING``) with ``--no-clone-collections``.
 ``[remap-jobs-to-collections]``, ``[detach-job-images]``, ``[data-export-residue]``: jobs end
 up pointing at nothing in another project.
 """
@@ -23,12 +23,14 @@ SELECT name, COALESCE(description, ''), %(t)s, method, COALESCE(kwargs, '{}'::js
 FROM main_sourceimagecollection WHERE id = %(c)s
 RETURNING id
 """
-_COPY_IMAGES = """
-INSERT INTO main_sourceimagecollection_images (sourceimagecollection_id, sourceimage_id)
-SELECT %(new)s, ci.sourceimage_id
-FROM main_sourceimagecollection_images ci
-JOIN main_sourceimage si ON si.id = ci.sourceimage_id
-WHERE ci.sourceimagecollection_id = %(c)s AND si.deployment_id = ANY(%(d)s)
+# Re-pointing the link rows (rather than inserting copies and deleting the originals) is the
+# same membership change in one statement, and the ledger records it as one change group
+# instead of two whole rows per image.
+_REPOINT_IMAGES = """
+UPDATE main_sourceimagecollection_images ci SET sourceimagecollection_id = %(new)s
+FROM main_sourceimage si
+WHERE si.id = ci.sourceimage_id AND ci.sourceimagecollection_id = %(c)s
+AND si.deployment_id = ANY(%(d)s)
 """
 _REMOVE_IMAGES = """
 DELETE FROM main_sourceimagecollection_images ci USING main_sourceimage si
@@ -49,7 +51,7 @@ def _expected(c: CollectionDecision) -> int:
     if c.action == "reassign":
         return 1
     if c.action == "split":
-        return 1 + 2 * c.moved_images  # the copy, its images, the removals
+        return 1 + c.moved_images  # the copy, and its re-pointed image links
     return c.moved_images
 
 
@@ -63,10 +65,10 @@ def _handle(ctx: StepContext, run: StepRun, c: CollectionDecision) -> None:
         (new_id,) = run.returning(_CLONE, params)[0]
         ctx.clones.setdefault("collection", {})[c.collection_id] = new_id
         run.created.setdefault("collection", []).append(new_id)
-        run.execute(_COPY_IMAGES, {**params, "new": new_id})
+        run.execute(_REPOINT_IMAGES, {**params, "new": new_id})
         run.detail.append(f"'{c.name}' split: {c.collection_id} -> {new_id}")
-    else:
-        run.detail.append(f"'{c.name}' (id={c.collection_id}): moved images removed")
+        return
+    run.detail.append(f"'{c.name}' (id={c.collection_id}): moved images removed")
     run.execute(_REMOVE_IMAGES, params)
 
 
