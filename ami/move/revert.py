@@ -215,11 +215,13 @@ class MoveReplayHooks(ReplayHooks):
         from ami.main.cached_fields import refresh_cached_fields, refresh_project_cached_fields
 
         way = direction(move)
-        refresh_cached_fields(way.deployment_ids)
         if _settings_changed(move):
             # The settings restored may be either project's: a revert of a revert re-copies
-            # the source's settings onto the target, whose own deployments then recount.
+            # the source's settings onto the target, whose own deployments then recount. The
+            # moved deployments are back in one of the two, so this covers them too.
             refresh_project_cached_fields([way.from_project, way.to_project])
+        else:
+            refresh_cached_fields(way.deployment_ids)
         return [self._check_counts(way), self._check_left_behind(way)]
 
     def _check_counts(self, way: Direction) -> CheckOutcome:
