@@ -28,9 +28,15 @@ def test_entries_are_listed_and_filtered_by_move_table_and_row(seeded, admin_cli
         connection.cursor() as cursor,
     ):
         cursor.execute("UPDATE ledger_t_child SET name = 'x' WHERE id IN (2, 3)")
-    page = admin_client.get("/admin/ledger/entry/", {"table_name": "ledger_t_child", "q": "3"})
-    assert page.status_code == 200
-    assert list(page.context["cl"].result_list.values_list("row_pk", flat=True)) == ["3"]
+    for query, rows in [
+        ({"table_name": "ledger_t_child", "q": "3"}, ["3"]),
+        ({"move": rec.move_id}, ["2", "3"]),
+        ({"move": rec.move_id + 1}, []),
+        ({"table_name": "ledger_t_child", "row_pk": "2"}, ["2"]),
+    ]:
+        page = admin_client.get("/admin/ledger/entry/", query)
+        assert page.status_code == 200
+        assert list(page.context["cl"].result_list.values_list("row_pk", flat=True)) == rows
     page = admin_client.get("/admin/ledger/move/")
     assert page.status_code == 200
     detail = admin_client.get(f"/admin/ledger/move/{rec.move_id}/change/")

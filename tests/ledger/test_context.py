@@ -95,7 +95,15 @@ def test_the_move_context_reaches_pghistory_and_the_header(seeded):
         assert metadata["ledger_operator"] == "7"
         with rec.step("[s]"):
             assert metadata["ledger_step"] == "[s]"
+            # What a pghistory tracker's trigger reads: the context id and metadata GUCs.
+            _update(
+                "UPDATE ledger_t_parent SET name = current_setting('pghistory.context_id') "
+                "|| ' ' || (current_setting('pghistory.context_metadata')::jsonb->>'ledger_step')"
+                " WHERE id = 1"
+            )
     assert str(Move.objects.get(pk=rec.move_id).context_id) == rec.context_id
+    (entry,) = ledger.entries(rec.move_id)
+    assert entry.after == {"name": f"{rec.context_id} [s]"}
 
 
 def test_arguments_must_be_json_and_a_revert_names_its_move(tables):
