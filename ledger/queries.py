@@ -109,16 +109,6 @@ def read_header(move_id: int, using: str = "default") -> tuple[MoveHeader, str]:
     raise MoveNotFound(move_id)
 
 
-def previous_digest(move_id: int, using: str = "default") -> tuple[int, str] | None:
-    """The id and digest of the move sealed just before ``move_id``, if any."""
-    with connections[using].cursor() as cursor:
-        cursor.execute(
-            "SELECT id, digest FROM ledger_move WHERE id < %s ORDER BY id DESC LIMIT 1", [move_id]
-        )
-        row = cursor.fetchone()
-    return (row[0], row[1]) if row else None
-
-
 # One JSON array per group, in Group's field order, concatenated by the server: cheaper for
 # it than json_build_object, and decoded by msgspec a batch at a time.
 _GROUPS = """

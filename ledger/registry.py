@@ -108,9 +108,3 @@ def registered_tables() -> tuple[TableSpec, ...]:
     """Every registered table, sorted by name (the order capture takes its locks in)."""
     with _lock:
         return tuple(_registry[name] for name in sorted(_registry))
-
-
-def get_table(table: str) -> TableSpec | None:
-    """The spec of a registered table, or None."""
-    with _lock:
-        return _registry.get(table)
