@@ -20,6 +20,7 @@ from django.db import connections, transaction
 from psycopg2.extensions import TRANSACTION_STATUS_INERROR
 
 from ledger import config, seal
+from ledger.digest import decode, encode
 from ledger.errors import LedgerError, MoveNotFound, NotRecording, StepCountMismatch
 from ledger.registry import registered_tables
 from ledger.structs import StepRecord
@@ -147,7 +148,7 @@ class StepHandle:
 
 def _check_arguments(arguments: Mapping[str, object] | None) -> dict[str, object]:
     try:
-        normal = msgspec.json.decode(msgspec.json.encode(dict(arguments or {})))
+        normal = decode(encode(dict(arguments or {})))
     except (TypeError, msgspec.EncodeError) as exc:
         raise LedgerError(f"recording arguments must be JSON-encodable: {exc}") from exc
     return normal

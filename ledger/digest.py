@@ -1,6 +1,7 @@
 """Canonical encoding, Merkle roots and chain links.
 
-- An entry's canonical bytes are ``msgspec.json.encode(EntryPayload, order="sorted")``.
+- An entry's canonical bytes are ``msgspec.json.encode(EntryPayload, order="sorted")``, its
+  numbers written with the digits Postgres stored (decoded as ``Decimal``, not float).
 - Leaves and nodes are hashed as in RFC 6962: ``leaf = sha256(0x00 || entry)``,
   ``node = sha256(0x01 || left || right)``; the root of ``n`` leaves splits at the largest
   power of two below ``n``. The root of no entries is ``sha256(b"")``.
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
+from decimal import Decimal
 from hashlib import sha256
 
 import msgspec
@@ -30,8 +32,11 @@ EMPTY_ROOT = sha256(b"").hexdigest()
 # Leaves are folded into full subtrees of this many leaves, so memory stays bounded.
 _CHUNK = 1 << 14
 
-_encoder = msgspec.json.Encoder(order="sorted")
+# Numbers keep the digits Postgres wrote: fractional numbers decode as Decimal, never as a
+# float that would round a numeric(30,20) and let an edit of its last digits go unseen.
+_encoder = msgspec.json.Encoder(order="sorted", decimal_format="number")
 encode = _encoder.encode
+decode = msgspec.json.Decoder(float_hook=Decimal).decode
 
 
 def canonical_time(value: datetime) -> str:

@@ -7,6 +7,7 @@ Schema of a line is ``export_schema()``, published as ``docs/ledger-export.schem
 
 from __future__ import annotations
 
+from decimal import Decimal
 from pathlib import Path
 from typing import BinaryIO
 
@@ -192,7 +193,7 @@ def verify_file(path: str | Path, expected_digest: str | None = None) -> VerifyR
     Raises:
         ExportFormatError: the file cannot be read or is not an export.
     """
-    decoder = msgspec.json.Decoder(ExportLine)
+    decoder = msgspec.json.Decoder(ExportLine, float_hook=Decimal)
     check = _FileCheck()
     for number, raw in enumerate(_read_lines(Path(path)), start=1):
         try:

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import date, datetime
+from decimal import Decimal
 
 import msgspec
 from django.db import connections, transaction
 
 from ledger import config
-from ledger.digest import canonical_time
+from ledger.digest import canonical_time, decode
 from ledger.errors import MoveNotFound
 from ledger.structs import (
     EntryPayload,
@@ -23,8 +24,6 @@ from ledger.structs import (
     OutsideWrites,
     StepRecord,
 )
-
-_decode = msgspec.json.decode
 
 _HEADER_COLUMNS = """
 id, kind, reverts_id, command, arguments::text, reason, operator, started_at, committed_at,
@@ -53,13 +52,13 @@ def _header(row: tuple, steps: list[StepRecord]) -> tuple[MoveHeader, str]:
         kind=row[1],
         reverts_id=row[2],
         command=row[3],
-        arguments=_decode(row[4]),
+        arguments=decode(row[4]),
         reason=row[5],
         operator=row[6],
         started_at=canonical_time(row[7]),
         committed_at=canonical_time(row[8]),
         schema_fingerprint=row[9],
-        tables=_decode(row[10]),
+        tables=decode(row[10]),
         context_id=row[11],
         entry_count=row[12],
         first_entry_id=row[13],
@@ -118,7 +117,7 @@ SELECT '[' || id || ',' || move_id || ',' || coalesce(step_id::text, 'null') || 
     || to_json(hash) || ']'
 FROM ledger_change WHERE move_id = %s ORDER BY move_id, id
 """
-_groups_decoder = msgspec.json.Decoder(list[Group])
+_groups_decoder = msgspec.json.Decoder(list[Group], float_hook=Decimal)
 
 
 def iter_groups(move_id: int, using: str = "default") -> Iterator[Group]:
@@ -192,15 +191,15 @@ def row_history(table: str, pk: str, using: str = "default") -> list[HistoryRow]
             committed_at=r[4],
             step=r[5],
             op=r[6],
-            before=None if r[7] is None else _decode(r[7]),
-            after=None if r[8] is None else _decode(r[8]),
+            before=None if r[7] is None else decode(r[7]),
+            after=None if r[8] is None else decode(r[8]),
         )
         for r in rows
     ]
 
 
 def _summary(row: tuple) -> MoveSummary:
-    arguments = _decode(row[5])
+    arguments = decode(row[5])
     return MoveSummary(
         id=row[0],
         kind=row[1],

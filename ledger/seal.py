@@ -12,13 +12,12 @@ from __future__ import annotations
 from hashlib import sha256
 from typing import TYPE_CHECKING
 
-import msgspec
-
 from ledger import config
 from ledger.capture import install_capture, uninstall_capture
 from ledger.digest import (
     MerkleBuilder,
     canonical_time,
+    decode,
     encode,
     group_hash,
     group_leaves,
@@ -31,8 +30,6 @@ if TYPE_CHECKING:
     from psycopg2.extensions import connection as PgConnection
 
     from ledger.context import Recording
-
-_decode = msgspec.json.decode
 
 
 def start(raw: PgConnection, specs: tuple[TableSpec, ...], move_id: int) -> dict[str, object]:
@@ -52,7 +49,7 @@ def start(raw: PgConnection, specs: tuple[TableSpec, ...], move_id: int) -> dict
             "THEN set_config('pgtrigger.ignore', '{}', true) END",
             [str(move_id)],
         )
-    return _decode(encode(tables))
+    return tables
 
 
 def schema_fingerprint(raw: PgConnection, specs: tuple[TableSpec, ...]) -> str:
@@ -88,8 +85,8 @@ def _hash_staging(raw: PgConnection, move_id: int, first_id: int):
                 table=table,
                 op=op,
                 pks=pks,
-                before=None if before is None else _decode(before),
-                after=None if after is None else _decode(after),
+                before=None if before is None else decode(before),
+                after=None if after is None else decode(after),
             )
             builder.extend(leaves)
             seqs.append(seq)
@@ -143,8 +140,14 @@ def finish(
         cursor.execute("SELECT digest FROM ledger_move ORDER BY id DESC LIMIT 1")
         row = cursor.fetchone()
         prev_digest = row[0] if row else None
-        cursor.execute("SELECT clock_timestamp()")
-        committed_at = cursor.fetchone()[0]
+        # Hash arguments and tables as the database stores them (jsonb rewrites numbers and
+        # key order), so verification, which reads them back, finds the same bytes.
+        cursor.execute(
+            "SELECT clock_timestamp(), %s::jsonb::text, %s::jsonb::text",
+            [encode(arguments).decode(), encode(tables).decode()],
+        )
+        committed_at, arguments_json, tables_json = cursor.fetchone()
+    arguments, tables = decode(arguments_json), decode(tables_json)
     builder, seqs, ids, hashes = _hash_staging(raw, rec.move_id, first_id)
     steps = list(rec.steps)
     header = MoveHeader(
@@ -175,13 +178,13 @@ def finish(
                 kind,
                 reverts,
                 command,
-                encode(arguments).decode(),
+                arguments_json,
                 reason,
                 operator,
                 rec.started_at,
                 committed_at,
                 header.schema_fingerprint,
-                encode(tables).decode(),
+                tables_json,
                 header.context_id,
                 header.entry_count,
                 header.first_entry_id,

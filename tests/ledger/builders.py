@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from contextlib import contextmanager
+from decimal import Decimal
 
 from django.db import connection
 
@@ -95,7 +96,7 @@ def dump(tables: tuple[str, ...] = TABLES) -> dict[tuple[str, str], dict]:
             pk = "code" if table == "ledger_t_note" else "id"
             cursor.execute(f"SELECT {pk}::text, to_jsonb(t)::text FROM {table} t")
             for key, row in cursor.fetchall():
-                rows[(table, key)] = json.loads(row)
+                rows[(table, key)] = json.loads(row, parse_float=Decimal)
     return rows
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from decimal import Decimal
 
 import pytest
 from django.contrib.auth.models import Group, Permission
@@ -126,7 +127,12 @@ def _dump_auth():
     with connection.cursor() as cursor:
         for table in ("auth_group", "auth_group_permissions"):
             cursor.execute(f"SELECT id::text, to_jsonb(t)::text FROM {table} t")
-            rows.update({(table, pk): json.loads(row) for pk, row in cursor.fetchall()})
+            rows.update(
+                {
+                    (table, pk): json.loads(row, parse_float=Decimal)
+                    for pk, row in cursor.fetchall()
+                }
+            )
     return rows
 
 

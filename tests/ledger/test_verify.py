@@ -191,3 +191,24 @@ def test_assert_intact_raises_a_typed_error_naming_the_entry(chain):
     ) as caught:
         ledger.assert_intact()
     assert (caught.value.move_id, caught.value.entry_id) == (first.move_id, start)
+
+
+def test_an_edit_beyond_float_precision_is_caught(tables):
+    with connection.cursor() as cursor:
+        cursor.execute("INSERT INTO ledger_t_parent (name) VALUES ('p')")
+        cursor.execute(
+            "INSERT INTO ledger_t_child (parent_id, name, score) "
+            "SELECT id, 'c', 0.12345678901234567890123 FROM ledger_t_parent"
+        )
+    rec = _record("UPDATE ledger_t_child SET score = 1.10000000000000000001")
+    (entry,) = ledger.entries(rec.move_id)
+    assert str(entry.after["score"]) == "1.10000000000000000001"
+    with connection.cursor() as cursor:
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+    _tamper(
+        "UPDATE ledger_change SET after = '{\"score\": 1.10000000000000000002}' "
+        "WHERE move_id = %s",
+        [rec.move_id],
+    )
+    failure = _first_failure()
+    assert (failure.move_id, failure.entry_id) == (rec.move_id, first_entry(rec.move_id))
