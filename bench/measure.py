@@ -43,16 +43,32 @@ def _env(database_url: str) -> dict[str, str]:
     return env
 
 
-def probe(database_url: str, args: list[str], *, phases: bool = False) -> Run:
-    """Run ``python -m bench.probe [--phases] ARGS`` against ``database_url``."""
+def probe(
+    database_url: str, args: list[str], *, phases: bool = False, timeout: float | None = None
+) -> Run:
+    """Run ``python -m bench.probe [--phases] ARGS`` against ``database_url``.
+
+    Raises:
+        ProbeFailed: the work failed, or ran longer than ``timeout`` seconds (the process is
+            killed; its server backend ends when the harness drops the scratch database).
+    """
     with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as out:
         out_path = Path(out.name)
     cmd = [sys.executable, "-m", "bench.probe", "--out", str(out_path)]
     cmd += ["--phases"] if phases else []
     start = time.perf_counter()
-    done = subprocess.run(
-        cmd + args, cwd=ROOT, env=_env(database_url), capture_output=True, text=True
-    )
+    try:
+        done = subprocess.run(
+            cmd + args,
+            cwd=ROOT,
+            env=_env(database_url),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+    except subprocess.TimeoutExpired as exc:
+        out_path.unlink(missing_ok=True)
+        raise ProbeFailed(f"did not finish within {timeout:.0f} s (killed)") from exc
     wall = time.perf_counter() - start
     try:
         if done.returncode != 0:

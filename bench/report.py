@@ -220,6 +220,13 @@ def _verdict_table(items: list[Verdict]) -> Table:
 
 def render(results: dict, console: Console) -> None:
     """Print the figures, the execute profile and the targets."""
+    meta = results.get("meta") or {}
+    if meta:
+        console.print(
+            f"commit {meta.get('commit')} ({meta.get('uncommitted_paths')} uncommitted paths), "
+            f"PostgreSQL {meta.get('postgres')}, {meta.get('cpus')} CPUs, load average "
+            f"{meta.get('load_average_at_start')} at start"
+        )
     for name, scale in results["scales"].items():
         console.print(_figures_table(name, scale))
         extra = [f"entries in the move: {scale.get('entries', 'n/a')}"]

@@ -94,10 +94,19 @@ def _ledger_runs(server: Server, work: str, out: dict, move_id: int, tmp: Path) 
     if not revert_available():
         out["revert_note"] = "n/a (revert_move not available)"
         return
+    if out.get("revert_note"):
+        return  # it failed or timed out in an earlier repetition: it would again
+    # Revert plans depend on whether autovacuum has analysed ledger_change since the move.
+    stats = server.query(
+        work,
+        "SELECT COALESCE(last_autoanalyze, last_analyze) IS NOT NULL FROM pg_stat_user_tables "
+        "WHERE relname = 'ledger_change'",
+    )
+    out.setdefault("revert_ledger_analyzed", []).append(bool(stats and stats[0][0]))
     revert = ["command", "revert_move", str(move_id), "--execute"]
     revert += ["--reason", "benchmark", "--operator", "bench"]
     try:
-        out["revert"].add(probe(url, revert))
+        out["revert"].add(probe(url, revert, timeout=out["revert_timeout"]))
     except ProbeFailed as exc:
         out["revert_note"] = f"failed: {exc}"[:300]
 
@@ -126,7 +135,9 @@ def _write_runs(server: Server, snap: str, bare: str, work: str, out: dict, i: i
         out[key].add(probe(server.url(work), ["scenario", "writes"]))
 
 
-def bench_scale(server: Server, scale: str, repeat: int, write_repeat: int) -> dict:
+def bench_scale(
+    server: Server, scale: str, repeat: int, write_repeat: int, revert_timeout: float
+) -> dict:
     """Measure one scale; returns its summary (see bench/report.py)."""
     snap, bare, generated = prepare(server, scale)
     work = f"ami_bench_{scale}"
@@ -134,6 +145,18 @@ def bench_scale(server: Server, scale: str, repeat: int, write_repeat: int) -> d
             "writes_ledger")  # fmt: skip
     out: dict = {k: Series() for k in keys}
     out["move_args"] = _move_args(generated)
+    out["revert_timeout"] = revert_timeout
+    # Non-internal triggers on the tables the ordinary writes touch, in both states.
+    written = ["main_detection", "main_classification", "main_occurrence"]
+    out["write_table_triggers"] = {
+        state: server.query(
+            db,
+            "SELECT count(*) FROM pg_trigger WHERE NOT tgisinternal "
+            "AND tgrelid::regclass::text = ANY(%s)",
+            [written],
+        )[0][0]
+        for state, db in (("ledger installed", snap), ("not installed", bare))
+    }
     with tempfile.TemporaryDirectory() as tmpdir:
         tmp = Path(tmpdir)
         server.create(work, template=snap)
@@ -181,30 +204,56 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--scale", nargs="+", choices=("tiny", "bci", "bci10"), default=["bci"])
     parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--write-repeat", type=int, default=5,
+    parser.add_argument("--write-repeat", type=int, default=6,
                         help="repetitions of the (short) ordinary-write pair")  # fmt: skip
     parser.add_argument("--capture-rows", type=int, default=1_000_000,
                         help="rows of the capture benchmark; 0 skips it")  # fmt: skip
+    parser.add_argument(
+        "--revert-timeout",
+        type=float,
+        default=900,
+        help="seconds after which a revert_move run is killed and reported as such",
+    )
     parser.add_argument("--database-url", default=os.environ.get("DATABASE_URL", DEFAULT_SERVER))
     parser.add_argument("--baseline", help="JSON of an earlier run: adds its other scales")
     parser.add_argument("--json", help="write the figures and verdicts here")
     args = parser.parse_args()
 
     server = Server(args.database_url)
-    results: dict = {"scales": {}, "capture": {}}
+    results: dict = {"scales": {}, "capture": {}, "meta": _meta(server)}
     if args.baseline:
         earlier = json.loads(Path(args.baseline).read_text())
         results["scales"].update(earlier.get("scales", {}))
         results["capture"] = earlier.get("capture", {})
     for scale in args.scale:
-        results["scales"][scale] = bench_scale(server, scale, args.repeat, args.write_repeat)
+        results["scales"][scale] = bench_scale(
+            server, scale, args.repeat, args.write_repeat, args.revert_timeout
+        )
         _save(args.json, results)
     if args.capture_rows:
         log(f"capture benchmark: {args.capture_rows:,} rows")
         results["capture"] = bench_capture(server, args.capture_rows, args.repeat)
+    results["meta"]["load_average_at_end"] = os.getloadavg()
     results["verdicts"] = report.verdicts_json(results)
     _save(args.json, results)
     report.render(results, console)
+
+
+def _meta(server: Server) -> dict:
+    """What the figures depend on: the code, the server and the machine's load."""
+
+    def git(*args: str) -> str:
+        done = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True)
+        return done.stdout.strip()
+
+    (version,) = server.query("postgres", "SHOW server_version")[0]
+    return {
+        "commit": git("rev-parse", "--short", "HEAD"),
+        "uncommitted_paths": len(git("status", "--porcelain").splitlines()),
+        "postgres": version,
+        "cpus": os.cpu_count(),
+        "load_average_at_start": os.getloadavg(),
+    }
 
 
 def _save(path: str | None, results: dict) -> None:
