@@ -110,7 +110,7 @@ SELECT a.attname, format_type(a.atttypid, a.atttypmod),
        EXISTS (SELECT 1 FROM pg_opclass oc JOIN pg_am am ON am.oid = oc.opcmethod
                WHERE oc.opcintype = a.atttypid AND oc.opcdefault AND am.amname = 'hash')
 FROM pg_attribute a
-WHERE a.attrelid = to_regclass(%s) AND a.attnum > 0 AND NOT a.attisdropped
+WHERE a.attrelid = to_regclass(quote_ident(%s)) AND a.attnum > 0 AND NOT a.attisdropped
 ORDER BY a.attnum
 """
 
@@ -130,7 +130,7 @@ def read_columns(cursor: PgCursor, spec: TableSpec) -> tuple[Column, ...]:
     Raises:
         RegistryError: the table, its primary key or a secret column does not exist.
     """
-    cursor.execute("SELECT to_regclass(%s) IS NOT NULL", [spec.table])
+    cursor.execute("SELECT to_regclass(quote_ident(%s)) IS NOT NULL", [spec.table])
     if not cursor.fetchone()[0]:
         raise RegistryError(
             f"registered table {spec.table} does not exist: run its migrations or "

@@ -67,7 +67,7 @@ def _check(alias: str) -> list[checks.CheckMessage]:
                 )
             )
         for spec in registered_tables():
-            cursor.execute("SELECT to_regclass(%s) IS NOT NULL", [spec.table])
+            cursor.execute("SELECT to_regclass(quote_ident(%s)) IS NOT NULL", [spec.table])
             if not cursor.fetchone()[0]:
                 errors.append(
                     checks.Warning(

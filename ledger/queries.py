@@ -268,7 +268,7 @@ def table_exists(table: str, using: str = "default") -> bool:
     """True when the table exists, or the ledger holds entries for it."""
     with connections[using].cursor() as cursor:
         cursor.execute(
-            "SELECT to_regclass(%s) IS NOT NULL "
+            "SELECT to_regclass(quote_ident(%s)) IS NOT NULL "
             "OR EXISTS (SELECT 1 FROM ledger_change WHERE table_name = %s)",
             [table, table],
         )

@@ -241,3 +241,21 @@ def test_any_sequence_of_writes_replays_exactly(seeded, statements):
 
         assert_law(builders.TABLES, before, record(work))
         transaction.set_rollback(True)
+
+
+def test_a_mixed_case_table_name_is_captured(db):
+    with connection.cursor() as cursor:
+        cursor.execute('CREATE TABLE "Ledger_T_Mixed" (id bigint PRIMARY KEY, "Name" text)')
+        cursor.execute("""INSERT INTO "Ledger_T_Mixed" VALUES (1, 'a')""")
+    ledger.register_table("Ledger_T_Mixed")
+    try:
+        rec = record(lambda c: c.execute("""UPDATE "Ledger_T_Mixed" SET "Name" = 'b'"""))
+    finally:
+        ledger.unregister_table("Ledger_T_Mixed")
+    (entry,) = ledger.entries(rec.move_id)
+    assert (entry.table, entry.pk, entry.before, entry.after) == (
+        "Ledger_T_Mixed",
+        "1",
+        {"Name": "a"},
+        {"Name": "b"},
+    )
