@@ -212,16 +212,14 @@ class MoveReplayHooks(ReplayHooks):
                 cursor.execute(_CARRY.format(table=table), params)
 
     def after_replay(self, move: MoveHeader, policy: ReplayPolicy) -> list[CheckOutcome]:
-        from ami.main.cached_fields import refresh_cached_fields, refresh_project_cached_fields
+        from ami.main.cached_fields import refresh_cached_fields
 
         way = direction(move)
-        if _settings_changed(move):
-            # The settings restored may be either project's: a revert of a revert re-copies
-            # the source's settings onto the target, whose own deployments then recount. The
-            # moved deployments are back in one of the two, so this covers them too.
-            refresh_project_cached_fields([way.from_project, way.to_project])
-        else:
-            refresh_cached_fields(way.deployment_ids)
+        # Recount what the move recounted: the moved deployments, and the other deployments of
+        # a project whose default filters the replay restores (the target of a move; the
+        # target again, not the source, when a revert is replayed). Not every deployment of
+        # both projects: a created project's Default Station was never counted by the move.
+        refresh_cached_fields(_recounted_deployments(move, way))
         return [self._check_counts(way), self._check_left_behind(way)]
 
     def _check_counts(self, way: Direction) -> CheckOutcome:
@@ -253,14 +251,21 @@ class MoveReplayHooks(ReplayHooks):
         )
 
 
-def _settings_changed(move: MoveHeader) -> bool:
-    rows = _query(
-        "SELECT EXISTS (SELECT 1 FROM ledger_change WHERE move_id = %s AND table_name IN "
-        "('main_project', 'main_project_default_filters_include_taxa', "
-        "'main_project_default_filters_exclude_taxa'))",
-        [move.id],  # type: ignore[arg-type]
-    )
-    return bool(rows[0][0])
+# Deployments of the projects whose settings the move updated (not of a project it only
+# created or deleted), plus the moved deployments.
+_RECOUNTED = """
+SELECT d.id FROM main_deployment d WHERE d.id = ANY(%(d)s) OR d.project_id IN (
+    SELECT u.pk::bigint FROM ledger_change c CROSS JOIN LATERAL unnest(c.pks) AS u(pk)
+    WHERE c.move_id = %(move)s AND c.table_name = 'main_project' AND c.op = 'U'
+    UNION SELECT (coalesce(c.after, c.before) ->> 'project_id')::bigint FROM ledger_change c
+    WHERE c.move_id = %(move)s AND c.table_name IN (
+        'main_project_default_filters_include_taxa', 'main_project_default_filters_exclude_taxa'))
+"""
+
+
+def _recounted_deployments(move: MoveHeader, way: Direction) -> list[int]:
+    rows = _query(_RECOUNTED, {"d": list(way.deployment_ids), "move": move.id})
+    return [pk for (pk,) in rows]
 
 
 def register_revert_hooks() -> None:

@@ -100,6 +100,16 @@ def _case_equal(
     return sql.SQL("CASE {} {} ELSE TRUE END").format(key, sql.SQL(" ").join(whens))
 
 
+# The move itself deleted the row after this change: what it left is checked as a delete
+# (``find_reinsert_collisions``), not as drift (e.g. a revert that updates, then deletes, the
+# project a move created).
+_NOT_DELETED_LATER = sql.SQL(
+    "NOT EXISTS (SELECT 1 FROM ledger_change d CROSS JOIN LATERAL unnest(d.pks) AS du(pk) "
+    "WHERE d.move_id = %(move)s AND d.table_name = %(table)s AND d.op = 'D' "
+    "AND d.id > {id} AND du.pk = {pk})"
+)
+
+
 def find_update_drift(cursor, move_id: int, shape: TableShape) -> None:
     """Rows the move updated whose columns no longer hold the move's last after-value."""
     t, pk = shape.ident, sql.Identifier(shape.pk)
@@ -107,19 +117,20 @@ def find_update_drift(cursor, move_id: int, shape: TableShape) -> None:
         "INSERT INTO pg_temp.ledger_replay_drift (table_name, pk, why) "
         "SELECT DISTINCT %(table)s, last.pk, CASE WHEN t.{pk} IS NULL THEN 'deleted since' "
         "ELSE 'changed since' END FROM ("
-        "SELECT DISTINCT ON (u.pk, k.key) u.pk, k.key, c.after, a FROM ledger_change c "
+        "SELECT DISTINCT ON (u.pk, k.key) u.pk, k.key, c.id, c.after, a FROM ledger_change c "
         "CROSS JOIN LATERAL jsonb_populate_record(NULL::{t}, c.after) AS a "
         "CROSS JOIN LATERAL unnest(c.pks) AS u(pk) "
         "CROSS JOIN LATERAL jsonb_object_keys(c.after) AS k(key) "
         "WHERE c.move_id = %(move)s AND c.table_name = %(table)s AND c.op = 'U' "
         "AND NOT k.key = ANY(%(derived)s) ORDER BY u.pk, k.key, c.id DESC) AS last "
         "LEFT JOIN {t} AS t ON t.{pk} = last.pk::{pktype} "
-        "WHERE t.{pk} IS NULL OR NOT ({equal})"
+        "WHERE (t.{pk} IS NULL OR NOT ({equal})) AND {not_deleted}"
     ).format(
         t=t,
         pk=pk,
         pktype=shape.pk_type,
         equal=_case_equal(shape, shape.compared(), sql.SQL("last.key"), "a", "after"),
+        not_deleted=_NOT_DELETED_LATER.format(pk=sql.SQL("last.pk"), id=sql.SQL("last.id")),
     )
     cursor.execute(
         query, {"move": move_id, "table": shape.table, "derived": sorted(shape.derived)}
@@ -153,8 +164,14 @@ def find_insert_drift(cursor, move_id: int, shape: TableShape, updated: set[str]
             "CROSS JOIN LATERAL unnest(c.pks) AS u(pk) "
             "LEFT JOIN {t} AS t ON t.{pk} = u.pk::{pktype} "
             "WHERE c.move_id = %(move)s AND c.table_name = %(table)s AND c.op = 'I' "
-            "AND (t.{pk} IS NULL OR NOT ({equal}))"
-        ).format(t=t, pk=pk, pktype=shape.pk_type, equal=equal),
+            "AND (t.{pk} IS NULL OR NOT ({equal})) AND {not_deleted}"
+        ).format(
+            t=t,
+            pk=pk,
+            pktype=shape.pk_type,
+            equal=equal,
+            not_deleted=_NOT_DELETED_LATER.format(pk=sql.SQL("u.pk"), id=sql.SQL("c.id")),
+        ),
         {"move": move_id, "table": shape.table},
     )
 
