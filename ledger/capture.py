@@ -29,13 +29,10 @@ if TYPE_CHECKING:
 # The one capture function: runs the statement rendered for its table (TG_ARGV[0]); for an
 # UPDATE that statement returns how many new rows had no old row of the same primary key
 # (a primary key change), and TG_ARGV[1] then records those as a DELETE plus an INSERT.
-# The planner has no statistics on transition tables and guesses billions of rows, so it picks
-# merge joins and sorted grouping and JIT-compiles; the function's settings steer it to hash
-# joins and hash aggregates in memory instead.
+# jit is off and work_mem raised because the planner has no statistics on transition tables.
 CAPTURE_FUNCTION_V1 = """
 CREATE OR REPLACE FUNCTION ledger_capture() RETURNS trigger
-LANGUAGE plpgsql SET jit = off SET work_mem = '128MB'
-    SET enable_mergejoin = off SET enable_sort = off AS $$
+LANGUAGE plpgsql SET jit = off SET work_mem = '128MB' AS $$
 DECLARE
     step bigint := nullif(current_setting('ledger.step_id', true), '')::bigint;
     unmatched bigint;
@@ -63,6 +60,30 @@ $$;
 CREATE OR REPLACE FUNCTION ledger_fingerprint(value text) RETURNS text
 LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$
     SELECT 'sha256:' || encode(sha256(convert_to(value, 'UTF8')), 'hex')
+$$;
+"""
+
+# V2 of the capture function: the planner has no statistics on transition tables and guesses
+# billions of rows, so it picked merge joins and sorted grouping; merge joins and sorts are
+# switched off in the function too, which leaves it hash joins and hash aggregates in memory.
+CAPTURE_FUNCTION_V2 = """
+CREATE OR REPLACE FUNCTION ledger_capture() RETURNS trigger
+LANGUAGE plpgsql SET jit = off SET work_mem = '128MB'
+    SET enable_mergejoin = off SET enable_sort = off AS $$
+DECLARE
+    step bigint := nullif(current_setting('ledger.step_id', true), '')::bigint;
+    unmatched bigint;
+BEGIN
+    IF coalesce(current_setting('ledger.move_id', true), '') = '' THEN
+        RAISE EXCEPTION 'ledger: capture trigger % on % fired outside a recording',
+            TG_NAME, TG_TABLE_NAME;
+    END IF;
+    EXECUTE TG_ARGV[0] INTO unmatched USING step;
+    IF unmatched > 0 THEN
+        EXECUTE TG_ARGV[1] USING step;
+    END IF;
+    RETURN NULL;
+END
 $$;
 """
 

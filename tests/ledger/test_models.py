@@ -89,3 +89,10 @@ def test_a_sealed_header_holds_its_counts_and_links(recorded):
     assert move.steps.get().captured_rows == 10
     assert move.tables["ledger_t_child"]["columns"]["parent_id"] == "bigint"
     assert move.schema_fingerprint.startswith("sha256:")
+
+
+def test_the_capture_function_is_the_current_version(db):
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT proconfig FROM pg_proc WHERE proname = 'ledger_capture'")
+        (config,) = cursor.fetchone()
+    assert set(config) == {"jit=off", "work_mem=128MB", "enable_mergejoin=off", "enable_sort=off"}
