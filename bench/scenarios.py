@@ -5,7 +5,9 @@
   plan is the ``--format json`` dry run of the move being measured, so the floor changes the
   same rows: the shared S3 source, device and site clones and reassignments, the deployments'
   project and FKs, ``project_id`` of their events, captures, occurrences and jobs, and each
-  source collection (reassigned, or split with ``INSERT ... SELECT`` / ``DELETE ... USING``).
+  source collection (reassigned; split: a copy of the collection row and its moved images'
+  link rows re-pointed with one ``UPDATE``, as ``ami/move/steps/collections.py`` does since
+  136d398; or emptied of the moved images with ``DELETE ... USING``).
   Not in the floor: the few dozen rows of pipeline configs, service and taxa links, members,
   roles and default settings, and job reference clean-up (O(1) in the data size).
 - ``run_writes()``: ordinary application writes, no move: bulk insert 100k detections and 100k
@@ -39,11 +41,11 @@ _RETAG_JOBS = (
 _COLLECTION_REASSIGN = (
     "UPDATE main_sourceimagecollection SET project_id = %(t)s, updated_at = now() WHERE id = %(c)s"
 )
-_COLLECTION_COPY_IMAGES = """
-INSERT INTO main_sourceimagecollection_images (sourceimagecollection_id, sourceimage_id)
-SELECT %(new)s, ci.sourceimage_id FROM main_sourceimagecollection_images ci
-JOIN main_sourceimage si ON si.id = ci.sourceimage_id
-WHERE ci.sourceimagecollection_id = %(c)s AND si.deployment_id = ANY(%(d)s)
+_COLLECTION_REPOINT_IMAGES = """
+UPDATE main_sourceimagecollection_images ci SET sourceimagecollection_id = %(new)s
+FROM main_sourceimage si
+WHERE si.id = ci.sourceimage_id AND ci.sourceimagecollection_id = %(c)s
+AND si.deployment_id = ANY(%(d)s)
 """
 _COLLECTION_REMOVE_IMAGES = """
 DELETE FROM main_sourceimagecollection_images ci USING main_sourceimage si
@@ -118,7 +120,8 @@ def _floor_collections(cur, plan: dict, params: dict) -> None:
             continue
         if c["action"] == "split":
             p["new"] = _copy_row(cur, "main_sourceimagecollection", c["collection_id"], p["t"])
-            cur.execute(_COLLECTION_COPY_IMAGES, p)
+            cur.execute(_COLLECTION_REPOINT_IMAGES, p)
+            continue
         cur.execute(_COLLECTION_REMOVE_IMAGES, p)
 
 
