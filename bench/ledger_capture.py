@@ -169,6 +169,18 @@ def bench_outside(repeat: int) -> None:
         )
         return lambda i: timed(plain(sql, [n]))
 
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_trigger WHERE tgrelid = 'bench_tracked'::regclass "
+            "AND NOT tgisinternal"
+        )
+        triggers = cursor.fetchone()[0]
+    sys.stdout.write(
+        f"(b) triggers on the captured table outside a recording: {triggers} "
+        "(so any difference below is noise)\n"
+    )
     compare(
         "(b) bulk INSERT 100k outside a recording, not captured vs captured table",
         insert("bench_plain"),
