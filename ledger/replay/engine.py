@@ -139,7 +139,9 @@ def _plan(raw, header: MoveHeader, shapes, hooks, policy, using) -> ReplayPlan:
                 )
             )
         conflicts += _schema_conflicts(cursor, header, shapes)
-        if any(c.kind == "schema" for c in conflicts):
+        # A schema conflict stops the scans (they read the recorded columns), unless the policy
+        # accepts it (migrations ran, but no captured table's columns changed).
+        if any(c.kind == "schema" and not _resolved(c, policy) for c in conflicts):
             return _plan_struct(header, (), (), conflicts, hooks, policy)
         _lock(cursor, shapes)
         cursor.execute(scan.TEMP_TABLES)
@@ -155,6 +157,10 @@ def _plan(raw, header: MoveHeader, shapes, hooks, policy, using) -> ReplayPlan:
         step_work, table_work = scan.work(cursor, header.id, steps)
     conflicts += hooks.conflicts(header, policy)
     return _plan_struct(header, step_work, table_work, conflicts, hooks, policy)
+
+
+def _resolved(conflict: Conflict, policy: ReplayPolicy) -> bool:
+    return bool(conflict.resolved_by) and getattr(policy, conflict.resolved_by, False)
 
 
 def _plan_struct(header, step_work, table_work, conflicts, hooks, policy) -> ReplayPlan:

@@ -104,9 +104,7 @@ class ReplayPlan(msgspec.Struct, frozen=True, kw_only=True):
 
     def blocking(self) -> tuple[Conflict, ...]:
         """The conflicts the policy does not resolve."""
-        allowed = {
-            name for name in ("skip_drifted", "carry_new_data") if getattr(self.policy, name)
-        }
+        allowed = {name for name in POLICY_FLAGS if getattr(self.policy, name)}
         return tuple(
             c for c in self.conflicts if c.resolved_by not in allowed or not c.resolved_by
         )
