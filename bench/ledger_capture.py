@@ -4,8 +4,8 @@
 
 Uses a scratch database (``--database``, default ``ledger_bench``) on the server the
 settings point at (DATABASE_URL, or 127.0.0.1:5432), dropped and migrated afresh each run.
-Times run from BEGIN to the end of COMMIT; each ratio is the median of ``--repeat`` rotated
-pairs of runs.
+Times run from BEGIN to the end of COMMIT; each repetition runs base, ledger, base, and the
+ratio printed is the median over ``--repeat`` repetitions of ledger / mean(base).
 
 (a) a bulk FK update of ``--rows`` rows: no ledger vs inside a recording (target <= 1.4x);
 (b) ordinary writes outside a recording, 100k-row bulk INSERT and UPDATE: a table the ledger
@@ -95,24 +95,27 @@ def plain(sql: str, params=None):
 
 
 def compare(label, base_work, ledger_work, repeat, target, vacuum=()):
-    """Rotated pairs of runs; the ratio is the median of the per-pair ratios.
+    """Each repetition runs base, ledger, base; its ratio is ledger / mean of the two bases.
 
-    Both runs of a pair are back to back, so load from other processes on the machine
-    weighs on both alike; a ratio of medians taken minutes apart would carry that noise.
+    The sandwich cancels drift and order effects (load from other processes, checkpoints,
+    a cache warmed by the run before); the figure is the median of the repetitions' ratios.
     """
-    base, with_ledger = [], []
-    for i in range(repeat):
-        runs = [(base, base_work), (with_ledger, ledger_work)]
-        for sink, work in runs if i % 2 == 0 else runs[::-1]:
-            sink.append(work(i))
+    base, with_ledger, ratios = [], [], []
+    for _ in range(repeat):
+        times = []
+        for work in (base_work, ledger_work, base_work):
+            times.append(work())
             for table in vacuum:
                 execute(f"VACUUM {table}")
-    ratio = statistics.median(w / b for w, b in zip(with_ledger, base, strict=True))
+        base += [times[0], times[2]]
+        with_ledger.append(times[1])
+        ratios.append(times[1] / ((times[0] + times[2]) / 2))
+    ratio = statistics.median(ratios)
     verdict = "PASS" if ratio <= target else "FAIL"
     sys.stdout.write(
         f"{label}: base {statistics.median(base):.3f}s, ledger "
         f"{statistics.median(with_ledger):.3f}s (medians), ratio {ratio:.2f}x "
-        f"(median of {repeat} paired runs; target <= {target}x) {verdict}\n"
+        f"(median of {repeat} base/ledger/base runs; target <= {target}x) {verdict}\n"
     )
     return ratio
 
@@ -128,10 +131,14 @@ def bench_move(rows: int, repeat: int) -> int:
     ledger.register_table("bench_tracked", label="bench.Tracked")
     update = "UPDATE {t} SET parent_id = %s"
 
-    # Each run moves every row to the other parent, so every row changes every time.
+    # Each run moves every row of its table to the other parent, so every row changes (and
+    # has its FK checked) every time.
     def move(table):
-        def run(i):
-            target = 2 if i % 2 == 0 else 1
+        calls = [0]
+
+        def run():
+            calls[0] += 1
+            target = 2 if calls[0] % 2 else 1
             sql = update.format(t=table)
             if table == "bench_plain":
                 return timed(plain(sql, [target]))
@@ -161,13 +168,13 @@ def bench_outside(repeat: int) -> None:
         execute(f"VACUUM ANALYZE {t}")
 
     def insert(table):
-        return lambda i: timed(plain(FILL_SQL.format(t=table), [n]))
+        return lambda: timed(plain(FILL_SQL.format(t=table), [n]))
 
     def update(table):
         sql = (
             f"UPDATE {table} SET width = width + 1 WHERE id <= (SELECT min(id) + %s FROM {table})"
         )
-        return lambda i: timed(plain(sql, [n]))
+        return lambda: timed(plain(sql, [n]))
 
     from django.db import connection
 
