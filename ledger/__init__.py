@@ -29,8 +29,16 @@ from ledger.errors import (
     TamperDetected,
 )
 from ledger.export import export_move, export_schema, verify_file
-from ledger.queries import entries, row_history
+from ledger.queries import entries, read_header, row_history
 from ledger.registry import TableSpec, register_table, registered_tables, unregister_table
+from ledger.replay import (
+    ReplayConflict,
+    ReplayHooks,
+    ReplayPolicy,
+    ReplayReport,
+    register_replay_hooks,
+    revert,
+)
 from ledger.structs import EntryPayload, MoveHeader, StepRecord, VerifyFailure, VerifyReport
 from ledger.verify import assert_intact, verify
 
@@ -46,6 +54,10 @@ __all__ = [
     "NotRecording",
     "Recording",
     "RegistryError",
+    "ReplayConflict",
+    "ReplayHooks",
+    "ReplayPolicy",
+    "ReplayReport",
     "StepCountMismatch",
     "StepHandle",
     "StepRecord",
@@ -58,9 +70,12 @@ __all__ = [
     "export_move",
     "export_schema",
     "history_events",
+    "read_header",
     "recording",
+    "register_replay_hooks",
     "register_table",
     "registered_tables",
+    "revert",
     "row_history",
     "unregister_table",
     "verify",
