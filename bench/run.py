@@ -44,7 +44,7 @@ def prepare(server: Server, scale: str) -> tuple[str, str, dict]:
     generator's JSON."""
     snap, bare = f"ami_bench_{scale}_snap", f"ami_bench_{scale}_noledger"
     server.create(snap)
-    # --skip-checks: the ledger's database checks (ledger.E002) fail before its migrations ran.
+    # --skip-checks: set-up only (and older checkouts refused migrate on ledger.E002).
     manage(server.url(snap), "migrate", "--skip-checks", "-v0")
     log(f"{scale}: generating demo data")
     generated = json.loads(
