@@ -109,6 +109,41 @@ def group_leaves(
     return leaves
 
 
+class GroupDigest:
+    """The leaves of one change group, fed in slices of its keys, so a group of a million rows
+    never needs its million leaves in memory at once.
+
+    Each slice's leaves go to ``builder`` as they come; ``hexdigest()`` is ``group_hash`` of
+    all of them.
+    """
+
+    def __init__(self, builder: MerkleBuilder, *, first_id: int, **fields: object) -> None:
+        self._builder = builder
+        self._fields = fields
+        self._next_id = first_id
+        self._hash = sha256()
+        self._first: bytes | None = None
+        self.count = 0
+
+    def add(self, pks: Sequence[str]) -> None:
+        """Add the next keys of the group, in entry order."""
+        if not pks:
+            return
+        leaves = group_leaves(first_id=self._next_id, pks=pks, **self._fields)  # type: ignore[arg-type]
+        self._builder.extend(leaves)
+        self._hash.update(b"".join(leaves))
+        if self._first is None:
+            self._first = leaves[0]
+        self._next_id += len(pks)
+        self.count += len(pks)
+
+    def hexdigest(self) -> str:
+        """``group_hash`` of every leaf added."""
+        if self.count == 1 and self._first is not None:
+            return self._first.hex()
+        return self._hash.hexdigest()
+
+
 def _reduce(level: list[bytes]) -> bytes:
     """RFC 6962 root of a non-empty list of leaf hashes (an odd last node moves up as is)."""
     while len(level) > 1:

@@ -9,18 +9,18 @@ tables refuse UPDATE and DELETE.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from hashlib import sha256
 from typing import TYPE_CHECKING
 
 from ledger import config
 from ledger.capture import install_capture, uninstall_capture
 from ledger.digest import (
+    GroupDigest,
     MerkleBuilder,
     canonical_time,
     decode,
     encode,
-    group_hash,
-    group_leaves,
     move_digest,
 )
 from ledger.registry import TableSpec
@@ -64,6 +64,24 @@ def schema_fingerprint(raw: PgConnection, specs: tuple[TableSpec, ...]) -> str:
     return "sha256:" + sha256(encode({"apps": apps, "applied": applied})).hexdigest()
 
 
+# Groups with more keys than this are not fetched whole: their keys are streamed, so the
+# memory of sealing does not grow with the largest statement of the move.
+_INLINE_KEYS = 10_000
+
+
+def _stream_keys(raw: PgConnection, seq: int) -> Iterator[list[str]]:
+    """The keys of one staged group, in order, a fetch at a time."""
+    with raw.cursor(name=f"ledger_seal_keys_{seq}") as keys:
+        keys.itersize = config.fetch_size() * 10
+        keys.execute(
+            "SELECT u.pk FROM pg_temp.ledger_staging s "
+            "CROSS JOIN LATERAL unnest(s.pks) WITH ORDINALITY AS u(pk, n) WHERE s.seq = %s",
+            [seq],
+        )
+        while batch := keys.fetchmany(keys.itersize):
+            yield [pk for (pk,) in batch]
+
+
 def _hash_staging(raw: PgConnection, move_id: int, first_id: int):
     """Hash the staged groups in order: their entry ids, group hashes and the Merkle root."""
     builder = MerkleBuilder()
@@ -74,25 +92,28 @@ def _hash_staging(raw: PgConnection, move_id: int, first_id: int):
     with raw.cursor(name="ledger_seal") as cursor:
         cursor.itersize = config.fetch_size()
         cursor.execute(
-            "SELECT seq, step_id, table_name, op, pks, before::text, after::text "
-            "FROM pg_temp.ledger_staging ORDER BY seq"
+            "SELECT seq, step_id, table_name, op, cardinality(pks), "
+            "CASE WHEN cardinality(pks) <= %s THEN pks END, before::text, after::text "
+            "FROM pg_temp.ledger_staging ORDER BY seq",
+            [_INLINE_KEYS],
         )
-        for seq, step_id, table, op, pks, before, after in cursor:
-            leaves = group_leaves(
+        for seq, step_id, table, op, size, pks, before, after in cursor:
+            group = GroupDigest(
+                builder,
                 first_id=next_id,
                 move_id=move_id,
                 step_id=step_id,
                 table=table,
                 op=op,
-                pks=pks,
                 before=None if before is None else decode(before),
                 after=None if after is None else decode(after),
             )
-            builder.extend(leaves)
+            for chunk in [pks] if pks is not None else _stream_keys(raw, seq):
+                group.add(chunk)
             seqs.append(seq)
             ids.append(next_id)
-            hashes.append(group_hash(leaves))
-            next_id += len(pks)
+            hashes.append(group.hexdigest())
+            next_id += size
     return builder, seqs, ids, hashes
 
 
