@@ -43,18 +43,20 @@ DERIVED = {
 }
 
 # Rows on the moved deployments that carry the project the replayed move wrote, and that this
-# move did not write itself: they came later and depend on the moved state.
+# move did not write itself: they came later and depend on the moved state. The replay fills
+# pg_temp.ledger_replay_keys with every key the move touched (analysed, so these anti-joins
+# hash whatever the size of the move).
 _NEW_ROWS = """
 SELECT count(*), (array_agg(x.id ORDER BY x.id))[1:%(n)s] FROM {table} x
 WHERE x.deployment_id = ANY(%(d)s) AND x.project_id = %(to)s
-AND NOT EXISTS (SELECT 1 FROM ledger_change c CROSS JOIN LATERAL unnest(c.pks) AS u(pk)
-                WHERE c.move_id = %(move)s AND c.table_name = '{table}' AND u.pk = x.id::text)
+AND NOT EXISTS (SELECT 1 FROM pg_temp.ledger_replay_keys k
+                WHERE k.table_name = '{table}' AND k.pk = x.id::text)
 """
 _CARRY = """
 UPDATE {table} x SET project_id = %(from)s
 WHERE x.deployment_id = ANY(%(d)s) AND x.project_id = %(to)s
-AND NOT EXISTS (SELECT 1 FROM ledger_change c CROSS JOIN LATERAL unnest(c.pks) AS u(pk)
-                WHERE c.move_id = %(move)s AND c.table_name = '{table}' AND u.pk = x.id::text)
+AND NOT EXISTS (SELECT 1 FROM pg_temp.ledger_replay_keys k
+                WHERE k.table_name = '{table}' AND k.pk = x.id::text)
 """
 _NEW_IDENTIFICATIONS = """
 SELECT count(*), (array_agg(i.id ORDER BY i.id))[1:%(n)s] FROM main_identification i
@@ -69,12 +71,10 @@ FROM main_sourceimagecollection_images ci
 JOIN main_sourceimagecollection col ON col.id = ci.sourceimagecollection_id
 JOIN main_sourceimage si ON si.id = ci.sourceimage_id
 WHERE si.deployment_id = ANY(%(d)s) AND col.project_id = %(to)s
-AND NOT EXISTS (SELECT 1 FROM ledger_change c CROSS JOIN LATERAL unnest(c.pks) AS u(pk)
-                WHERE c.move_id = %(move)s AND c.table_name = 'main_sourceimagecollection_images'
-                AND u.pk = ci.id::text)
-AND NOT EXISTS (SELECT 1 FROM ledger_change c CROSS JOIN LATERAL unnest(c.pks) AS u(pk)
-                WHERE c.move_id = %(move)s AND c.table_name = 'main_sourceimagecollection'
-                AND u.pk = col.id::text)
+AND NOT EXISTS (SELECT 1 FROM pg_temp.ledger_replay_keys k
+                WHERE k.table_name = 'main_sourceimagecollection_images' AND k.pk = ci.id::text)
+AND NOT EXISTS (SELECT 1 FROM pg_temp.ledger_replay_keys k
+                WHERE k.table_name = 'main_sourceimagecollection' AND k.pk = col.id::text)
 """
 _LEFT_BEHIND = """
 SELECT '{table}', count(*) FROM {table} WHERE deployment_id = ANY(%(d)s) AND project_id = %(to)s

@@ -36,7 +36,8 @@ def units(cursor, move_id: int) -> list[Unit]:
         "(SELECT count(*) FROM ledger_change c2 CROSS JOIN LATERAL unnest(c2.pks) AS u(pk) "
         " JOIN pg_temp.ledger_replay_skip s ON s.table_name = c2.table_name AND s.pk = u.pk "
         " WHERE c2.move_id = %(move)s AND c2.table_name = c.table_name AND c2.op = c.op "
-        " AND c2.step_id IS NOT DISTINCT FROM c.step_id) "
+        " AND c2.step_id IS NOT DISTINCT FROM c.step_id "
+        " AND EXISTS (SELECT 1 FROM pg_temp.ledger_replay_skip)) "
         "FROM ledger_change c WHERE c.move_id = %(move)s "
         "GROUP BY c.step_id, c.table_name, c.op ORDER BY max(c.id) DESC",
         {"move": move_id},

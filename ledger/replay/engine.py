@@ -144,7 +144,7 @@ def _plan(raw, header: MoveHeader, shapes, hooks, policy, using) -> ReplayPlan:
         if any(c.kind == "schema" and not _resolved(c, policy) for c in conflicts):
             return _plan_struct(header, (), (), conflicts, hooks, policy)
         _lock(cursor, shapes)
-        cursor.execute(scan.TEMP_TABLES)
+        cursor.execute(scan.TEMP_TABLES, {"move": header.id})
         conflicts += scan.later_move_conflicts(cursor, header.id)
         updated = _updated_columns(cursor, header.id)
         for shape in shapes.values():

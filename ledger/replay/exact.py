@@ -13,8 +13,8 @@ _NOT_SKIPPED = (
     "WHERE s.table_name = %(table)s AND s.pk = {pk})"
 )
 _NOT_INSERTED = (
-    "NOT EXISTS (SELECT 1 FROM ledger_change i CROSS JOIN LATERAL unnest(i.pks) AS iu(pk) "
-    "WHERE i.move_id = %(move)s AND i.table_name = %(table)s AND i.op = 'I' AND iu.pk = {pk})"
+    "NOT EXISTS (SELECT 1 FROM pg_temp.ledger_replay_keys i "
+    "WHERE i.table_name = %(table)s AND i.op = 'I' AND i.pk = {pk})"
 )
 
 

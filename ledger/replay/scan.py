@@ -15,14 +15,25 @@ from ledger.replay.structs import Conflict, StepWork, TableWork
 
 SAMPLE = 5
 
+# ``ledger_replay_keys`` holds every key the replayed move touched, one row per entry, analysed:
+# every "is this row one of the move's?" test joins it, so the planner sees its real size and
+# hashes (a correlated unnest of ledger_change went quadratic on a move of 146k single-row
+# groups, whose fresh rows had no statistics yet). Domain hooks may read it too.
 TEMP_TABLES = """
+CREATE TEMP TABLE IF NOT EXISTS ledger_replay_keys (
+    table_name text NOT NULL, op text NOT NULL, pk text NOT NULL, change_id bigint NOT NULL
+) ON COMMIT DROP;
 CREATE TEMP TABLE IF NOT EXISTS ledger_replay_drift (
     table_name text NOT NULL, pk text NOT NULL, why text NOT NULL
 ) ON COMMIT DROP;
 CREATE TEMP TABLE IF NOT EXISTS ledger_replay_skip (
     table_name text NOT NULL, pk text NOT NULL, PRIMARY KEY (table_name, pk)
 ) ON COMMIT DROP;
-TRUNCATE pg_temp.ledger_replay_drift, pg_temp.ledger_replay_skip;
+TRUNCATE pg_temp.ledger_replay_keys, pg_temp.ledger_replay_drift, pg_temp.ledger_replay_skip;
+INSERT INTO pg_temp.ledger_replay_keys
+SELECT c.table_name, c.op, u.pk, c.id FROM ledger_change c
+CROSS JOIN LATERAL unnest(c.pks) AS u(pk) WHERE c.move_id = %(move)s;
+ANALYZE pg_temp.ledger_replay_keys;
 """
 
 
@@ -104,9 +115,8 @@ def _case_equal(
 # (``find_reinsert_collisions``), not as drift (e.g. a revert that updates, then deletes, the
 # project a move created).
 _NOT_DELETED_LATER = sql.SQL(
-    "NOT EXISTS (SELECT 1 FROM ledger_change d CROSS JOIN LATERAL unnest(d.pks) AS du(pk) "
-    "WHERE d.move_id = %(move)s AND d.table_name = %(table)s AND d.op = 'D' "
-    "AND d.id > {id} AND du.pk = {pk})"
+    "NOT EXISTS (SELECT 1 FROM pg_temp.ledger_replay_keys d "
+    "WHERE d.table_name = %(table)s AND d.op = 'D' AND d.change_id > {id} AND d.pk = {pk})"
 )
 
 
@@ -250,8 +260,7 @@ def secret_conflicts(cursor, move_id: int, shape: TableShape) -> list[Conflict]:
 def later_move_conflicts(cursor, move_id: int) -> list[Conflict]:
     """Rows of this move touched again by a later move that is not reverted."""
     cursor.execute(
-        "WITH mine AS (SELECT DISTINCT c.table_name, u.pk FROM ledger_change c "
-        "CROSS JOIN LATERAL unnest(c.pks) AS u(pk) WHERE c.move_id = %(move)s), "
+        "WITH mine AS (SELECT DISTINCT table_name, pk FROM pg_temp.ledger_replay_keys), "
         "later AS (SELECT m.id FROM ledger_move m WHERE m.id > %(move)s AND m.kind = 'move' "
         "AND NOT EXISTS (SELECT 1 FROM ledger_move r WHERE r.reverts_id = m.id)) "
         "SELECT l.move_id, l.table_name, count(DISTINCT u.pk), "
@@ -304,9 +313,8 @@ def dependents(cursor, move_id: int, table: str) -> list[Conflict]:
         cursor.execute(
             sql.SQL(
                 "SELECT count(*), (array_agg(r.{key}::text ORDER BY r.{key}))[1:%(n)s] "
-                "FROM {ref} AS r WHERE r.{col}::text IN (SELECT u.pk FROM ledger_change c "
-                "CROSS JOIN LATERAL unnest(c.pks) AS u(pk) WHERE c.move_id = %(move)s "
-                "AND c.table_name = %(table)s AND c.op = 'I')"
+                "FROM {ref} AS r WHERE r.{col}::text IN (SELECT k.pk FROM "
+                "pg_temp.ledger_replay_keys k WHERE k.table_name = %(table)s AND k.op = 'I')"
             ).format(key=key, ref=sql.SQL(referencing), col=sql.Identifier(column)),
             {"n": SAMPLE, "move": move_id, "table": table},
         )
