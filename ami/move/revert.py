@@ -151,47 +151,32 @@ class MoveReplayHooks(ReplayHooks):
         params = self._params(move, way)
         found = []
         for _kind, table in DIRECT:
-            [(count, sample)] = _query(_NEW_ROWS.format(table=table), params)
-            if count:
-                found.append(
-                    Conflict(
-                        kind="new-data",
-                        table=table,
-                        count=count,
-                        sample=tuple(map(str, sample)),
-                        message=f"{count} row(s) of {table} were added to the moved deployments "
-                        f"in project {way.to_project} after the move: pass --carry-new-data to "
-                        f"take them back to project {way.from_project} with the deployments",
-                        resolved_by="carry_new_data",
-                    )
-                )
-        [(count, sample)] = _query(_NEW_IDENTIFICATIONS, params)
-        if count:
-            found.append(
-                Conflict(
-                    kind="new-data",
-                    table="main_identification",
-                    count=count,
-                    sample=tuple(map(str, sample)),
-                    message=f"{count} identification(s) of moved occurrences were made after the "
-                    f"move: pass --carry-new-data to let them follow their occurrences back to "
-                    f"project {way.from_project}",
-                    resolved_by="carry_new_data",
-                )
+            found += _new_data(
+                _NEW_ROWS.format(table=table),
+                params,
+                table,
+                f"{{count}} row(s) of {table} were added to the moved deployments in project "
+                f"{way.to_project} after the move: pass --carry-new-data to take them back to "
+                f"project {way.from_project} with the deployments",
+                resolved_by="carry_new_data",
             )
-        [(count, sample)] = _query(_FOREIGN_LINKS, params)
-        if count:
-            found.append(
-                Conflict(
-                    kind="new-data",
-                    table="main_sourceimagecollection_images",
-                    count=count,
-                    sample=tuple(map(str, sample)),
-                    message=f"{count} moved capture(s) were put into collections of project "
-                    f"{way.to_project} after the move: remove them from those collections "
-                    "first (the revert never edits collections it did not write)",
-                )
-            )
+        found += _new_data(
+            _NEW_IDENTIFICATIONS,
+            params,
+            "main_identification",
+            "{count} identification(s) of moved occurrences were made after the move: pass "
+            f"--carry-new-data to let them follow their occurrences back to project "
+            f"{way.from_project}",
+            resolved_by="carry_new_data",
+        )
+        found += _new_data(
+            _FOREIGN_LINKS,
+            params,
+            "main_sourceimagecollection_images",
+            f"{{count}} moved capture(s) were put into collections of project {way.to_project} "
+            "after the move: remove them from those collections first (the revert never edits "
+            "collections it did not write)",
+        )
         return found
 
     def before_replay(self, move: MoveHeader, policy: ReplayPolicy, rec: ledger.Recording) -> None:
@@ -249,6 +234,25 @@ class MoveReplayHooks(ReplayHooks):
             detail=", ".join(f"{n} {t}" for t, n in rows)
             or f"no row of the moved deployments is left in project {way.to_project}",
         )
+
+
+def _new_data(
+    sql: str, params: dict[str, object], table: str, message: str, resolved_by: str = ""
+) -> list[Conflict]:
+    """A new-data conflict from a ``count, sample`` query, or none when it counts nothing."""
+    [(count, sample)] = _query(sql, params)
+    if not count:
+        return []
+    return [
+        Conflict(
+            kind="new-data",
+            table=table,
+            count=count,
+            sample=tuple(map(str, sample)),
+            message=message.format(count=count),
+            resolved_by=resolved_by,
+        )
+    ]
 
 
 # Deployments of the projects whose settings the move updated (not of a project it only

@@ -73,19 +73,7 @@ def _deleted_rows(
     """Rows the move deleted (and had not inserted) that are missing or differ."""
     t, pk = shape.ident, sql.Identifier(shape.pk)
     columns = [c for c in shape.compared() if c not in updated]
-    equal = (
-        sql.SQL(" AND ").join(
-            shape.equal(
-                sql.SQL("t.{}").format(sql.Identifier(col)),
-                sql.SQL("(r).{}").format(sql.Identifier(col)),
-                col,
-                sql.SQL("c.before"),
-            )
-            for col in columns
-        )
-        if columns
-        else sql.SQL("TRUE")
-    )
+    equal = shape.all_equal(columns, "r", "c.before")
     query = sql.SQL(
         "SELECT count(*), (array_agg(u.pk))[1:%(n)s] FROM ledger_change c "
         "CROSS JOIN LATERAL jsonb_populate_record(NULL::{t}, c.before) AS r "

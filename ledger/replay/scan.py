@@ -152,19 +152,7 @@ def find_insert_drift(cursor, move_id: int, shape: TableShape, updated: set[str]
     (columns it updated are covered by ``find_update_drift``)."""
     t, pk = shape.ident, sql.Identifier(shape.pk)
     columns = [c for c in shape.compared() if c not in updated]
-    equal = (
-        sql.SQL(" AND ").join(
-            shape.equal(
-                sql.SQL("t.{}").format(sql.Identifier(col)),
-                sql.SQL("(a).{}").format(sql.Identifier(col)),
-                col,
-                sql.SQL("c.after"),
-            )
-            for col in columns
-        )
-        if columns
-        else sql.SQL("TRUE")
-    )
+    equal = shape.all_equal(columns, "a", "c.after")
     cursor.execute(
         sql.SQL(
             "INSERT INTO pg_temp.ledger_replay_drift (table_name, pk, why) "

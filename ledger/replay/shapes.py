@@ -55,6 +55,25 @@ class TableShape:
         """Columns a compare-and-swap checks: all but the key and derived columns."""
         return [c for c in self.columns if c != self.pk and c not in self.derived]
 
+    def all_equal(self, columns: list[str], record: str, recorded_json: str) -> sql.Composable:
+        """Every one of ``columns`` of the live row ``t`` holds its value in ``record``.
+
+        Args:
+            columns: the columns to compare (TRUE when there are none).
+            record: SQL of the typed recorded row, e.g. ``"src.a"`` or ``"r"``.
+            recorded_json: SQL of the recorded jsonb object (for secret fingerprints).
+        """
+        parts = [
+            self.equal(
+                sql.SQL("t.{}").format(sql.Identifier(col)),
+                sql.SQL("({}).{}").format(sql.SQL(record), sql.Identifier(col)),
+                col,
+                sql.SQL(recorded_json),
+            )
+            for col in columns
+        ]
+        return sql.SQL(" AND ").join(parts) if parts else sql.SQL("TRUE")
+
     def equal(
         self,
         current: sql.Composable,

@@ -85,22 +85,8 @@ def delete_inserts(shape: TableShape) -> sql.Composable:
         where=_changes("I"),
         pk=pk,
         pktype=shape.pk_type,
-        cas=_cas_src(shape),
+        cas=shape.all_equal(shape.compared(), "src.a", "src.after"),
     )
-
-
-def _cas_src(shape: TableShape) -> sql.Composable:
-    """Every compared column still holds the inserted value."""
-    parts = [
-        shape.equal(
-            sql.SQL("t.{}").format(sql.Identifier(col)),
-            sql.SQL("(src.a).{}").format(sql.Identifier(col)),
-            col,
-            sql.SQL("src.after"),
-        )
-        for col in shape.compared()
-    ]
-    return sql.SQL(" AND ").join(parts) if parts else sql.SQL("TRUE")
 
 
 def reinsert_deletes(shape: TableShape) -> sql.Composable:
