@@ -37,6 +37,14 @@ def move(*args: str) -> int:
     return Move.objects.order_by("-id").values_list("id", flat=True)[0]
 
 
+def move_to(source: int, target: int, deployment: int, *, reason: str = "test") -> int:
+    """Move one deployment from project ``source`` to the existing ``target``; the move's id."""
+    return move(
+        "--source-project", str(source), "--target-project", str(target),
+        "--deployment-ids", str(deployment), "--reason", reason,
+    )  # fmt: skip
+
+
 def revert(move_id: int, *args: str) -> str:
     out = StringIO()
     call_command("revert_move", str(move_id), *args, stdout=out)
@@ -56,16 +64,7 @@ def world():
 def test_move_then_revert_restores_every_registered_table(world):
     src, _staying, target = world
     before = dump()
-    move_id = move(
-        "--source-project",
-        str(src.project.pk),
-        "--target-project",
-        str(target.pk),
-        "--deployment-ids",
-        str(src.dep.pk),
-        "--reason",
-        "test",
-    )
+    move_id = move_to(src.project.pk, target.pk, src.dep.pk)
     assert dump() != before
     revert(move_id, "--execute", "--reason", "undo")
     assert dump() == before
@@ -92,16 +91,7 @@ def test_revert_of_created_project_removes_it(world):
 
 def test_revert_of_revert_reapplies_the_move(world):
     src, _staying, target = world
-    move_id = move(
-        "--source-project",
-        str(src.project.pk),
-        "--target-project",
-        str(target.pk),
-        "--deployment-ids",
-        str(src.dep.pk),
-        "--reason",
-        "test",
-    )
+    move_id = move_to(src.project.pk, target.pk, src.dep.pk)
     after_move = dump()
     revert(move_id, "--execute", "--reason", "undo")
     revert_id = Move.objects.get(reverts_id=move_id).pk
@@ -111,16 +101,7 @@ def test_revert_of_revert_reapplies_the_move(world):
 
 def test_dry_run_changes_nothing_and_lists_the_plan(world):
     src, _staying, target = world
-    move_id = move(
-        "--source-project",
-        str(src.project.pk),
-        "--target-project",
-        str(target.pk),
-        "--deployment-ids",
-        str(src.dep.pk),
-        "--reason",
-        "test",
-    )
+    move_id = move_to(src.project.pk, target.pk, src.dep.pk)
     state = dump()
     text = revert(move_id)
     assert "DRY RUN COMPLETE" in text
@@ -131,16 +112,7 @@ def test_dry_run_changes_nothing_and_lists_the_plan(world):
 
 def test_drift_refuses_and_skip_drifted_leaves_the_row(world):
     src, _staying, target = world
-    move_id = move(
-        "--source-project",
-        str(src.project.pk),
-        "--target-project",
-        str(target.pk),
-        "--deployment-ids",
-        str(src.dep.pk),
-        "--reason",
-        "test",
-    )
+    move_id = move_to(src.project.pk, target.pk, src.dep.pk)
     third = make_project("Third", make_user("third"))
     image = src.images[0]
     SourceImage.objects.filter(pk=image.pk).update(project=third)
@@ -156,16 +128,7 @@ def test_drift_refuses_and_skip_drifted_leaves_the_row(world):
 
 def test_new_data_refuses_and_carry_new_data_takes_it_back(world):
     src, _staying, target = world
-    move_id = move(
-        "--source-project",
-        str(src.project.pk),
-        "--target-project",
-        str(target.pk),
-        "--deployment-ids",
-        str(src.dep.pk),
-        "--reason",
-        "test",
-    )
+    move_id = move_to(src.project.pk, target.pk, src.dep.pk)
     new = SourceImage.objects.create(path="late.jpg", deployment=src.dep, project=target)
     with pytest.raises(CommandError, match=r"1 row\(s\) of main_sourceimage were added"):
         revert(move_id, "--execute", "--reason", "undo")
@@ -176,27 +139,9 @@ def test_new_data_refuses_and_carry_new_data_takes_it_back(world):
 
 def test_later_move_must_be_reverted_first(world):
     src, _staying, target = world
-    first = move(
-        "--source-project",
-        str(src.project.pk),
-        "--target-project",
-        str(target.pk),
-        "--deployment-ids",
-        str(src.dep.pk),
-        "--reason",
-        "first",
-    )
+    first = move_to(src.project.pk, target.pk, src.dep.pk, reason="first")
     third = make_project("Third", make_user("third"))
-    second = move(
-        "--source-project",
-        str(target.pk),
-        "--target-project",
-        str(third.pk),
-        "--deployment-ids",
-        str(src.dep.pk),
-        "--reason",
-        "second",
-    )
+    second = move_to(target.pk, third.pk, src.dep.pk, reason="second")
     with pytest.raises(CommandError, match=rf"revert the newest first \(revert_move {second}\)"):
         revert(first, "--execute", "--reason", "undo")
     revert(second, "--execute", "--reason", "undo")
@@ -206,16 +151,7 @@ def test_later_move_must_be_reverted_first(world):
 
 def test_a_move_is_reverted_once(world):
     src, _staying, target = world
-    move_id = move(
-        "--source-project",
-        str(src.project.pk),
-        "--target-project",
-        str(target.pk),
-        "--deployment-ids",
-        str(src.dep.pk),
-        "--reason",
-        "test",
-    )
+    move_id = move_to(src.project.pk, target.pk, src.dep.pk)
     revert(move_id, "--execute", "--reason", "undo")
     with pytest.raises(CommandError, match=r"already reverted by move \d+"):
         revert(move_id, "--execute", "--reason", "again")
@@ -223,16 +159,7 @@ def test_a_move_is_reverted_once(world):
 
 def test_deleting_a_referenced_clone_is_refused(world):
     src, _staying, target = world
-    move_id = move(
-        "--source-project",
-        str(src.project.pk),
-        "--target-project",
-        str(target.pk),
-        "--deployment-ids",
-        str(src.dep.pk),
-        "--reason",
-        "test",
-    )
+    move_id = move_to(src.project.pk, target.pk, src.dep.pk)
     clone = Device.objects.get(project=target, name=src.device.name)
     later = Deployment.objects.create(name="Later", project=target, device=clone)
     with pytest.raises(CommandError, match=r"reference, through device_id, rows of main_device"):
