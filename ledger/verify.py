@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from django.db import connections
 
-from ledger.digest import MerkleBuilder, group_hash, group_leaves, move_digest
+from ledger.digest import GroupDigest, MerkleBuilder, move_digest
 from ledger.errors import MoveNotFound, TamperDetected
 from ledger.queries import iter_groups, read_headers
 from ledger.structs import MoveHeader, VerifyFailure, VerifyReport
@@ -18,6 +18,9 @@ from ledger.structs import MoveHeader, VerifyFailure, VerifyReport
 
 def _span(first: int, count: int) -> str:
     return f"entry {first}" if count == 1 else f"entries {first}..{first + count - 1}"
+
+
+_SLICE = 1 << 14
 
 
 def verify_entries(header: MoveHeader, groups, builder: MerkleBuilder) -> VerifyFailure | None:
@@ -32,24 +35,26 @@ def verify_entries(header: MoveHeader, groups, builder: MerkleBuilder) -> Verify
     for group in groups:
         if failure is None:
             failure = _check_group(header, group, expected, step_ids)
-        leaves = group_leaves(
+        digest = GroupDigest(
+            builder,
             first_id=group.id,
             move_id=header.id,
             step_id=group.step_id,
             table=group.table,
             op=group.op,
-            pks=group.pks,
             before=group.before,
             after=group.after,
         )
-        if failure is None and group_hash(leaves) != group.hash:
+        # In slices: a group of a million keys never holds a million leaves at once.
+        for start in range(0, len(group.pks), _SLICE):
+            digest.add(group.pks[start : start + _SLICE])
+        if failure is None and digest.hexdigest() != group.hash:
             failure = VerifyFailure(
                 move_id=header.id,
                 entry_id=group.id,
                 reason=f"{_span(group.id, len(group.pks))} ({group.op} {group.table}) do not "
                 "match their recorded hash: edited or reordered",
             )
-        builder.extend(leaves)
         expected = group.id + len(group.pks)
     if failure is None and builder.count != header.entry_count:
         failure = VerifyFailure(
