@@ -13,6 +13,7 @@ A dry run does 1-5 and rolls back, so it finds exactly what an execute would.
 
 from __future__ import annotations
 
+import msgspec
 from django.db import connections, transaction
 from psycopg2 import sql
 
@@ -302,14 +303,14 @@ def _replay(
                         if changed != unit.rows - unit.skipped:
                             found.append(_count_conflict(unit, changed, label))
                 if found and not rehearse:
-                    raise ReplayConflict(_refusal(found), _report(plan, False, done, skipped))
+                    raise ReplayConflict(_refusal(found), _partial_report(plan, done))
     except StepCountMismatch as exc:
         found.append(Conflict(kind="count", table="", count=exc.captured, message=str(exc)))
-        raise ReplayConflict(_refusal(found), _report(plan, False, done, skipped)) from exc
+        raise ReplayConflict(_refusal(found), _partial_report(plan, done)) from exc
     checks = _after(raw, header, shapes, hooks, policy, found)
     ok = not found and all(c.ok for c in checks) and not plan.blocking()
     report = ReplayReport(
-        plan=ReplayPlan(**{**_fields(plan), "conflicts": plan.conflicts + tuple(found)}),
+        plan=msgspec.structs.replace(plan, conflicts=plan.conflicts + tuple(found)),
         executed=not rehearse,
         ok=ok,
         restored_rows=done["U"],
@@ -340,14 +341,11 @@ def _replay(
     return report
 
 
-def _fields(plan: ReplayPlan) -> dict[str, object]:
-    return {name: getattr(plan, name) for name in plan.__struct_fields__}
-
-
-def _report(plan, executed, done, skipped) -> ReplayReport:
+def _partial_report(plan: ReplayPlan, done: dict[str, int]) -> ReplayReport:
+    """The report of a replay stopped part way (and rolled back)."""
     return ReplayReport(
         plan=plan,
-        executed=executed,
+        executed=False,
         ok=False,
         restored_rows=done["U"],
         deleted_rows=done["I"],
