@@ -2,53 +2,16 @@
 
 from __future__ import annotations
 
-from io import StringIO
-
 import pytest
-from django.core.management import call_command
 from django.core.management.base import CommandError
-from django.db import connection
 
-import ledger
 from ami.main.cached_fields import refresh_project_cached_fields
 from ami.main.models import Deployment, Device, Project, SourceImage
 from ledger.models import Move
+from tests.ami.move.commands import dump, move, move_to, revert
 from tests.builders import add_deployment, make_collection, make_project, make_user, setup_source
 
 pytestmark = pytest.mark.django_db
-
-
-def dump() -> dict[str, list]:
-    """Every registered table, whole rows, in primary-key order."""
-    out = {}
-    with connection.cursor() as cur:
-        for spec in ledger.registered_tables():
-            cur.execute(
-                f"SELECT to_jsonb(t)::text FROM {connection.ops.quote_name(spec.table)} t "
-                f"ORDER BY {connection.ops.quote_name(spec.pk)}"
-            )
-            out[spec.table] = [r[0] for r in cur.fetchall()]
-    return out
-
-
-def move(*args: str) -> int:
-    out = StringIO()
-    call_command("move_project_data", *args, "--execute", "--format", "json", stdout=out)
-    return Move.objects.order_by("-id").values_list("id", flat=True)[0]
-
-
-def move_to(source: int, target: int, deployment: int, *, reason: str = "test") -> int:
-    """Move one deployment from project ``source`` to the existing ``target``; the move's id."""
-    return move(
-        "--source-project", str(source), "--target-project", str(target),
-        "--deployment-ids", str(deployment), "--reason", reason,
-    )  # fmt: skip
-
-
-def revert(move_id: int, *args: str) -> str:
-    out = StringIO()
-    call_command("revert_move", str(move_id), *args, stdout=out)
-    return out.getvalue()
 
 
 @pytest.fixture

@@ -29,7 +29,7 @@ from ami.main.models import (
     SourceImageCollection,
 )
 from ledger.models import Move, Step
-from tests.ami.move.test_revert import dump, move, revert
+from tests.ami.move.commands import dump, move, revert
 from tests.builders import add_deployment, make_collection, make_project, make_user, setup_source
 
 pytestmark = pytest.mark.django_db

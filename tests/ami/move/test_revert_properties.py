@@ -32,7 +32,7 @@ from ami.main.models import (
 )
 from ami.users import roles as role_classes
 from ledger.models import Move
-from tests.ami.move.test_revert import dump
+from tests.ami.move.commands import dump
 from tests.builders import (
     add_deployment,
     make_collection,
