@@ -18,8 +18,17 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ledger.context import Recording, StepHandle, recording
+from ledger.context import (
+    Recording,
+    StepHandle,
+    check_who_and_why,
+    default_operator,
+    prepare_capture,
+    recording,
+)
 from ledger.errors import (
+    CaptureBroken,
+    CaptureUnavailable,
     ExportFormatError,
     LedgerError,
     MoveNotFound,
@@ -29,6 +38,7 @@ from ledger.errors import (
     TamperDetected,
 )
 from ledger.export import export_move, export_schema, verify_file
+from ledger.install import release_capture
 from ledger.queries import entries, read_header, row_history
 from ledger.registry import TableSpec, register_table, registered_tables, unregister_table
 from ledger.replay import (
@@ -46,6 +56,8 @@ if TYPE_CHECKING:
     from django.db.models import Model, QuerySet
 
 __all__ = [
+    "CaptureBroken",
+    "CaptureUnavailable",
     "EntryPayload",
     "ExportFormatError",
     "LedgerError",
@@ -66,15 +78,19 @@ __all__ = [
     "VerifyFailure",
     "VerifyReport",
     "assert_intact",
+    "check_who_and_why",
+    "default_operator",
     "entries",
     "export_move",
     "export_schema",
     "history_events",
+    "prepare_capture",
     "read_header",
     "recording",
     "register_replay_hooks",
     "register_table",
     "registered_tables",
+    "release_capture",
     "revert",
     "row_history",
     "unregister_table",
@@ -89,7 +105,7 @@ def history_events(event_model: type[Model], move_id: int) -> QuerySet:
     A domain that wants full-row history of a table (e.g. projects' settings) declares an
     ordinary tracker, ``@pghistory.track(pghistory.UpdateEvent("settings_changed"))``, on
     its model. Writes made inside ``ledger.recording()`` carry the move's pghistory context
-    (metadata ``ledger_move_id``, ``ledger_operator``, ``ledger_reason``, ``ledger_step``),
+    (metadata ``ledger_recording``, ``ledger_operator``, ``ledger_reason``, ``ledger_step``),
     whose id is sealed in the move header as ``context_id``.
 
     Args:

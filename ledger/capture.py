@@ -1,45 +1,53 @@
-"""Capture: statement-level triggers rendered from the registry, installed inside a recording.
+"""Capture SQL: the trigger function, and the per-table statement-level triggers it runs.
 
-Nothing of the capture exists outside a recording, so ordinary writes to the tracked tables
-pay nothing for the ledger. ``install_capture`` creates, inside the recording's transaction,
-one AFTER INSERT / UPDATE / DELETE trigger per registered table, each with its transition
-tables, plus a BEFORE TRUNCATE guard; ``uninstall_capture`` drops them before the recording
-ends. Postgres DDL is transactional, so no other session ever sees these triggers, and a
-recording that fails leaves none behind.
+The capture function (``ledger_capture()``) is installed by a migration. The triggers are
+rendered per registered table from its columns and installed just in time by
+``ledger.install``: an AFTER INSERT / UPDATE / DELETE trigger per table, each with its
+transition tables, and a BEFORE TRUNCATE guard. Every trigger carries a ``WHEN`` clause on the
+``ledger.recording`` setting, so it fires only in the one transaction that records; the other
+sessions writing the same tables during a move pay only for the transition tables.
 
-The triggers append to a temporary staging table; ``ledger.context`` seals the staging rows
-into ``ledger_change`` with their entry ids and hashes. SQL templates that migrations use are
-versioned (``*_V1``) and never edited: a change means a new version and a new migration.
+The triggers append to a temporary staging table; ``ledger.seal`` seals the staged rows into
+``ledger_change``. Templates that migrations use are versioned (``*_V1``) and never edited.
+
+Values are recorded exactly as stored: columns whose type has an equality that is not identity
+(``numeric`` 1.0 = 1.00, ``jsonb``, floats with -0, intervals, arrays, ...) are compared and
+grouped by their text form, and floats are recorded as their text (JSON numbers drop -0).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from hashlib import sha256
 from typing import TYPE_CHECKING
 
-from psycopg2 import sql
-
+from ledger.dbapi import sql
 from ledger.errors import RegistryError
 from ledger.registry import TableSpec
 
 if TYPE_CHECKING:
-    from psycopg2.extensions import connection as PgConnection
-    from psycopg2.extensions import cursor as PgCursor
+    from django.db.backends.utils import CursorWrapper
 
-# The one capture function: runs the statement rendered for its table (TG_ARGV[0]); for an
-# UPDATE that statement returns how many new rows had no old row of the same primary key
-# (a primary key change), and TG_ARGV[1] then records those as a DELETE plus an INSERT.
-# jit is off and work_mem raised because the planner has no statistics on transition tables.
+# The GUC that switches capture on for one transaction; its value names the recording.
+GATE = "ledger.recording"
+# The GUC holding the position (1, 2, ...) of the open step in its recording.
+STEP = "ledger.step"
+
+# The capture function: runs the statement rendered for its table (TG_ARGV[0]); for an UPDATE
+# that statement returns how many new rows had no old row of the same primary key (a primary
+# key change), and TG_ARGV[1] then records those as a DELETE plus an INSERT. The planner has no
+# statistics on transition tables and guesses billions of rows: jit, merge joins and sorts are
+# switched off and work_mem raised, which leaves it hash joins and hash aggregates in memory.
 CAPTURE_FUNCTION_V1 = """
 CREATE OR REPLACE FUNCTION ledger_capture() RETURNS trigger
-LANGUAGE plpgsql SET jit = off SET work_mem = '128MB' AS $$
+LANGUAGE plpgsql SET jit = off SET work_mem = '128MB'
+    SET enable_mergejoin = off SET enable_sort = off AS $$
 DECLARE
-    step bigint := nullif(current_setting('ledger.step_id', true), '')::bigint;
+    step integer := nullif(current_setting('ledger.step', true), '')::integer;
     unmatched bigint;
 BEGIN
-    IF coalesce(current_setting('ledger.move_id', true), '') = '' THEN
-        RAISE EXCEPTION 'ledger: capture trigger % on % fired outside a recording',
-            TG_NAME, TG_TABLE_NAME;
+    IF coalesce(current_setting('ledger.recording', true), '') = '' THEN
+        RETURN NULL;
     END IF;
     EXECUTE TG_ARGV[0] INTO unmatched USING step;
     IF unmatched > 0 THEN
@@ -63,30 +71,6 @@ LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$
 $$;
 """
 
-# V2 of the capture function: the planner has no statistics on transition tables and guesses
-# billions of rows, so it picked merge joins and sorted grouping; merge joins and sorts are
-# switched off in the function too, which leaves it hash joins and hash aggregates in memory.
-CAPTURE_FUNCTION_V2 = """
-CREATE OR REPLACE FUNCTION ledger_capture() RETURNS trigger
-LANGUAGE plpgsql SET jit = off SET work_mem = '128MB'
-    SET enable_mergejoin = off SET enable_sort = off AS $$
-DECLARE
-    step bigint := nullif(current_setting('ledger.step_id', true), '')::bigint;
-    unmatched bigint;
-BEGIN
-    IF coalesce(current_setting('ledger.move_id', true), '') = '' THEN
-        RAISE EXCEPTION 'ledger: capture trigger % on % fired outside a recording',
-            TG_NAME, TG_TABLE_NAME;
-    END IF;
-    EXECUTE TG_ARGV[0] INTO unmatched USING step;
-    IF unmatched > 0 THEN
-        EXECUTE TG_ARGV[1] USING step;
-    END IF;
-    RETURN NULL;
-END
-$$;
-"""
-
 DROP_CAPTURE_FUNCTION_V1 = """
 DROP FUNCTION IF EXISTS ledger_capture();
 DROP FUNCTION IF EXISTS ledger_refuse_truncate();
@@ -104,10 +88,11 @@ CROSS JOIN LATERAL unnest(c.pks) WITH ORDINALITY AS u(row_pk, ord);
 
 DROP_ENTRY_VIEW_V1 = "DROP VIEW IF EXISTS ledger_entry;"
 
+# ``step`` is the position of the step in its recording; sealing maps it to the step's id.
 STAGING_TABLE = """
-CREATE TEMP TABLE ledger_staging (
+CREATE TEMP TABLE IF NOT EXISTS ledger_staging (
     seq bigserial PRIMARY KEY,
-    step_id bigint,
+    step integer,
     table_name text NOT NULL,
     op text NOT NULL,
     row_count integer NOT NULL,
@@ -117,20 +102,45 @@ CREATE TEMP TABLE ledger_staging (
 ) ON COMMIT DROP
 """
 
-_TRIGGERS = (
+# (trigger name, event, transition tables). Trigger names are per table in Postgres.
+TRIGGERS = (
     ("ledger_capture_i", "INSERT", "REFERENCING NEW TABLE AS ledger_new"),
     ("ledger_capture_u", "UPDATE", "REFERENCING OLD TABLE AS ledger_old NEW TABLE AS ledger_new"),
     ("ledger_capture_d", "DELETE", "REFERENCING OLD TABLE AS ledger_old"),
 )
-_GUARD = "ledger_guard_t"
+GUARD = "ledger_guard_t"
+TRIGGER_NAMES = (*(name for name, _, _ in TRIGGERS), GUARD)
+_WHEN = "WHEN (current_setting('ledger.recording', true) <> '')"
 
-# Types whose values can be grouped and compared directly (a default btree or hash opclass on
-# the very type); other columns (json, arrays, enums, geometry) are grouped as jsonb.
+# Types whose equality is identity and whose JSON form reads back exactly: compared, grouped
+# and recorded as they are. Every other type goes through its text form.
+_EXACT_TYPES = frozenset(
+    {
+        "bigint",
+        "integer",
+        "smallint",
+        "boolean",
+        "text",
+        "character varying",
+        "character",
+        "uuid",
+        "date",
+        "timestamp without time zone",
+        "timestamp with time zone",
+        "time without time zone",
+        "bytea",
+        "oid",
+        '"char"',
+        "name",
+    }
+)
+_FLOAT_TYPES = frozenset({"real", "double precision"})
+
 _COLUMNS_QUERY = """
-SELECT a.attname, format_type(a.atttypid, a.atttypmod),
-       EXISTS (SELECT 1 FROM pg_opclass oc JOIN pg_am am ON am.oid = oc.opcmethod
-               WHERE oc.opcintype = a.atttypid AND oc.opcdefault AND am.amname = 'hash')
+SELECT a.attname, format_type(a.atttypid, a.atttypmod), format_type(a.atttypid, NULL),
+       coalesce(co.collisdeterministic, true)
 FROM pg_attribute a
+LEFT JOIN pg_collation co ON co.oid = a.attcollation
 WHERE a.attrelid = to_regclass(quote_ident(%s)) AND a.attnum > 0 AND NOT a.attisdropped
 ORDER BY a.attnum
 """
@@ -138,14 +148,26 @@ ORDER BY a.attnum
 
 @dataclass(frozen=True)
 class Column:
-    """A column of a captured table, as read from the catalog when capture installs."""
+    """A column of a captured table, as read from the catalog.
+
+    Attributes:
+        name: the column's name.
+        type: its type with modifiers (``numeric(10,2)``), as the move header stores it.
+        base_type: its type without modifiers (``numeric``), for casts back from text.
+        exact: equality is identity and JSON round-trips the value.
+    """
 
     name: str
     type: str
-    hashable: bool
+    base_type: str
+    exact: bool
+
+    @property
+    def is_float(self) -> bool:
+        return self.base_type in _FLOAT_TYPES
 
 
-def read_columns(cursor: PgCursor, spec: TableSpec) -> tuple[Column, ...]:
+def read_columns(cursor: CursorWrapper, spec: TableSpec) -> tuple[Column, ...]:
     """Read and validate a registered table's columns.
 
     Raises:
@@ -158,7 +180,10 @@ def read_columns(cursor: PgCursor, spec: TableSpec) -> tuple[Column, ...]:
             "unregister it before recording"
         )
     cursor.execute(_COLUMNS_QUERY, [spec.table])
-    columns = tuple(Column(name, type_, hashable) for name, type_, hashable in cursor.fetchall())
+    columns = tuple(
+        Column(name, type_, base, base in _EXACT_TYPES and deterministic)
+        for name, type_, base, deterministic in cursor.fetchall()
+    )
     names = {c.name for c in columns}
     for wanted in (spec.pk, *spec.secret_columns):
         if wanted not in names:
@@ -168,67 +193,79 @@ def read_columns(cursor: PgCursor, spec: TableSpec) -> tuple[Column, ...]:
     return columns
 
 
-def _value(alias: str, column: Column) -> sql.Composable:
-    ref = sql.SQL("{}.{}").format(sql.Identifier(alias), sql.Identifier(column.name))
-    return ref if column.hashable else sql.SQL("to_jsonb({})").format(ref)
+def _ref(alias: str, column: Column) -> sql.Composable:
+    return sql.SQL("{}.{}").format(sql.Identifier(alias), sql.Identifier(column.name))
 
 
-def _json_value(expr: sql.Composable, column: Column, spec: TableSpec) -> sql.Composable:
+def _key(alias: str, column: Column) -> sql.Composable:
+    """The value rows are compared and grouped on: typed when exact, else its text."""
+    ref = _ref(alias, column)
+    return ref if column.exact else sql.SQL("({})::text").format(ref)
+
+
+def _json_of_key(key: sql.Composable, column: Column, spec: TableSpec) -> sql.Composable:
+    """The recorded JSON of a grouping key (typed, or the text form of the value)."""
     if column.name in spec.secret_columns:
-        return sql.SQL("to_jsonb(ledger_fingerprint(({})::text))").format(expr)
-    return sql.SQL("to_jsonb({})").format(expr)
+        return sql.SQL("to_jsonb(ledger_fingerprint(({})::text))").format(key)
+    if column.exact or column.is_float:
+        return sql.SQL("to_jsonb({})").format(key)
+    return sql.SQL("to_jsonb(({})::{})").format(key, sql.SQL(column.base_type))
 
 
-def _row_json(alias: str, spec: TableSpec) -> sql.Composable:
-    """The whole row as jsonb, secret columns replaced by their fingerprints."""
+def _row_json(alias: str, spec: TableSpec, columns: tuple[Column, ...]) -> sql.Composable:
+    """The whole row as jsonb: secrets as fingerprints, floats as their text."""
     whole = sql.SQL("to_jsonb({})").format(sql.Identifier(alias))
-    if not spec.secret_columns:
+    overrides = [
+        sql.SQL("{}, ledger_fingerprint(({})::text)").format(sql.Literal(c.name), _ref(alias, c))
+        if c.name in spec.secret_columns
+        else sql.SQL("{}, ({})::text").format(sql.Literal(c.name), _ref(alias, c))
+        for c in columns
+        if c.name in spec.secret_columns or c.is_float
+    ]
+    if not overrides:
         return whole
-    pairs = sql.SQL(", ").join(
-        sql.SQL("{}, ledger_fingerprint(({}.{})::text)").format(
-            sql.Literal(name), sql.Identifier(alias), sql.Identifier(name)
-        )
-        for name in spec.secret_columns
-    )
-    return sql.SQL("({} || jsonb_build_object({}))").format(whole, pairs)
+    return sql.SQL("({} || jsonb_build_object({}))").format(whole, sql.SQL(", ").join(overrides))
 
 
 _STAGE = sql.SQL(
-    "INSERT INTO pg_temp.ledger_staging (step_id, table_name, op, row_count, pks, before, after) "
+    "INSERT INTO pg_temp.ledger_staging (step, table_name, op, row_count, pks, before, after) "
 )
 
 
-def render_insert(spec: TableSpec) -> sql.Composable:
+def render_insert(spec: TableSpec, columns: tuple[Column, ...]) -> sql.Composable:
     """One staging row per inserted row, the whole new row in ``after``."""
     pk = sql.SQL("n.{}").format(sql.Identifier(spec.pk))
     return sql.SQL(
         "WITH ins AS ({stage} SELECT $1, {table}, 'I', 1, ARRAY[({pk})::text], NULL, {row} "
         "FROM ledger_new AS n ORDER BY {pk}) SELECT 0"
-    ).format(stage=_STAGE, table=sql.Literal(spec.table), pk=pk, row=_row_json("n", spec))
+    ).format(stage=_STAGE, table=sql.Literal(spec.table), pk=pk, row=_row_json("n", spec, columns))
 
 
-def render_delete(spec: TableSpec) -> sql.Composable:
+def render_delete(spec: TableSpec, columns: tuple[Column, ...]) -> sql.Composable:
     """One staging row per deleted row, the whole old row in ``before``."""
     pk = sql.SQL("o.{}").format(sql.Identifier(spec.pk))
     return sql.SQL(
         "WITH ins AS ({stage} SELECT $1, {table}, 'D', 1, ARRAY[({pk})::text], {row}, NULL "
         "FROM ledger_old AS o ORDER BY {pk}) SELECT 0"
-    ).format(stage=_STAGE, table=sql.Literal(spec.table), pk=pk, row=_row_json("o", spec))
+    ).format(stage=_STAGE, table=sql.Literal(spec.table), pk=pk, row=_row_json("o", spec, columns))
 
 
 def render_update(spec: TableSpec, columns: tuple[Column, ...]) -> sql.Composable:
     """Grouped update capture: one staging row per distinct (before, after) of changed columns.
 
-    Old and new rows are joined on the primary key. Per column the typed old and new values
-    are kept only where they differ (both NULL where the column did not change), rows are
-    grouped on those values (a hash aggregate), and the jsonb of a group is built once. The
-    statement returns the number of new rows with no old row of the same key (key changes).
+    Old and new rows are joined on the primary key. Per column the old and new values (typed,
+    or as text where equality is not identity) are kept only where they differ (both NULL
+    where the column did not change), rows are grouped on those values (a hash aggregate), and
+    the jsonb of a group is built once. The statement returns the number of new rows with no
+    old row of the same key (key changes).
     """
     cols = [c for c in columns if c.name != spec.pk]
+    if not cols:
+        return sql.SQL("SELECT 0")
     pk = sql.Identifier(spec.pk)
     picks, keys, before, after, changed = [], [], [], [], []
     for i, col in enumerate(cols):
-        old, new = _value("o", col), _value("n", col)
+        old, new = _key("o", col), _key("n", col)
         b, a = sql.Identifier(f"b{i}"), sql.Identifier(f"a{i}")
         diff = sql.SQL("{} IS DISTINCT FROM {}").format(old, new)
         picks.append(
@@ -244,10 +281,8 @@ def render_update(spec: TableSpec, columns: tuple[Column, ...]) -> sql.Composabl
             target.append(
                 sql.SQL(
                     "CASE WHEN {c} THEN jsonb_build_object({name}, {v}) ELSE '{{}}' END"
-                ).format(c=is_changed, name=name, v=_json_value(side, col, spec))
+                ).format(c=is_changed, name=name, v=_json_of_key(side, col, spec))
             )
-    if not cols:
-        return sql.SQL("SELECT 0")
     # No ORDER BY inside array_agg: Postgres never hashes a grouping with ordered aggregates,
     # and sorting a million keys costs a tenth of the update. A group's pks keep the order the
     # update wrote them in; the digest covers that stored order. New rows with no old row of
@@ -274,7 +309,7 @@ def render_update(spec: TableSpec, columns: tuple[Column, ...]) -> sql.Composabl
     )
 
 
-def render_key_change(spec: TableSpec) -> sql.Composable:
+def render_key_change(spec: TableSpec, columns: tuple[Column, ...]) -> sql.Composable:
     """Rows of an UPDATE whose primary key changed: a DELETE of the old row, an INSERT."""
     pk = sql.Identifier(spec.pk)
     return sql.SQL(
@@ -290,82 +325,94 @@ def render_key_change(spec: TableSpec) -> sql.Composable:
         stage=_STAGE,
         table=sql.Literal(spec.table),
         pk=pk,
-        old=_row_json("o", spec),
-        new=_row_json("n", spec),
+        old=_row_json("o", spec, columns),
+        new=_row_json("n", spec, columns),
     )
 
 
-def render_install(spec: TableSpec, columns: tuple[Column, ...]) -> sql.Composable:
-    """The CREATE TRIGGER statements capturing one table."""
+@dataclass(frozen=True)
+class TableCapture:
+    """The capture triggers of one table, rendered, with the hash that names their version."""
+
+    spec: TableSpec
+    columns: tuple[Column, ...]
+    statements: tuple[sql.Composable, ...]
+    digest: str
+
+    @property
+    def comment(self) -> str:
+        """What ``COMMENT ON TRIGGER`` stores, so a stale install is seen and replaced."""
+        return f"ledger:{self.digest}"
+
+    def snapshot(self) -> dict[str, object]:
+        """The per-table record stored in the move header."""
+        return {
+            "label": self.spec.label,
+            "pk": self.spec.pk,
+            "columns": {c.name: c.type for c in self.columns},
+            "secret_columns": list(self.spec.secret_columns),
+        }
+
+
+def render_capture(cursor: CursorWrapper, spec: TableSpec) -> TableCapture:
+    """Render the capture triggers of ``spec`` from its live columns.
+
+    Raises:
+        RegistryError: the table or a named column does not exist.
+    """
+    columns = read_columns(cursor, spec)
     bodies = {
-        "INSERT": (render_insert(spec),),
-        "UPDATE": (render_update(spec, columns), render_key_change(spec)),
-        "DELETE": (render_delete(spec),),
+        "INSERT": (render_insert(spec, columns),),
+        "UPDATE": (render_update(spec, columns), render_key_change(spec, columns)),
+        "DELETE": (render_delete(spec, columns),),
     }
     table = sql.Identifier(spec.table)
-    statements = []
-    for name, event, referencing in _TRIGGERS:
+    statements: list[sql.Composable] = []
+    for name, event, referencing in TRIGGERS:
         statements.append(
             sql.SQL(
                 "CREATE TRIGGER {name} AFTER {event} ON {table} {ref} "
-                "FOR EACH STATEMENT EXECUTE FUNCTION ledger_capture({args})"
+                "FOR EACH STATEMENT {when} EXECUTE FUNCTION ledger_capture({args})"
             ).format(
                 name=sql.Identifier(name),
                 event=sql.SQL(event),
                 table=table,
                 ref=sql.SQL(referencing),
-                args=sql.SQL(", ").join(sql.Placeholder() for _ in bodies[event]),
+                when=sql.SQL(_WHEN),
+                args=sql.SQL(", ").join(sql.Literal(_text(cursor, b)) for b in bodies[event]),
             )
         )
     statements.append(
         sql.SQL(
             "CREATE TRIGGER {name} BEFORE TRUNCATE ON {table} "
-            "FOR EACH STATEMENT EXECUTE FUNCTION ledger_refuse_truncate()"
-        ).format(name=sql.Identifier(_GUARD), table=table)
+            "FOR EACH STATEMENT {when} EXECUTE FUNCTION ledger_refuse_truncate()"
+        ).format(name=sql.Identifier(GUARD), table=table, when=sql.SQL(_WHEN))
     )
-    return sql.SQL("; ").join(statements)
+    rendered = "\n".join(_text(cursor, s) for s in statements)
+    digest = sha256(rendered.encode()).hexdigest()[:16]
+    return TableCapture(spec=spec, columns=columns, statements=tuple(statements), digest=digest)
 
 
-def install_capture(raw: PgConnection, specs: tuple[TableSpec, ...]) -> dict[str, object]:
-    """Create the capture triggers of every registered table, in name order.
-
-    Takes SHARE ROW EXCLUSIVE on each table until the transaction ends: writers of those
-    tables wait for the recording, and the recording waits for open writers first.
-
-    Returns:
-        The per-table snapshot stored in the move header: primary key, column types, secrets.
-    """
-    snapshot: dict[str, object] = {}
-    with raw.cursor() as cursor:
-        for spec in specs:
-            columns = read_columns(cursor, spec)
-            args = [
-                body.as_string(raw)
-                for body in (
-                    render_insert(spec),
-                    render_update(spec, columns),
-                    render_key_change(spec),
-                    render_delete(spec),
-                )
-            ]
-            cursor.execute(render_install(spec, columns), args)
-            snapshot[spec.table] = {
-                "label": spec.label,
-                "pk": spec.pk,
-                "columns": {c.name: c.type for c in columns},
-                "secret_columns": list(spec.secret_columns),
-            }
-        cursor.execute(STAGING_TABLE)
-    return snapshot
+def _text(cursor: CursorWrapper, composable: sql.Composable) -> str:
+    """A composed statement as text, quoted by the driver of this connection."""
+    return composable.as_string(cursor.cursor.connection)
 
 
-def uninstall_capture(raw: PgConnection, specs: tuple[TableSpec, ...]) -> None:
-    """Drop the capture triggers ``install_capture`` created (same transaction)."""
-    statements = [
-        sql.SQL("DROP TRIGGER {} ON {}").format(sql.Identifier(name), sql.Identifier(spec.table))
-        for spec in specs
-        for name in (*(t[0] for t in _TRIGGERS), _GUARD)
-    ]
-    if statements:
-        with raw.cursor() as cursor:
-            cursor.execute(sql.SQL("; ").join(statements))
+def render_comments(capture: TableCapture) -> sql.Composable:
+    """``COMMENT ON TRIGGER`` for each trigger of the table, naming the rendered version."""
+    return sql.SQL("; ").join(
+        sql.SQL("COMMENT ON TRIGGER {} ON {} IS {}").format(
+            sql.Identifier(name), sql.Identifier(capture.spec.table), sql.Literal(capture.comment)
+        )
+        for name in TRIGGER_NAMES
+    )
+
+
+def render_drop(table: str) -> sql.Composable:
+    """Drop the capture triggers of ``table`` (those that exist)."""
+    return sql.SQL("; ").join(
+        sql.SQL("DROP TRIGGER IF EXISTS {} ON {}").format(
+            sql.Identifier(name), sql.Identifier(table)
+        )
+        for name in TRIGGER_NAMES
+    )

@@ -11,9 +11,8 @@ from django.core import checks
 from django.db import connections
 from django.db.utils import DatabaseError
 
+from ledger.protect import PROTECTED_TABLES
 from ledger.registry import registered_tables
-
-_PROTECTED = ("ledger_move", "ledger_step", "ledger_change")
 
 
 @checks.register(checks.Tags.database)
@@ -38,18 +37,18 @@ def _check(alias: str) -> list[checks.CheckMessage]:
             return errors
         cursor.execute(
             "SELECT c.relname, "
-            "count(t.tgname) FILTER (WHERE t.tgname LIKE 'pgtrigger_append_only_%%'), "
-            "count(t.tgname) FILTER (WHERE t.tgname LIKE 'pgtrigger_no_truncate_%%') "
+            "count(t.tgname) FILTER (WHERE t.tgname = 'ledger_append_only'), "
+            "count(t.tgname) FILTER (WHERE t.tgname = 'ledger_no_truncate') "
             "FROM pg_class c LEFT JOIN pg_trigger t ON t.tgrelid = c.oid AND t.tgenabled <> 'D' "
             "WHERE c.relname = ANY(%s) GROUP BY c.relname",
-            [list(_PROTECTED)],
+            [list(PROTECTED_TABLES)],
         )
         for table, append_only, no_truncate in cursor.fetchall():
             if not (append_only and no_truncate):
                 errors.append(
                     checks.Error(
                         f"{table} is not protected against UPDATE/DELETE/TRUNCATE",
-                        hint="run `python manage.py migrate ledger` (or pgtrigger install)",
+                        hint="run `python manage.py migrate ledger`",
                         id="ledger.E001",
                     )
                 )

@@ -6,10 +6,11 @@ from django.conf import settings
 
 
 def lock_key() -> int:
-    """Advisory lock key that serialises recordings (``LEDGER_LOCK_KEY``).
+    """Advisory lock key that serialises sealing (``LEDGER_LOCK_KEY``).
 
-    Default: ``0x1ED6E5`` ("ledger"). Two recordings never run at once, because the
-    chain link of a move needs the digest of the move sealed just before it.
+    Default: ``0x1ED6E5`` ("ledger"). Recordings run side by side, but they seal one at a
+    time, from the seal to the commit: the chain link of a move needs the digest of the move
+    sealed just before it, and ids are given out without gaps.
     """
     value = getattr(settings, "LEDGER_LOCK_KEY", 0x1ED6E5)
     assert isinstance(value, int), "LEDGER_LOCK_KEY must be an int"
@@ -22,3 +23,30 @@ def fetch_size() -> int:
     assert isinstance(value, int), "LEDGER_FETCH_SIZE must be an int"
     assert value > 0, "LEDGER_FETCH_SIZE must be positive"
     return value
+
+
+def capture_lock_key() -> int:
+    """Advisory lock key shared by running recordings, taken exclusively by a release
+    (``LEDGER_CAPTURE_LOCK_KEY``, default ``0x1ED6E6``)."""
+    value = getattr(settings, "LEDGER_CAPTURE_LOCK_KEY", 0x1ED6E6)
+    assert isinstance(value, int), "LEDGER_CAPTURE_LOCK_KEY must be an int"
+    return value
+
+
+def ddl_lock_timeout_ms() -> int:
+    """How long one attempt to create or drop capture triggers may wait for its table lock,
+    in milliseconds (``LEDGER_DDL_LOCK_TIMEOUT_MS``, default 50). Writers of that table wait
+    at most this long behind the attempt; readers never wait for a create."""
+    value = getattr(settings, "LEDGER_DDL_LOCK_TIMEOUT_MS", 50)
+    assert isinstance(value, int), "LEDGER_DDL_LOCK_TIMEOUT_MS must be an int"
+    assert value > 0, "LEDGER_DDL_LOCK_TIMEOUT_MS must be > 0"
+    return value
+
+
+def install_timeout() -> float:
+    """Seconds a recording keeps retrying to install capture on a busy table before it gives
+    up, changing nothing (``LEDGER_INSTALL_TIMEOUT``, default 30)."""
+    value = getattr(settings, "LEDGER_INSTALL_TIMEOUT", 30)
+    assert isinstance(value, int | float), "LEDGER_INSTALL_TIMEOUT must be a number"
+    assert value >= 0, "LEDGER_INSTALL_TIMEOUT must be >= 0"
+    return float(value)

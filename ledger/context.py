@@ -1,60 +1,106 @@
-"""``recording()``: open a move, capture every write to registered tables, seal it.
+"""``recording()``: capture every write to the registered tables, then seal it as one move.
 
-A recording runs inside the caller's ``transaction.atomic()`` and opens its own savepoint,
-so a failure (a step count mismatch, a bad statement) undoes the capture triggers, the
-staged entries and the caller's writes of the recording together. The move's context
-travels to the capture triggers as transaction-local GUCs (``ledger.move_id``,
-``ledger.step_id``) and to pghistory trackers through ``pghistory.context``.
+A recording runs inside the caller's ``transaction.atomic()`` and opens its own savepoint, so a
+failure (a step count mismatch, a bad statement, capture tampered with) undoes the staged
+entries and the caller's writes of the recording together. Capture is switched on for this
+transaction only, by the transaction-local setting ``ledger.recording``; the open step travels
+as ``ledger.step``; pghistory trackers get the recording's context through
+``pghistory.context``.
+
+The move's id, its entry ids and its step ids are given out when it is sealed, under the
+chain lock: recordings that fail or roll back use up none (ids have no gaps).
 """
 
 from __future__ import annotations
 
+import getpass
 import threading
-from collections.abc import Iterator, Mapping
+import uuid
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 import msgspec
 import pghistory
 from django.db import connections, transaction
-from psycopg2.extensions import TRANSACTION_STATUS_INERROR
 
-from ledger import config, seal
+from ledger import capture_state, install, seal
+from ledger.capture import STAGING_TABLE
+from ledger.dbapi import in_failed_transaction
 from ledger.digest import decode, encode
-from ledger.errors import LedgerError, MoveNotFound, NotRecording, StepCountMismatch
-from ledger.registry import registered_tables
+from ledger.errors import (
+    CaptureBroken,
+    LedgerError,
+    MoveNotFound,
+    NotRecording,
+    StepCountMismatch,
+)
+from ledger.registry import TableSpec, registered_tables
 from ledger.structs import StepRecord
 
 if TYPE_CHECKING:
     from datetime import datetime
 
+    from ledger.capture import TableCapture
+
 _state = threading.local()
 _KINDS = ("move", "revert")
 
 
-class Recording:
-    """What ``recording()`` yields: ``move_id`` from the start, ``digest`` once sealed."""
+def default_operator() -> str:
+    """Who runs this process: the operating system login, or ``"unknown"``."""
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
 
-    def __init__(self, *, using: str, move_id: int, started_at: datetime) -> None:
+
+def check_who_and_why(operator: str, reason: str) -> tuple[str, str]:
+    """The rules every recording's operator and reason follow, in one place.
+
+    Raises:
+        LedgerError: an empty reason, an empty operator, or an operator that is an e-mail.
+    """
+    operator, reason = (operator or "").strip(), (reason or "").strip()
+    if not reason:
+        raise LedgerError(
+            'a recorded change needs a reason: pass --reason "TICKET-12: why" (it is stored)'
+        )
+    if not operator:
+        raise LedgerError("a recorded change needs an operator: pass --operator LOGIN")
+    if "@" in operator:
+        raise LedgerError(
+            "--operator looks like an e-mail address: pass a login name or a user id "
+            "(the ledger stores it, and e-mail addresses are personal data)"
+        )
+    return operator, reason
+
+
+class Recording:
+    """What ``recording()`` yields. ``move_id`` and ``digest`` are set once it is sealed."""
+
+    def __init__(self, *, using: str, token: str, started_at: datetime) -> None:
         self.using = using
-        self.move_id = move_id
+        self.token = token
         self.started_at = started_at
         self.steps: list[StepRecord] = []
+        self.move_id: int | None = None
         self.digest: str | None = None
         self.entry_count: int | None = None
         self.context_id: str = ""
         self._in_step = False
 
     def _execute(self, query: str, params: list[object]) -> tuple:
-        with connections[self.using].connection.cursor() as cursor:
+        with connections[self.using].cursor() as cursor:
             cursor.execute(query, params)
             return cursor.fetchone()
 
-    def captured_rows(self, since_seq: int = 0) -> int:
-        """Row changes captured so far in this recording (after staging position ``since_seq``)."""
+    def captured_rows(self, step: int | None = None) -> int:
+        """Row changes captured so far in this recording, or in its step at that position."""
         return self._execute(
-            "SELECT coalesce(sum(row_count), 0) FROM pg_temp.ledger_staging WHERE seq > %s",
-            [since_seq],
+            "SELECT coalesce(sum(row_count), 0) FROM pg_temp.ledger_staging "
+            "WHERE %s::integer IS NULL OR step = %s",
+            [step, step],
         )[0]
 
     @contextmanager
@@ -81,53 +127,38 @@ class Recording:
             raise LedgerError("a step needs a non-empty label, e.g. '[move-images]'")
         if expected_rows is not None and (not isinstance(expected_rows, int) or expected_rows < 0):
             raise LedgerError(f"expected_rows of {label} must be None or an int >= 0")
-        step_id, start = self._execute(
-            "SELECT nextval(pg_get_serial_sequence('ledger_step', 'id')), "
-            "(SELECT coalesce(max(seq), 0) FROM pg_temp.ledger_staging)",
-            [],
-        )
         handle = StepHandle(
-            id=step_id,
-            seq=len(self.steps) + 1,
-            label=label,
-            action=action,
-            expected_rows=expected_rows,
+            seq=len(self.steps) + 1, label=label, action=action, expected_rows=expected_rows
         )
-        self._execute("SELECT set_config('ledger.step_id', %s, true)", [str(step_id)])
+        self._execute("SELECT set_config('ledger.step', %s, true)", [str(handle.seq)])
         pghistory.context(ledger_step=label)
         self._in_step = True
         try:
             yield handle
         except BaseException:
-            # A step the caller caught an error from still owns the rows it staged.
-            if self._usable():
-                self._end_step(handle, start)
+            # A step the caller caught an error from still owns the rows it staged; its
+            # position stays taken. Sealing counts every step's rows again.
+            self._end_step(handle, usable=not in_failed_transaction(connections[self.using]))
             raise
         else:
-            self._end_step(handle, start)
+            self._end_step(handle, usable=True)
             if expected_rows is not None and handle.captured_rows != expected_rows:
                 raise StepCountMismatch(label, expected_rows, handle.captured_rows)
         finally:
             self._in_step = False
             pghistory.context(ledger_step=None)
 
-    def _usable(self) -> bool:
-        raw = connections[self.using].connection
-        return raw.get_transaction_status() != TRANSACTION_STATUS_INERROR
-
-    def _end_step(self, handle: StepHandle, start: int) -> None:
-        handle.captured_rows = self.captured_rows(start)
-        self._execute("SELECT set_config('ledger.step_id', '', true)", [])
+    def _end_step(self, handle: StepHandle, *, usable: bool) -> None:
+        if usable:
+            handle.captured_rows = self.captured_rows(handle.seq)
+            self._execute("SELECT set_config('ledger.step', '', true)", [])
         self.steps.append(handle.record())
 
 
 class StepHandle:
     """What ``Recording.step`` yields; ``captured_rows`` is set when the step ends."""
 
-    def __init__(
-        self, *, id: int, seq: int, label: str, action: str, expected_rows: int | None
-    ) -> None:
-        self.id = id
+    def __init__(self, *, seq: int, label: str, action: str, expected_rows: int | None) -> None:
         self.seq = seq
         self.label = label
         self.action = action
@@ -135,9 +166,9 @@ class StepHandle:
         self.captured_rows: int | None = None
 
     def record(self) -> StepRecord:
-        """The step as sealed in the move header."""
+        """The step as it ended (its id is given at seal time)."""
         return StepRecord(
-            id=self.id,
+            id=0,
             seq=self.seq,
             label=self.label,
             action=self.action,
@@ -154,7 +185,13 @@ def _check_arguments(arguments: Mapping[str, object] | None) -> dict[str, object
     return normal
 
 
-def _check_reverts(cursor, kind: str, reverts: int | None) -> None:
+def check_reverts(cursor, kind: str, reverts: int | None) -> None:
+    """A revert names a sealed move that is not reverted yet; a move names none.
+
+    Raises:
+        LedgerError: the kind and ``reverts`` disagree, or the move was reverted already.
+        MoveNotFound: ``reverts`` names no sealed move.
+    """
     if kind not in _KINDS:
         raise LedgerError(f"kind must be one of {_KINDS}, not {kind!r}")
     if (kind == "revert") != (reverts is not None):
@@ -173,6 +210,31 @@ def _check_reverts(cursor, kind: str, reverts: int | None) -> None:
         raise LedgerError(f"move {reverts} was already reverted by move {row[1]}")
 
 
+def _specs(tables: Iterable[TableSpec]) -> tuple[TableSpec, ...]:
+    found = {spec.table: spec for spec in registered_tables()}
+    for spec in tables:
+        found.setdefault(spec.table, spec)
+    if not found:
+        raise NotRecording(
+            "no table is registered for capture in this process: register the tables "
+            "(ledger.register_table, usually in an AppConfig.ready) before recording"
+        )
+    return tuple(found[name] for name in sorted(found))
+
+
+def prepare_capture(using: str = "default", tables: Iterable[TableSpec] = ()) -> None:
+    """Install the capture triggers before the recording's transaction starts.
+
+    Optional: ``recording()`` installs what is missing itself. Called outside any transaction
+    (as the commands do), it never has to fall back to installing inside the recording's
+    transaction, which would hold the tables' locks until the end of the recording.
+    """
+    specs = _specs(tables)
+    with transaction.atomic(using=using), connections[using].cursor() as cursor:
+        install.acquire_shared(cursor)
+        install.ensure_capture(using, specs)
+
+
 @contextmanager
 def recording(
     *,
@@ -182,6 +244,7 @@ def recording(
     reason: str,
     operator: str,
     reverts: int | None = None,
+    tables: Iterable[TableSpec] = (),
     using: str = "default",
 ) -> Iterator[Recording]:
     """Record every write to registered tables made inside the block as one sealed move.
@@ -189,48 +252,45 @@ def recording(
     Args:
         kind: ``"move"`` or ``"revert"``.
         command: the command that makes the move, e.g. ``"move_project_data"``.
-        arguments: its arguments (JSON-encodable; ``source_project``, ``target_project`` and
-            ``deployment_ids`` are shown by ``list_moves``).
-        reason: why, in the operator's words.
-        operator: who (an id, never an e-mail).
+        arguments: its arguments (JSON-encodable).
+        reason: why, in the operator's words (required).
+        operator: who (a login or an id, never an e-mail).
         reverts: for a revert, the id of the move it undoes.
+        tables: tables to capture besides the registered ones (a revert passes the tables the
+            reverted move captured, so it records in any process).
         using: the database alias.
 
     Raises:
-        NotRecording: called outside ``transaction.atomic()``, or nested.
+        NotRecording: called outside ``transaction.atomic()``, nested, or nothing to capture.
         RegistryError: a registered table or column does not exist.
         StepCountMismatch: a step's captured rows differ from its expected rows.
+        CaptureBroken: capture was disabled or a captured table altered during the recording.
 
     Example:
         >>> with transaction.atomic():
         ...     with ledger.recording(command="c", reason="r", operator="7") as rec:
         ...         with rec.step("[move-images]", expected_rows=n, action="update"):
         ...             SourceImage.objects.filter(...).update(project_id=target)
-        >>> rec.digest
+        >>> rec.move_id, rec.digest
     """
     connection = connections[using]
     if not connection.in_atomic_block:
         raise NotRecording("ledger.recording() must run inside transaction.atomic(): wrap it")
     if getattr(_state, "active", None) is not None:
         raise NotRecording("a recording is already open in this thread: recordings do not nest")
+    operator, reason = check_who_and_why(operator, reason)
     arguments = _check_arguments(arguments)
-    specs = registered_tables()
+    specs = _specs(tables)
     with transaction.atomic(using=using):
-        raw = connection.connection
-        with raw.cursor() as cursor:
-            _check_reverts(cursor, kind, reverts)
-            # Serialise recordings: the chain link needs the digest of the move sealed before.
-            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [config.lock_key()])
-            cursor.execute(
-                "SELECT nextval(pg_get_serial_sequence('ledger_move', 'id')), clock_timestamp()"
-            )
-            move_id, started_at = cursor.fetchone()
-        tables = seal.start(raw, specs, move_id)
-        rec = Recording(using=using, move_id=move_id, started_at=started_at)
+        with connection.cursor() as cursor:
+            check_reverts(cursor, kind, reverts)
+            install.acquire_shared(cursor)
+        captures = install.ensure_capture(using, specs)
+        rec, before = _open(using, captures)
         _state.active = rec
         try:
             with pghistory.context(
-                ledger_move_id=move_id,
+                ledger_recording=rec.token,
                 ledger_operator=operator,
                 ledger_reason=reason,
                 ledger_command=command,
@@ -239,17 +299,50 @@ def recording(
                 yield rec
             if rec._in_step:  # pragma: no cover - a step's with-block cannot outlive its caller
                 raise NotRecording("the recording ended inside a step")
-            rec.digest, rec.entry_count = seal.finish(
-                raw,
-                specs,
+            sealed = seal.finish(
+                using,
                 rec=rec,
-                kind=kind,
-                command=command,
-                arguments=arguments,
-                reason=reason,
-                operator=operator,
-                reverts=reverts,
-                tables=tables,
+                captures=captures,
+                state_before=before,
+                header_fields={
+                    "kind": kind,
+                    "command": command,
+                    "arguments": arguments,
+                    "reason": reason,
+                    "operator": operator,
+                    "reverts_id": reverts,
+                },
             )
+            rec.move_id, rec.digest, rec.entry_count, rec.steps = sealed
         finally:
             _state.active = None
+        transaction.on_commit(lambda: install.release_capture(using), using=using)
+
+
+def _open(using: str, captures: dict[str, TableCapture]) -> tuple[Recording, dict]:
+    """Pin the captured tables, read their capture state, create the staging table and switch
+    capture on for this transaction."""
+    token = str(uuid.uuid4())
+    with connections[using].cursor() as cursor:
+        install.lock_tables(cursor, captures)
+        state = capture_state.read_state(cursor, captures)
+        cursor.execute(STAGING_TABLE)
+        cursor.execute("TRUNCATE pg_temp.ledger_staging")
+        # pgtrigger's per-row ignore check opens a subtransaction while this GUC is unset,
+        # which goes quadratic against deferred FK checks (see docs/ledger.md).
+        cursor.execute(
+            "SELECT set_config('ledger.recording', %s, true), "
+            "set_config('ledger.step', '', true), clock_timestamp(), "
+            "CASE WHEN coalesce(current_setting('pgtrigger.ignore', true), '') = '' "
+            "THEN set_config('pgtrigger.ignore', '{}', true) END",
+            [token],
+        )
+        started_at = cursor.fetchone()[2]
+        installed = install.installed_versions(cursor, captures)
+    missing = sorted(t for t, cap in captures.items() if installed[t] != cap.comment)
+    if missing:
+        raise CaptureBroken(
+            f"capture of {', '.join(missing)} disappeared while the recording started "
+            "(dropped by another session): nothing was written; run again"
+        )
+    return Recording(using=using, token=token, started_at=started_at), state

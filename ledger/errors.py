@@ -18,12 +18,13 @@ class NotRecording(LedgerError):
 class StepCountMismatch(LedgerError):
     """A step captured a different number of row changes than it declared."""
 
-    def __init__(self, label: str, expected: int, captured: int) -> None:
+    def __init__(self, label: str, expected: int, captured: int, when: str = "") -> None:
         self.label = label
         self.expected = expected
         self.captured = captured
+        at = f" {when}" if when else ""
         super().__init__(
-            f"step {label} expected {expected} row changes but captured {captured}: "
+            f"step {label} expected {expected} row changes but captured {captured}{at}: "
             "the recording was rolled back; fix the step's expected_rows or its statements"
         )
 
@@ -47,3 +48,12 @@ class TamperDetected(LedgerError):
 
 class ExportFormatError(LedgerError):
     """An export file cannot be read or decoded."""
+
+
+class CaptureUnavailable(LedgerError):
+    """The capture triggers could not be installed (tables kept busy past the timeout)."""
+
+
+class CaptureBroken(LedgerError):
+    """Capture was not in place for the whole recording (a trigger disabled, dropped or
+    replaced, or a captured table's columns altered): the recording refuses to seal."""

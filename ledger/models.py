@@ -1,32 +1,16 @@
 """Ledger tables ``ledger_move``, ``ledger_step``, ``ledger_change``; the ``ledger_entry`` view.
 
-Every table is append-only: pgtrigger ``Protect`` triggers refuse UPDATE and DELETE, and a
-statement-level trigger refuses TRUNCATE, for raw SQL too. A move's header, its steps and its
-changes are all inserted once, complete, when the recording is sealed.
+Every table is append-only: statement-level triggers (``ledger.protect``, installed by a
+migration) refuse UPDATE and DELETE for every role, and TRUNCATE for every role but the
+tables' owner, with no setting that switches them off. A move's header, its steps and its
+changes are all inserted once, complete, when the recording is sealed. Ids are given out at
+seal time, without gaps, so the tables have no sequences.
 """
 
 from __future__ import annotations
 
-import pgtrigger
 from django.contrib.postgres.fields import ArrayField
 from django.db import models
-
-_APPEND_ONLY = (
-    pgtrigger.Protect(name="append_only", operation=pgtrigger.Update | pgtrigger.Delete),
-    # TRUNCATE of an empty table loses nothing, and test runners flush every table between
-    # transactional tests; anything recorded is refused.
-    pgtrigger.Trigger(
-        name="no_truncate",
-        operation=pgtrigger.Truncate,
-        when=pgtrigger.Before,
-        level=pgtrigger.Statement,
-        func=pgtrigger.Func(
-            "IF EXISTS (SELECT 1 FROM {meta.db_table}) THEN "
-            "RAISE EXCEPTION 'ledger: % is append-only, TRUNCATE is refused', TG_TABLE_NAME; "
-            "END IF; RETURN NULL;"
-        ),
-    ),
-)
 
 
 class Move(models.Model):
@@ -36,7 +20,7 @@ class Move(models.Model):
         MOVE = "move"
         REVERT = "revert"
 
-    id = models.BigAutoField(primary_key=True)
+    id = models.BigIntegerField(primary_key=True)
     kind = models.CharField(max_length=16, choices=Kind.choices, help_text="move or revert")
     reverts = models.OneToOneField(
         "self",
@@ -69,7 +53,6 @@ class Move(models.Model):
     class Meta:
         db_table = "ledger_move"
         ordering = ["id"]
-        triggers = list(_APPEND_ONLY)
 
     def __str__(self) -> str:
         return f"{self.kind} {self.id}"
@@ -78,7 +61,7 @@ class Move(models.Model):
 class Step(models.Model):
     """A declared step of a move and its row counts."""
 
-    id = models.BigAutoField(primary_key=True)
+    id = models.BigIntegerField(primary_key=True)
     move = models.ForeignKey(Move, on_delete=models.PROTECT, related_name="steps")
     seq = models.IntegerField(help_text="Position of the step in its move, from 1.")
     label = models.CharField(max_length=200, help_text="Stable label, e.g. [clone-device].")
@@ -92,7 +75,6 @@ class Step(models.Model):
         db_table = "ledger_step"
         ordering = ["move_id", "seq"]
         constraints = [models.UniqueConstraint(fields=["move", "seq"], name="ledger_step_seq")]
-        triggers = list(_APPEND_ONLY)
 
     def __str__(self) -> str:
         return f"{self.move_id}/{self.seq} {self.label}"
@@ -123,7 +105,6 @@ class Change(models.Model):
         db_table = "ledger_change"
         ordering = ["id"]
         indexes = [models.Index(fields=["move", "id"], name="ledger_change_move")]
-        triggers = list(_APPEND_ONLY)
 
     def __str__(self) -> str:
         return f"{self.op} {self.table_name} x{self.row_count}"

@@ -1,67 +1,48 @@
-"""Start and seal a recording: install capture, then write the move once, complete.
+"""Seal a recording: check its capture held, then write the move once, complete.
 
-``start`` installs the capture triggers and the staging table and sets the move's GUCs.
-``finish`` drops the triggers, reads the staged groups once to hash them, and writes the
-steps, the change groups (ids and hashes joined in one set-based INSERT ... SELECT from the
-staging table) and the header with its digest. Nothing is updated afterwards: the ledger
-tables refuse UPDATE and DELETE.
+``finish`` checks that the capture triggers and the captured tables' columns are what they were
+when the recording started, counts each step's rows from what was staged (a step rolled back
+by a savepoint counts nothing), takes the chain lock, gives out the move's id and its step and
+entry ids (no gaps: ids are only taken by a seal that commits), reads the staged groups once to
+hash them, and writes the steps, the change groups (ids and hashes joined in one set-based
+INSERT ... SELECT from the staging table) and the header with its digest. Nothing is updated
+afterwards: the ledger tables refuse UPDATE and DELETE.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from hashlib import sha256
 from typing import TYPE_CHECKING
 
-from ledger import config
-from ledger.capture import install_capture, uninstall_capture
-from ledger.digest import (
-    GroupDigest,
-    MerkleBuilder,
-    canonical_time,
-    decode,
-    encode,
-    move_digest,
-)
-from ledger.registry import TableSpec
-from ledger.structs import MoveHeader
+import msgspec
+from django.db import connections
+
+from ledger import capture_state, config
+from ledger.digest import GroupDigest, MerkleBuilder, canonical_time, decode, encode, move_digest
+from ledger.errors import StepCountMismatch
+from ledger.structs import MoveHeader, StepRecord
 
 if TYPE_CHECKING:
-    from psycopg2.extensions import connection as PgConnection
-
+    from ledger.capture import TableCapture
     from ledger.context import Recording
 
 
-def start(raw: PgConnection, specs: tuple[TableSpec, ...], move_id: int) -> dict[str, object]:
-    """Install capture for ``move_id`` inside the current transaction.
-
-    Returns:
-        The snapshot of the captured tables' columns (stored in the header).
-    """
-    tables = install_capture(raw, specs)
-    with raw.cursor() as cursor:
-        # pgtrigger's per-row ignore check opens a subtransaction while this GUC is unset,
-        # which goes quadratic against deferred FK checks (see docs/ledger.md).
-        cursor.execute(
-            "SELECT set_config('ledger.move_id', %s, true), "
-            "set_config('ledger.step_id', '', true), "
-            "CASE WHEN coalesce(current_setting('pgtrigger.ignore', true), '') = '' "
-            "THEN set_config('pgtrigger.ignore', '{}', true) END",
-            [str(move_id)],
-        )
-    return tables
-
-
-def schema_fingerprint(raw: PgConnection, specs: tuple[TableSpec, ...]) -> str:
-    """sha256 of the applied migrations of the registered tables' apps and the ledger."""
-    apps = sorted({spec.app_label for spec in specs if spec.app_label} | {"ledger"})
-    with raw.cursor() as cursor:
-        cursor.execute(
-            "SELECT app, name FROM django_migrations WHERE app = ANY(%s) ORDER BY app, name",
-            [apps],
-        )
-        applied = [list(row) for row in cursor.fetchall()]
+def schema_fingerprint(cursor, apps: list[str]) -> str:
+    """sha256 of the applied migrations of the given apps and the ledger."""
+    apps = sorted(set(apps) | {"ledger"})
+    cursor.execute(
+        "SELECT app, name FROM django_migrations WHERE app = ANY(%s) ORDER BY app, name",
+        [apps],
+    )
+    applied = [list(row) for row in cursor.fetchall()]
     return "sha256:" + sha256(encode({"apps": apps, "applied": applied})).hexdigest()
+
+
+def apps_of(tables: Mapping[str, object]) -> list[str]:
+    """The app labels of captured tables, from the labels in a move header's table snapshot."""
+    labels = (str(t.get("label", "")) for t in tables.values() if isinstance(t, dict))
+    return sorted({label.split(".", 1)[0] for label in labels if "." in label})
 
 
 # Groups with more keys than this are not fetched whole: their keys are streamed, so the
@@ -69,51 +50,54 @@ def schema_fingerprint(raw: PgConnection, specs: tuple[TableSpec, ...]) -> str:
 _INLINE_KEYS = 10_000
 
 
-def _stream_keys(raw: PgConnection, seq: int) -> Iterator[list[str]]:
+def _stream_keys(connection, seq: int) -> Iterator[list[str]]:
     """The keys of one staged group, in order, a fetch at a time."""
-    with raw.cursor(name=f"ledger_seal_keys_{seq}") as keys:
-        keys.itersize = config.fetch_size() * 10
+    with connection.chunked_cursor() as keys:
         keys.execute(
             "SELECT u.pk FROM pg_temp.ledger_staging s "
-            "CROSS JOIN LATERAL unnest(s.pks) WITH ORDINALITY AS u(pk, n) WHERE s.seq = %s",
+            "CROSS JOIN LATERAL unnest(s.pks) WITH ORDINALITY AS u(pk, n) WHERE s.seq = %s "
+            "ORDER BY u.n",
             [seq],
         )
-        while batch := keys.fetchmany(keys.itersize):
+        size = config.fetch_size() * 10
+        while batch := keys.fetchmany(size):
             yield [pk for (pk,) in batch]
 
 
-def _hash_staging(raw: PgConnection, move_id: int, first_id: int):
+def _hash_staging(connection, move_id: int, first_id: int, first_step: int):
     """Hash the staged groups in order: their entry ids, group hashes and the Merkle root."""
     builder = MerkleBuilder()
     seqs: list[int] = []
     ids: list[int] = []
     hashes: list[str] = []
     next_id = first_id
-    with raw.cursor(name="ledger_seal") as cursor:
-        cursor.itersize = config.fetch_size()
+    with connection.chunked_cursor() as cursor:
         cursor.execute(
-            "SELECT seq, step_id, table_name, op, cardinality(pks), "
+            "SELECT seq, step, table_name, op, cardinality(pks), "
             "CASE WHEN cardinality(pks) <= %s THEN pks END, before::text, after::text "
             "FROM pg_temp.ledger_staging ORDER BY seq",
             [_INLINE_KEYS],
         )
-        for seq, step_id, table, op, size, pks, before, after in cursor:
-            group = GroupDigest(
-                builder,
-                first_id=next_id,
-                move_id=move_id,
-                step_id=step_id,
-                table=table,
-                op=op,
-                before=None if before is None else decode(before),
-                after=None if after is None else decode(after),
-            )
-            for chunk in [pks] if pks is not None else _stream_keys(raw, seq):
-                group.add(chunk)
-            seqs.append(seq)
-            ids.append(next_id)
-            hashes.append(group.hexdigest())
-            next_id += size
+        rows = cursor.fetchmany(config.fetch_size())
+        while rows:
+            for seq, step, table, op, size, pks, before, after in rows:
+                group = GroupDigest(
+                    builder,
+                    first_id=next_id,
+                    move_id=move_id,
+                    step_id=None if step is None else first_step + step - 1,
+                    table=table,
+                    op=op,
+                    before=None if before is None else decode(before),
+                    after=None if after is None else decode(after),
+                )
+                for chunk in [pks] if pks is not None else _stream_keys(connection, seq):
+                    group.add(chunk)
+                seqs.append(seq)
+                ids.append(next_id)
+                hashes.append(group.hexdigest())
+                next_id += size
+            rows = cursor.fetchmany(config.fetch_size())
     return builder, seqs, ids, hashes
 
 
@@ -132,57 +116,89 @@ FROM unnest(%s::bigint[], %s::int[], %s::text[], %s::text[], %s::bigint[], %s::b
 _INSERT_CHANGES = """
 INSERT INTO ledger_change (id, move_id, step_id, table_name, op, row_count, pks, before, after,
     hash)
-SELECT h.id, %s, s.step_id, s.table_name, s.op, s.row_count, s.pks, s.before, s.after, h.hash
+SELECT h.id, %s, %s + s.step - 1, s.table_name, s.op, s.row_count, s.pks, s.before, s.after,
+    h.hash
 FROM pg_temp.ledger_staging AS s
 JOIN unnest(%s::bigint[], %s::bigint[], %s::text[]) AS h(seq, id, hash) USING (seq)
 ORDER BY h.id
 """
+# Under the chain lock: the next ids and the link to the move sealed last.
+_NEXT = """
+SELECT (SELECT coalesce(max(id), 0) + 1 FROM ledger_move),
+    (SELECT coalesce(max(id), 0) + 1 FROM ledger_step),
+    (SELECT coalesce(max(id + row_count), 1) FROM ledger_change),
+    (SELECT digest FROM ledger_move ORDER BY id DESC LIMIT 1),
+    clock_timestamp()
+"""
+
+
+def _sealed_steps(cursor, rec: Recording) -> list[StepRecord]:
+    """Each step with the rows that were staged for it and survive (savepoints rolled back
+    take theirs with them); a declared count that no longer holds refuses the seal."""
+    cursor.execute("SELECT step, sum(row_count) FROM pg_temp.ledger_staging GROUP BY step")
+    counts = {step: int(n) for step, n in cursor.fetchall()}
+    steps = []
+    for step in rec.steps:
+        captured = counts.get(step.seq, 0)
+        if step.expected_rows is not None and captured != step.expected_rows:
+            raise StepCountMismatch(
+                step.label, step.expected_rows, captured, when="when the recording was sealed"
+            )
+        steps.append(msgspec.structs.replace(step, captured_rows=captured))
+    return steps
 
 
 def finish(
-    raw: PgConnection,
-    specs: tuple[TableSpec, ...],
+    using: str,
     *,
     rec: Recording,
-    kind: str,
-    command: str,
-    arguments: dict[str, object],
-    reason: str,
-    operator: str,
-    reverts: int | None,
-    tables: dict[str, object],
-) -> tuple[str, int]:
-    """Drop capture and write the sealed move. Returns its digest and entry count."""
-    uninstall_capture(raw, specs)
-    with raw.cursor() as cursor:
-        cursor.execute("SELECT id + row_count FROM ledger_change ORDER BY id DESC LIMIT 1")
-        row = cursor.fetchone()
-        first_id = row[0] if row else 1
-        cursor.execute("SELECT digest FROM ledger_move ORDER BY id DESC LIMIT 1")
-        row = cursor.fetchone()
-        prev_digest = row[0] if row else None
+    captures: dict[str, TableCapture],
+    state_before: dict,
+    header_fields: dict[str, object],
+) -> tuple[int, str, int, list[StepRecord]]:
+    """Check the capture held and write the sealed move.
+
+    Returns:
+        The move's id, its digest, its entry count and its steps as sealed.
+
+    Raises:
+        CaptureBroken: capture was disabled or a captured table altered during the recording.
+        StepCountMismatch: a step's surviving rows differ from its declared count.
+        LedgerError: the move a revert undoes was reverted meanwhile.
+    """
+    from ledger.context import check_reverts
+
+    connection = connections[using]
+    tables = {t: c.snapshot() for t, c in sorted(captures.items())}
+    with connection.cursor() as cursor:
+        capture_state.check_unchanged(state_before, capture_state.read_state(cursor, captures))
+        steps = _sealed_steps(cursor, rec)
+        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [config.lock_key()])
+        check_reverts(cursor, str(header_fields["kind"]), header_fields["reverts_id"])  # type: ignore[arg-type]
+        cursor.execute(_NEXT)
+        move_id, first_step, first_id, prev_digest, committed_at = cursor.fetchone()
+        steps = [msgspec.structs.replace(s, id=first_step + s.seq - 1) for s in steps]
         # Hash arguments and tables as the database stores them (jsonb rewrites numbers and
         # key order), so verification, which reads them back, finds the same bytes.
         cursor.execute(
-            "SELECT clock_timestamp(), %s::jsonb::text, %s::jsonb::text",
-            [encode(arguments).decode(), encode(tables).decode()],
+            "SELECT %s::jsonb::text, %s::jsonb::text",
+            [encode(header_fields["arguments"]).decode(), encode(tables).decode()],
         )
-        committed_at, arguments_json, tables_json = cursor.fetchone()
-    arguments, tables = decode(arguments_json), decode(tables_json)
-    builder, seqs, ids, hashes = _hash_staging(raw, rec.move_id, first_id)
-    steps = list(rec.steps)
+        arguments_json, tables_json = cursor.fetchone()
+        fingerprint = schema_fingerprint(cursor, apps_of(tables))
+    builder, seqs, ids, hashes = _hash_staging(connection, move_id, first_id, first_step)
     header = MoveHeader(
-        id=rec.move_id,
-        kind=kind,
-        reverts_id=reverts,
-        command=command,
-        arguments=arguments,
-        reason=reason,
-        operator=operator,
+        id=move_id,
+        kind=header_fields["kind"],  # type: ignore[arg-type]
+        reverts_id=header_fields["reverts_id"],  # type: ignore[arg-type]
+        command=str(header_fields["command"]),
+        arguments=decode(arguments_json),
+        reason=str(header_fields["reason"]),
+        operator=str(header_fields["operator"]),
         started_at=canonical_time(rec.started_at),
         committed_at=canonical_time(committed_at),
-        schema_fingerprint=schema_fingerprint(raw, specs),
-        tables=tables,
+        schema_fingerprint=fingerprint,
+        tables=decode(tables_json),
         context_id=rec.context_id,
         entry_count=builder.count,
         first_entry_id=first_id if builder.count else None,
@@ -191,17 +207,17 @@ def finish(
         steps=steps,
     )
     digest = move_digest(header)
-    with raw.cursor() as cursor:
+    with connection.cursor() as cursor:
         cursor.execute(
             _INSERT_MOVE,
             [
-                header.id,
-                kind,
-                reverts,
-                command,
+                move_id,
+                header.kind,
+                header.reverts_id,
+                header.command,
                 arguments_json,
-                reason,
-                operator,
+                header.reason,
+                header.operator,
                 rec.started_at,
                 committed_at,
                 header.schema_fingerprint,
@@ -217,7 +233,7 @@ def finish(
         cursor.execute(
             _INSERT_STEPS,
             [
-                rec.move_id,
+                move_id,
                 [s.id for s in steps],
                 [s.seq for s in steps],
                 [s.label for s in steps],
@@ -226,9 +242,9 @@ def finish(
                 [s.captured_rows for s in steps],
             ],
         )
-        cursor.execute(_INSERT_CHANGES, [rec.move_id, seqs, ids, hashes])
+        cursor.execute(_INSERT_CHANGES, [move_id, first_step, seqs, ids, hashes])
         cursor.execute(
             "DROP TABLE pg_temp.ledger_staging; "
-            "SELECT set_config('ledger.move_id', '', true), set_config('ledger.step_id', '', true)"
+            "SELECT set_config('ledger.recording', '', true), set_config('ledger.step', '', true)"
         )
-    return digest, builder.count
+    return move_id, digest, builder.count, steps

@@ -10,7 +10,7 @@ from typing import Any, Literal
 
 import msgspec
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 
 # A JSON object: row values (before/after), arguments, table snapshots. msgspec's JSON
 # Schema generator needs ``Any`` (not ``object``) for an unconstrained value.

@@ -24,3 +24,41 @@ def make_user(db):
         )
 
     return make
+
+
+@pytest.fixture
+def app_role(db):
+    """A factory of ``with app_role():`` blocks run as a fresh role that is neither a superuser
+    nor the owner of any table, as an application role with ordinary grants would be.
+
+    The role is created inside the test's transaction and vanishes with it. With
+    ``grant_writes=True`` it is granted UPDATE, DELETE and TRUNCATE on the ledger tables, so a
+    refusal shown under it comes from the ledger's own protection, not from missing grants.
+    """
+    import os
+    from contextlib import contextmanager
+
+    from django.db import connection
+
+    name = f"ledger_test_app_{os.getpid()}"
+    with connection.cursor() as cursor:
+        cursor.execute(f"CREATE ROLE {name} NOLOGIN NOSUPERUSER NOINHERIT")
+        cursor.execute(f"GRANT USAGE ON SCHEMA public TO {name}")
+        cursor.execute(f"GRANT SELECT ON ALL TABLES IN SCHEMA public TO {name}")
+
+    @contextmanager
+    def as_app(grant_writes: bool = False):
+        with connection.cursor() as cursor:
+            if grant_writes:
+                cursor.execute(
+                    "GRANT UPDATE, DELETE, TRUNCATE ON ledger_move, ledger_step, ledger_change, "
+                    f"ledger_entry TO {name}"
+                )
+            cursor.execute(f"SET ROLE {name}")
+        try:
+            yield name
+        finally:
+            with connection.cursor() as cursor:
+                cursor.execute("RESET ROLE")
+
+    return as_app

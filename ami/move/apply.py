@@ -54,7 +54,7 @@ def recording(plan: MovePlan, target_id: int) -> Iterator[ledger.Recording]:
         command="move_project_data",
         arguments=arguments,
         reason=request.reason,
-        operator=request.operator,
+        operator=request.operator or ledger.default_operator(),
     ) as rec:
         yield rec
 
@@ -120,6 +120,12 @@ def apply_plan(plan: MovePlan, on_step: OnStep | None = None) -> MoveReport:
             (a step wrote an unexpected number of rows, or a check failed:
             ``ValidationFailed`` carries the report).
     """
+    try:
+        ledger.check_who_and_why(
+            plan.request.operator or ledger.default_operator(), plan.request.reason
+        )
+    except ledger.LedgerError as exc:
+        raise errors.InvalidRequest(str(exc)) from exc
     try:
         return _apply(plan, on_step)
     except ledger.StepCountMismatch as exc:

@@ -9,8 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from psycopg2 import sql
-
+from ledger.dbapi import sql
 from ledger.replay import statements
 from ledger.replay.shapes import TableShape
 

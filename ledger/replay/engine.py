@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import msgspec
 from django.db import connections, transaction
-from psycopg2 import sql
 
 from ledger import seal
+from ledger.dbapi import cursor as ledger_cursor
+from ledger.dbapi import sql
 from ledger.errors import LedgerError, StepCountMismatch
 from ledger.queries import read_header
 from ledger.registry import TableSpec
@@ -95,8 +96,7 @@ def _run(
     hooks = hooks_for(header.command)
     shapes = _shapes(header, hooks)
     connection.ensure_connection()
-    raw = connection.connection
-    plan = _plan(raw, header, shapes, hooks, policy, using)
+    plan = _plan(connection, header, shapes, hooks, policy, using)
     blocking = plan.blocking()
     fatal = [c for c in blocking if c.kind in ("tampered", "reverted", "schema")]
     if fatal or (blocking and not rehearse):
@@ -104,7 +104,9 @@ def _run(
         if rehearse:
             return report
         raise ReplayConflict(_refusal(blocking), report)
-    return _replay(raw, header, shapes, hooks, plan, reason, operator, using, rehearse=rehearse)
+    return _replay(
+        connection, header, shapes, hooks, plan, reason, operator, using, rehearse=rehearse
+    )
 
 
 def _refusal(conflicts: tuple[Conflict, ...] | list[Conflict]) -> str:
@@ -112,7 +114,7 @@ def _refusal(conflicts: tuple[Conflict, ...] | list[Conflict]) -> str:
     return "revert refused, nothing was changed:\n" + "\n".join(lines)
 
 
-def _plan(raw, header: MoveHeader, shapes, hooks, policy, using) -> ReplayPlan:
+def _plan(connection, header: MoveHeader, shapes, hooks, policy, using) -> ReplayPlan:
     conflicts: list[Conflict] = []
     report = verify(header.id, using)
     if not report.ok:
@@ -126,7 +128,7 @@ def _plan(raw, header: MoveHeader, shapes, hooks, policy, using) -> ReplayPlan:
                 "it cannot be trusted to revert anything; run verify_ledger",
             )
         )
-    with raw.cursor() as cursor:
+    with ledger_cursor(connection) as cursor:
         cursor.execute("SELECT id FROM ledger_move WHERE reverts_id = %s", [header.id])
         row = cursor.fetchone()
         if row:
@@ -196,16 +198,7 @@ def _schema_conflicts(cursor, header: MoveHeader, shapes) -> list[Conflict]:
                     "into a different schema; migrate back or revert by hand",
                 )
             )
-    specs = tuple(
-        TableSpec(
-            table=t,
-            pk=s.pk,
-            secret_columns=tuple(sorted(s.secret)),
-            label=str(header.tables[t].get("label", t)),
-        )  # type: ignore[union-attr]
-        for t, s in shapes.items()
-    )
-    if not conflicts and seal.schema_fingerprint(cursor.connection, specs) != (
+    if not conflicts and seal.schema_fingerprint(cursor, seal.apps_of(header.tables)) != (
         header.schema_fingerprint
     ):
         # Migrations ran since, but none changed a captured table's columns: still say so.
@@ -221,6 +214,20 @@ def _schema_conflicts(cursor, header: MoveHeader, shapes) -> list[Conflict]:
             )
         )
     return conflicts
+
+
+def _specs(header: MoveHeader) -> tuple[TableSpec, ...]:
+    """The tables the move captured, from its own header: the revert captures them too,
+    whatever this process registered."""
+    return tuple(
+        TableSpec(
+            table=table,
+            pk=str(snapshot["pk"]),
+            secret_columns=tuple(sorted(snapshot.get("secret_columns") or ())),
+            label=str(snapshot.get("label", table)),
+        )
+        for table, snapshot in sorted(header.tables.items())  # type: ignore[union-attr]
+    )
 
 
 def _lock(cursor, shapes) -> None:
@@ -243,7 +250,7 @@ def _updated_columns(cursor, move_id: int) -> dict[str, set[str]]:
 
 
 def _replay(
-    raw,
+    connection,
     header: MoveHeader,
     shapes,
     hooks: ReplayHooks,
@@ -254,10 +261,10 @@ def _replay(
     *,
     rehearse: bool,
 ) -> ReplayReport:
-    from ledger.context import recording
+    from ledger.context import default_operator, recording
 
     policy = plan.policy
-    with raw.cursor() as cursor:
+    with ledger_cursor(connection) as cursor:
         # Drifted rows are left as they are: by policy, or so a rehearsal can go on and find
         # every other conflict.
         cursor.execute(
@@ -282,9 +289,11 @@ def _replay(
             kind="revert",
             command="revert_move",
             arguments=arguments,
-            reason=reason,
-            operator=operator,
+            # A rehearsal is rolled back: it needs no reason of its own.
+            reason=reason or ("rehearsal" if rehearse else ""),
+            operator=operator or default_operator(),
             reverts=header.id,
+            tables=_specs(header),
             using=using,
         ) as rec:
             hooks.before_replay(header, policy, rec)
@@ -295,7 +304,7 @@ def _replay(
                 )
                 with (
                     rec.step(label, expected_rows=None if rehearse else expected, action="revert"),
-                    raw.cursor() as cursor,
+                    ledger_cursor(connection) as cursor,
                 ):
                     for unit in group:
                         changed = apply.run_unit(cursor, header.id, unit, shapes[unit.table])
@@ -307,7 +316,7 @@ def _replay(
     except StepCountMismatch as exc:
         found.append(Conflict(kind="count", table="", count=exc.captured, message=str(exc)))
         raise ReplayConflict(_refusal(found), _partial_report(plan, done)) from exc
-    checks = _after(raw, header, shapes, hooks, policy, found)
+    checks = _after(connection, header, shapes, hooks, policy, found)
     ok = not found and all(c.ok for c in checks) and not plan.blocking()
     report = ReplayReport(
         plan=msgspec.structs.replace(plan, conflicts=plan.conflicts + tuple(found)),
@@ -384,8 +393,8 @@ def _skipped(cursor) -> dict[str, list[str]]:
     return dict(cursor.fetchall())
 
 
-def _after(raw, header, shapes, hooks, policy, found: list[Conflict]) -> list[CheckOutcome]:
-    with raw.cursor() as cursor:
+def _after(connection, header, shapes, hooks, policy, found: list[Conflict]) -> list[CheckOutcome]:
+    with ledger_cursor(connection) as cursor:
         cursor.execute(
             "SELECT table_name, array_agg(DISTINCT op) FROM ledger_change WHERE move_id = %s "
             "GROUP BY table_name",

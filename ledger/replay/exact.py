@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from psycopg2 import sql
-
+from ledger.dbapi import sql
 from ledger.replay.scan import SAMPLE, _case_equal
 from ledger.replay.shapes import TableShape
 from ledger.replay.structs import Conflict

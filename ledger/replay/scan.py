@@ -8,8 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from psycopg2 import sql
-
+from ledger.dbapi import sql
 from ledger.replay.shapes import TableShape
 from ledger.replay.structs import Conflict, StepWork, TableWork
 

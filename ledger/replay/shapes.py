@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from psycopg2 import sql
+from ledger.dbapi import sql
 
 # Types without an equality operator: compared through their text form.
 _NO_EQUALITY = frozenset({"json", "xml", "point", "polygon", "line", "box", "circle", "path"})

@@ -8,8 +8,7 @@ once per change group (``MATERIALIZED``), not once per row.
 
 from __future__ import annotations
 
-from psycopg2 import sql
-
+from ledger.dbapi import sql
 from ledger.replay.shapes import TableShape
 
 # Rows of one (move, table, op, step), optionally one change group only.

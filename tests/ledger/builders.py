@@ -19,6 +19,7 @@ CREATE TABLE ledger_t_child (
     parent_id bigint REFERENCES ledger_t_parent(id) ON DELETE CASCADE,
     name text,
     secret text,
+    ratio double precision,
     score numeric,
     tags jsonb,
     seen timestamptz

@@ -172,15 +172,12 @@ def test_rows_sharing_a_change_are_stored_as_one_group(seeded):
 def test_writes_outside_a_recording_are_not_captured(seeded):
     with connection.cursor() as cursor:
         cursor.execute("UPDATE ledger_t_child SET name = 'outside'")
-        cursor.execute(
-            "SELECT count(*) FROM pg_trigger WHERE tgname LIKE 'ledger_capture_%%' "
-            "OR tgname = 'ledger_guard_t'"
-        )
-        assert cursor.fetchone()[0] == 0
         cursor.execute("SELECT count(*) FROM ledger_change")
         assert cursor.fetchone()[0] == 0
     rec = record(lambda c: c.execute("UPDATE ledger_t_child SET name = 'in' WHERE id = 1"))
     with connection.cursor() as cursor:
+        # The triggers are still installed in this transaction, and silent outside the
+        # recording: were they to fire, they would fail on the staging table sealing dropped.
         cursor.execute("UPDATE ledger_t_child SET name = 'after'")
     assert rec.entry_count == 1
     assert [e.pk for e in ledger.entries(rec.move_id)] == ["1"]

@@ -60,7 +60,7 @@ def test_an_entry_encodes_with_sorted_keys():
     )
     assert entry_bytes(entry) == (
         b'{"after":{"a":"y","b":2},"before":{"a":"x","b":1},"id":3,"move_id":1,"op":"U",'
-        b'"pk":"9","step_id":null,"table":"t","v":1}'
+        b'"pk":"9","step_id":null,"table":"t","v":2}'
     )
 
 

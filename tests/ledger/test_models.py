@@ -10,7 +10,7 @@ from django.db.utils import DatabaseError
 import ledger
 from ledger.models import Change, Move, Step
 
-PROTECT = "Cannot update or delete rows from {} table"
+PROTECT = "ledger: {} is append-only, (UPDATE|DELETE) is refused"
 FORBIDDEN = {
     "ledger_move": [
         (
@@ -58,11 +58,12 @@ def recorded(seeded):
 
 
 @pytest.mark.parametrize(("table", "statement", "message"), CASES)
-def test_raw_sql_cannot_change_the_ledger(recorded, table, statement, message):
+def test_raw_sql_cannot_change_the_ledger(recorded, app_role, table, statement, message):
     with connection.cursor() as cursor:
         # Run the deferred FK checks of the seal now, as a later transaction would see it.
         cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
     with (
+        app_role(grant_writes=True),
         pytest.raises(DatabaseError, match=message),
         transaction.atomic(),
         connection.cursor() as cursor,
@@ -74,10 +75,10 @@ def test_raw_sql_cannot_change_the_ledger(recorded, table, statement, message):
 
 
 @pytest.mark.parametrize("model", [Move, Step, Change])
-def test_the_orm_cannot_change_the_ledger(recorded, model):
-    with pytest.raises(DatabaseError, match="Cannot update or delete rows"), transaction.atomic():
+def test_the_orm_cannot_change_the_ledger_even_as_its_owner(recorded, model):
+    with pytest.raises(DatabaseError, match="append-only, UPDATE"), transaction.atomic():
         model.objects.update(id=F("id"))
-    with pytest.raises(DatabaseError, match="Cannot update or delete rows"), transaction.atomic():
+    with pytest.raises(DatabaseError, match="append-only, DELETE"), transaction.atomic():
         model.objects.all()._raw_delete(using="default")  # no Python-side PROTECT check
 
 

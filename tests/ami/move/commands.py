@@ -25,6 +25,8 @@ def dump() -> dict[str, list]:
 
 
 def move(*args: str) -> int:
+    if "--reason" not in args:
+        args = (*args, "--reason", "test move")
     out = StringIO()
     call_command("move_project_data", *args, "--execute", "--format", "json", stdout=out)
     return Move.objects.order_by("-id").values_list("id", flat=True)[0]

@@ -12,7 +12,9 @@ from ami.users.roles import Role
 
 
 def move(*args: str, **kwargs: object) -> str:
-    """Run move_project_data and return what it printed."""
+    """Run move_project_data and return what it printed (with a reason when none is given)."""
+    if "--execute" in args and "--reason" not in args:
+        args = (*args, "--reason", "test move")
     out = StringIO()
     call_command("move_project_data", *args, stdout=out, stderr=StringIO(), **kwargs)
     return out.getvalue()

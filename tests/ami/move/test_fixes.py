@@ -248,7 +248,10 @@ def test_running_job_refuses_the_move(s, target):
 
 def test_rows_are_locked_and_the_plan_rechecked(s, target):
     request = MoveRequest(
-        source_project_id=s.project.pk, target_project_id=target.pk, deployment_ids=(s.dep.pk,)
+        source_project_id=s.project.pk,
+        target_project_id=target.pk,
+        deployment_ids=(s.dep.pk,),
+        reason="test move",
     )
     plan = build_plan(request)
     with CaptureQueriesContext(connection) as queries:
@@ -260,7 +263,10 @@ def test_rows_are_locked_and_the_plan_rechecked(s, target):
 
 def test_a_stale_plan_is_refused(s, target):
     request = MoveRequest(
-        source_project_id=s.project.pk, target_project_id=target.pk, deployment_ids=(s.dep.pk,)
+        source_project_id=s.project.pk,
+        target_project_id=target.pk,
+        deployment_ids=(s.dep.pk,),
+        reason="test move",
     )
     plan = build_plan(request)
     add_deployment(s.project, "Dep B", 1, device=s.device)  # the device is now shared
@@ -271,7 +277,10 @@ def test_a_stale_plan_is_refused(s, target):
 
 def test_concurrent_edits_are_not_clobbered(s, target):
     request = MoveRequest(
-        source_project_id=s.project.pk, target_project_id=target.pk, deployment_ids=(s.dep.pk,)
+        source_project_id=s.project.pk,
+        target_project_id=target.pk,
+        deployment_ids=(s.dep.pk,),
+        reason="test move",
     )
     plan = build_plan(request)
     Deployment.objects.filter(pk=s.dep.pk).update(description="edited meanwhile")
@@ -324,7 +333,7 @@ def test_cached_fields_refresh_is_set_based(s, target, monkeypatch):
 def test_create_project_records_everything_it_creates(s):
     out = move(
         "--source-project", str(s.project.pk), "--create-project", "Nunavik",
-        "--deployment-ids", str(s.dep.pk), "--execute", "--format", "json",
+        "--deployment-ids", str(s.dep.pk), "--execute", "--format", "json", "--reason", "t",
     )  # fmt: skip
     report = json.loads(out)
     new = Project.objects.get(name="Nunavik")
@@ -365,7 +374,7 @@ def test_no_email_or_credentials_in_output_or_logs(s, fmt, caplog):
     with caplog.at_level(logging.DEBUG):
         out = move(
             "--source-project", str(s.project.pk), "--create-project", "New",
-            "--deployment-ids", str(s.dep.pk), "--execute", "--format", fmt,
+            "--deployment-ids", str(s.dep.pk), "--execute", "--format", fmt, "--reason", "t",
         )  # fmt: skip
     for text in (out, caplog.text):
         assert "@example.com" not in text
@@ -443,7 +452,7 @@ def _check_message(s, target, message: str) -> None:
         call_command(
             "move_project_data", "--source-project", str(s.project.pk),
             "--target-project", str(target.pk), "--deployment-ids", str(s.dep.pk),
-            "--execute", stdout=out,
+            "--execute", "--reason", "t", stdout=out,
         )  # fmt: skip
     text = out.getvalue()
     assert "VALIDATION FAILED — ROLLING BACK" in text

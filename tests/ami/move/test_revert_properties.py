@@ -276,7 +276,15 @@ def _target(spec: dict, pipelines: list, species: Taxon) -> Project:
 
 
 def _move(args: list[str]) -> int:
-    call_command("move_project_data", *args, "--execute", stdout=StringIO(), stderr=StringIO())
+    call_command(
+        "move_project_data",
+        *args,
+        "--execute",
+        "--reason",
+        "t",
+        stdout=StringIO(),
+        stderr=StringIO(),
+    )
     return Move.objects.order_by("-id").values_list("id", flat=True)[0]
 
 

@@ -91,7 +91,7 @@ def _execute(*args: str) -> str:
         CommandError,
         match=r"^Post-move validation failed; transaction rolled back\. See log output above",
     ):
-        call_command("move_project_data", *args, "--execute", stdout=out)
+        call_command("move_project_data", *args, "--execute", "--reason", "t", stdout=out)
     return out.getvalue()
 
 

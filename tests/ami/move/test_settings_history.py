@@ -37,7 +37,7 @@ def test_settings_change_of_a_move_is_a_full_row_event_in_the_moves_context():
     assert event.pgh_obj_id == target.pk
     assert event.default_filters_score_threshold == 0.75
     assert event.name == "Target"  # the whole row, not a delta
-    assert event.pgh_context.metadata["ledger_move_id"] == move.pk
+    assert str(event.pgh_context_id) == str(move.context_id)
     assert event.pgh_context.metadata["ledger_reason"] == "ticket 7"
 
 

@@ -1,0 +1,111 @@
+"""The one place that knows which PostgreSQL driver Django runs on (psycopg 3 or psycopg2).
+
+Everything else in the ledger composes SQL with ``dbapi.sql`` (the driver's ``sql`` module, as
+Django's own ``psycopg_any`` picks it), executes through Django's cursor wrappers, and asks this
+module for the few facts whose spelling differs between the drivers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING
+
+from django.db import connections
+from django.db.backends.postgresql.psycopg_any import errors, is_psycopg3, sql
+
+if TYPE_CHECKING:
+    from django.db.backends.base.base import BaseDatabaseWrapper
+
+__all__ = [
+    "cursor",
+    "errors",
+    "in_failed_transaction",
+    "is_psycopg3",
+    "side_connection",
+    "sql",
+    "sqlstate",
+]
+
+# SQLSTATEs of a lost race: the statement can be retried from the start.
+DEADLOCK = "40P01"
+SERIALIZATION_FAILURE = "40001"
+LOCK_NOT_AVAILABLE = "55P03"
+QUERY_CANCELED = "57014"  # statement_timeout
+ADMIN_SHUTDOWN = "57P01"
+
+
+def sqlstate(exc: BaseException) -> str | None:
+    """The SQLSTATE of a database error (Django's wrapper or the driver's own), if any."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        code = getattr(current, "sqlstate", None) or getattr(current, "pgcode", None)
+        if isinstance(code, str):
+            return code
+        current = current.__cause__ or current.__context__
+    return None
+
+
+def in_failed_transaction(connection: BaseDatabaseWrapper) -> bool:
+    """True when the connection's transaction is aborted (only ROLLBACK is possible)."""
+    raw = connection.connection
+    if raw is None:
+        return False
+    if is_psycopg3:
+        from psycopg.pq import TransactionStatus
+
+        return raw.info.transaction_status == TransactionStatus.INERROR
+    from psycopg2.extensions import TRANSACTION_STATUS_INERROR
+
+    return raw.get_transaction_status() == TRANSACTION_STATUS_INERROR
+
+
+def connection_lost(connection: BaseDatabaseWrapper) -> bool:
+    """True when the connection to the server is gone (killed backend, network)."""
+    raw = connection.connection
+    if raw is None:
+        return True
+    return bool(raw.closed)
+
+
+class LedgerCursor:
+    """Django's cursor, also taking composed SQL (``dbapi.sql``), rendered to text first.
+
+    Statements go through Django's execute wrappers, so pghistory's context reaches the
+    triggers of the writes a replay makes; those wrappers expect text, not ``Composed``.
+    """
+
+    def __init__(self, wrapped) -> None:
+        self._wrapped = wrapped
+
+    def execute(self, query, params=None):
+        if isinstance(query, sql.Composable):
+            query = query.as_string(self._wrapped.cursor.connection)
+        return self._wrapped.execute(query, params)
+
+    def __getattr__(self, name: str):
+        return getattr(self._wrapped, name)
+
+
+@contextmanager
+def cursor(connection: BaseDatabaseWrapper) -> Iterator[LedgerCursor]:
+    """A cursor of ``connection`` that accepts composed SQL."""
+    with connection.cursor() as wrapped:
+        yield LedgerCursor(wrapped)
+
+
+@contextmanager
+def side_connection(using: str = "default") -> Iterator[BaseDatabaseWrapper]:
+    """A second connection to the same database, in autocommit, closed on exit.
+
+    Used for work that must commit on its own, outside the caller's transaction: installing
+    and releasing capture triggers in short transactions of their own.
+    """
+    side = connections[using].copy()
+    try:
+        side.ensure_connection()
+        yield side
+    finally:
+        side.close()

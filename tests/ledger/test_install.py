@@ -1,0 +1,190 @@
+"""Capture installed just in time and released, and checked at seal time to have held."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from django.db import connection, connections, transaction
+
+import ledger
+from ledger import install
+from ledger.capture import TRIGGER_NAMES
+from tests.ledger import builders
+
+
+def _triggers_seen_by_another_session(table: str) -> int:
+    other = connection.copy()
+    try:
+        with other.cursor() as cursor:
+            cursor.execute(
+                "SELECT count(*) FROM pg_trigger WHERE tgrelid = to_regclass(%s) "
+                "AND tgname = ANY(%s)",
+                [table, list(TRIGGER_NAMES)],
+            )
+            return cursor.fetchone()[0]
+    finally:
+        other.close()
+
+
+def _update(sql: str, params=()) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_capture_is_installed_in_its_own_transaction_and_released_after_commit(
+    committed_tables,
+):
+    builders.seed()
+    install.release_capture()
+    assert _triggers_seen_by_another_session("ledger_t_child") == 0
+    with transaction.atomic(), ledger.recording(command="t", reason="r", operator="7") as rec:
+        # Committed by the install connection: the move's transaction holds no DDL lock.
+        assert _triggers_seen_by_another_session("ledger_t_child") == len(TRIGGER_NAMES)
+        _update("UPDATE ledger_t_child SET name = 'in' WHERE id = 1")
+    assert rec.entry_count == 1
+    assert _triggers_seen_by_another_session("ledger_t_child") == 0  # released on commit
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_table_the_transaction_wrote_first_gets_capture_inside_the_transaction(
+    committed_tables,
+):
+    builders.seed()
+    install.release_capture()
+    with transaction.atomic():
+        _update("UPDATE ledger_t_parent SET name = 'before' WHERE id = 1")
+        with ledger.recording(command="t", reason="r", operator="7") as rec:
+            assert _triggers_seen_by_another_session("ledger_t_parent") == 0
+            assert _triggers_seen_by_another_session("ledger_t_child") == len(TRIGGER_NAMES)
+            _update("UPDATE ledger_t_parent SET name = 'during' WHERE id = 2")
+    assert [(e.pk, e.after) for e in ledger.entries(rec.move_id)] == [("2", {"name": "during"})]
+    assert _triggers_seen_by_another_session("ledger_t_parent") == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_release_never_drops_the_capture_of_a_running_recording(committed_tables):
+    builders.seed()
+    left: list[str] = []
+    with transaction.atomic(), ledger.recording(command="t", reason="r", operator="7") as rec:
+        worker = threading.Thread(target=lambda: left.extend(install.release_capture()))
+        worker.start()
+        worker.join(10)
+        assert "ledger_t_child" in left
+        assert _triggers_seen_by_another_session("ledger_t_child") == len(TRIGGER_NAMES)
+        _update("UPDATE ledger_t_child SET name = 'still captured' WHERE id = 3")
+    connections.close_all()
+    assert [e.pk for e in ledger.entries(rec.move_id)] == ["3"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_capture_installed_before_a_column_was_added_is_replaced(committed_tables):
+    builders.seed()
+    ledger.prepare_capture()
+    _update("ALTER TABLE ledger_t_parent ADD COLUMN colour text")
+    with transaction.atomic(), ledger.recording(command="t", reason="r", operator="7") as rec:
+        _update("UPDATE ledger_t_parent SET colour = 'red' WHERE id = 1")
+    assert [e.after for e in ledger.entries(rec.move_id)] == [{"colour": "red"}]
+
+
+def test_nothing_registered_refuses_to_record(db, monkeypatch):
+    monkeypatch.setattr("ledger.context.registered_tables", lambda: ())
+    with (
+        pytest.raises(ledger.NotRecording, match="no table is registered for capture"),
+        transaction.atomic(),
+        ledger.recording(command="t", reason="r", operator="7"),
+    ):
+        pass  # pragma: no cover
+
+
+def _record(*statements: str) -> None:
+    with (
+        transaction.atomic(),
+        ledger.recording(command="t", reason="r", operator="7") as rec,
+        rec.step("[s]"),
+    ):
+        for statement in statements:
+            _update(statement)
+
+
+@pytest.mark.parametrize(
+    ("tamper", "what"),
+    [
+        (
+            ["ALTER TABLE ledger_t_child DISABLE TRIGGER ledger_capture_u"],
+            "a capture trigger was dropped or disabled",
+        ),
+        (
+            [
+                "ALTER TABLE ledger_t_child DISABLE TRIGGER ledger_capture_u",
+                "UPDATE ledger_t_child SET name = 'unseen'",
+                "ALTER TABLE ledger_t_child ENABLE TRIGGER ledger_capture_u",
+            ],
+            "a capture trigger was disabled, dropped or replaced",
+        ),
+        (
+            ["DROP TRIGGER ledger_capture_i ON ledger_t_child"],
+            "a capture trigger was dropped or disabled",
+        ),
+        (
+            ["ALTER TABLE ledger_t_child ALTER COLUMN score TYPE numeric USING score + 1"],
+            "its columns were altered",
+        ),
+    ],
+)
+def test_capture_tampered_with_inside_a_recording_refuses_to_seal(seeded, tamper, what):
+    before = builders.dump()
+    with pytest.raises(ledger.CaptureBroken, match=rf"capture of ledger_t_child .*\({what}\)"):
+        _record(*tamper)
+    assert builders.dump() == before
+    assert not ledger.models.Move.objects.exists()
+
+
+def test_a_step_rolled_back_by_a_savepoint_counts_nothing_at_seal(seeded):
+    with transaction.atomic(), ledger.recording(command="t", reason="r", operator="7") as rec:
+        savepoint = transaction.savepoint()
+        with rec.step("[undone]") as step:
+            _update("UPDATE ledger_t_child SET name = 'undone' WHERE id = 1")
+        transaction.savepoint_rollback(savepoint)
+        assert step.captured_rows == 1
+    assert [(s.label, s.captured_rows) for s in rec.steps] == [("[undone]", 0)]
+    assert rec.entry_count == 0
+
+
+def _undo_a_counted_step() -> None:
+    with transaction.atomic(), ledger.recording(command="t", reason="r", operator="7") as rec:
+        savepoint = transaction.savepoint()
+        with rec.step("[undone]", expected_rows=1):
+            _update("UPDATE ledger_t_child SET name = 'undone' WHERE id = 1")
+        transaction.savepoint_rollback(savepoint)
+
+
+def test_a_declared_count_undone_by_a_savepoint_refuses_to_seal(seeded):
+    with pytest.raises(
+        ledger.StepCountMismatch,
+        match=r"\[undone\] expected 1 row changes but captured 0 when the recording was sealed",
+    ):
+        _undo_a_counted_step()
+    assert not ledger.models.Move.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("column", "before", "after", "as_text"),
+    [
+        ("score", "1.0", "1.00", ("1.0", "1.00")),
+        ("tags", """'{"a": 1.0}'""", """'{"a": 1.00}'""", ('{"a": 1.0}', '{"a": 1.00}')),
+        ("ratio", "0", "'-0'", ("0", "-0")),
+    ],
+)
+def test_a_change_equality_misses_is_captured_and_reverted_exactly(
+    seeded, column, before, after, as_text
+):
+    _update(f"UPDATE ledger_t_child SET {column} = {before} WHERE id = 1")
+    with transaction.atomic(), ledger.recording(command="t", reason="r", operator="7") as rec:
+        _update(f"UPDATE ledger_t_child SET {column} = {after} WHERE id = 1")
+    assert rec.entry_count == 1
+    ledger.revert(rec.move_id, execute=True, reason="undo", operator="7")
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT {column}::text FROM ledger_t_child WHERE id = 1")
+        assert cursor.fetchone()[0] == as_text[0]
