@@ -15,14 +15,16 @@ from collections.abc import Callable
 
 # (module, attribute, phase label). Order is the order a move runs them.
 _TARGETS = (
-    ("ami.main.management.commands.move_project_data", "build_plan", "plan (dry-run part)"),
-    ("ami.move.apply", "_lock", "lock rows"),
-    ("ami.move.apply", "build_plan", "re-plan under locks"),
-    ("ledger.seal", "start", "ledger: install capture"),
-    ("ledger.seal", "finish", "ledger: seal (hash + write)"),
+    ("ledger", "prepare_capture", "ledger: install capture (own transactions)"),
+    ("ledger.install", "ensure_capture", "ledger: check capture in the move"),
+    ("ami.move.apply", "claim_deployments", "claim deployments"),
+    ("ami.move.apply", "lock_projects_and_deployments", "lock rows"),
+    ("ami.move.apply", "build_plan", "plan under locks"),
+    ("ami.move.apply", "lock_planned_rows", "lock planned rows"),
     ("ami.main.cached_fields", "refresh_cached_fields", "cached-field refresh"),
     ("ami.move.apply", "project_totals", "totals after"),
     ("ami.move.apply", "run_checks", "validation checks"),
+    ("ledger.seal", "finish", "ledger: seal (check + hash + write)"),
 )
 
 

@@ -88,6 +88,8 @@ class Recording:
         self.digest: str | None = None
         self.entry_count: int | None = None
         self.context_id: str = ""
+        # Amendable until the seal (e.g. a digest of what was planned under the locks).
+        self.arguments: dict[str, object] = {}
         self._in_step = False
 
     def _execute(self, query: str, params: list[object]) -> tuple:
@@ -287,6 +289,7 @@ def recording(
             install.acquire_shared(cursor)
         captures = install.ensure_capture(using, specs)
         rec, before = _open(using, captures)
+        rec.arguments = arguments
         _state.active = rec
         try:
             with pghistory.context(
@@ -307,7 +310,7 @@ def recording(
                 header_fields={
                     "kind": kind,
                     "command": command,
-                    "arguments": arguments,
+                    "arguments": _check_arguments(rec.arguments),
                     "reason": reason,
                     "operator": operator,
                     "reverts_id": reverts,

@@ -163,16 +163,19 @@ def _render(template: str, scope: str) -> str:
     )
 
 
-def _refresh(scope: str, ids: Iterable[int]) -> None:
+def _refresh(scope: str, ids: Iterable[int]) -> int:
     id_list = sorted({int(pk) for pk in ids})
     if not id_list:
-        return
+        return 0
+    written = 0
     with transaction.atomic(), connection.cursor() as cursor:
         for template in _STATEMENTS:
             cursor.execute(_render(template, scope), {"ids": id_list})
+            written += max(cursor.rowcount, 0)
+    return written
 
 
-def refresh_cached_fields(deployment_ids: Iterable[int]) -> None:
+def refresh_cached_fields(deployment_ids: Iterable[int]) -> int:
     """Recompute the cached fields of these deployments, their events and their captures.
 
     Three statements (captures, events, deployments) whatever the amount of data. Runs in a
@@ -181,11 +184,14 @@ def refresh_cached_fields(deployment_ids: Iterable[int]) -> None:
     Args:
         deployment_ids: primary keys of the deployments to refresh. Events are those whose
             ``deployment_id`` is one of them; captures likewise. Unknown ids are ignored.
+
+    Returns:
+        The rows written (only rows whose values change are written).
     """
-    _refresh(_SCOPE_DEPLOYMENTS, deployment_ids)
+    return _refresh(_SCOPE_DEPLOYMENTS, deployment_ids)
 
 
-def refresh_project_cached_fields(project_ids: Iterable[int]) -> None:
+def refresh_project_cached_fields(project_ids: Iterable[int]) -> int:
     """Recompute the cached fields of every deployment of these projects (set-based).
 
     Same three statements as ``refresh_cached_fields``, with the deployments selected by
@@ -193,5 +199,8 @@ def refresh_project_cached_fields(project_ids: Iterable[int]) -> None:
 
     Args:
         project_ids: primary keys of the projects whose deployments to refresh.
+
+    Returns:
+        The rows written.
     """
-    _refresh(_SCOPE_PROJECTS, project_ids)
+    return _refresh(_SCOPE_PROJECTS, project_ids)

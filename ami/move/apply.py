@@ -1,196 +1,274 @@
-"""The move's single transaction: lock, re-plan, record the steps, refresh, check.
+"""The move's single transaction: pin, claim, lock, plan once, record, recount, check, seal.
+
+The order is the same for every move (and for reverts, see ``ami.move.revert``), so two of
+them never deadlock:
+
+1. before the transaction, the ledger installs its capture triggers (short transactions of
+   their own; nothing waits for them more than milliseconds);
+2. the transaction sets its lock timeout; the recording pins every captured table (ROW
+   EXCLUSIVE: readers and writers never wait for it, DDL does);
+3. the moved deployments are claimed, in id order, without waiting (``ami.move.locks``);
+4. row locks: both projects, the deployments, in id order;
+5. the plan is built once, under those locks, and checked against the digest the operator
+   reviewed (``--expect-plan``); its resources and collections are locked;
+6. the steps, the recount of the cached fields they changed, and the checks, all inside the
+   recording; a failed check rolls everything back;
+7. the recording is sealed, and the transaction commits.
 
 Everything the result depends on happens inside one ``atomic()`` block, so a move works the
-same inside an outer transaction (a test case, a caller's atomic block): nothing waits for
-``on_commit``.
+same inside an outer transaction (a test case, a caller's atomic block).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+import contextlib
+from collections.abc import Callable
 
 import msgspec
-from django.db import connection, transaction
+from django.db import DatabaseError, InterfaceError, connection, transaction
 
 import ledger
 from ami.move import errors
 from ami.move.checks import run_checks
 from ami.move.counts import project_totals
+from ami.move.locks import claim_deployments, lock_planned_rows, lock_projects_and_deployments
+from ami.move.locks import name_session as _name_session
 from ami.move.plan import build_plan
+from ami.move.plan_digest import changed_sections, plan_digest
 from ami.move.steps import STEPS
 from ami.move.steps.base import StepContext
-from ami.move.structs import MovePlan, MoveReport, StepResult
+from ami.move.structs import MovePlan, MoveReport, MoveRequest, StepResult
 from ami.move.tracking import register_move_tables
+from ledger.dbapi import ADMIN_SHUTDOWN, DEADLOCK, LOCK_NOT_AVAILABLE, QUERY_CANCELED, sqlstate
 
 OnStep = Callable[[StepResult], None]
+OnPlan = Callable[[MovePlan], None]
+OnPhase = Callable[[str], None]
 
-_LOCKS = (
-    ("main_project", "p"),
-    ("main_deployment", "d"),
-    ("main_s3storagesource", "s3"),
-    ("main_device", "device"),
-    ("main_site", "site"),
-    ("main_sourceimagecollection", "collection"),
-)
+DEFAULT_LOCK_TIMEOUT = 10.0
 
 
-@contextmanager
-def recording(plan: MovePlan, target_id: int) -> Iterator[ledger.Recording]:
-    """Open the ledger recording of this move: every write inside it is captured.
-
-    The arguments carry ``source_project``, ``target_project`` and ``deployment_ids`` (what
-    ``list_moves`` shows and filters on) and every flag of the request.
-    """
-    register_move_tables()
-    request = plan.request
-    arguments = {
+def _arguments(request: MoveRequest, target_id: int) -> dict[str, object]:
+    """What the ledger stores as the move's arguments: the request, and the target's id."""
+    return {
         **msgspec.to_builtins(request),
         "source_project": request.source_project_id,
         "target_project": target_id,
     }
-    with ledger.recording(
-        kind="move",
-        command="move_project_data",
-        arguments=arguments,
-        reason=request.reason,
-        operator=request.operator or ledger.default_operator(),
-    ) as rec:
-        yield rec
 
 
-def _target_id(plan: MovePlan) -> int:
+def _target_id(request: MoveRequest) -> int:
     """The target's pk; for a project still to create, one reserved from its sequence, so the
     ledger's arguments name it from the start."""
-    if plan.target.id is not None:
-        return plan.target.id
+    if request.target_project_id:
+        return request.target_project_id
     with connection.cursor() as cur:
         cur.execute("SELECT nextval(pg_get_serial_sequence('main_project', 'id'))")
         return cur.fetchone()[0]
 
 
-def _lock(plan: MovePlan) -> None:
-    """``SELECT ... FOR UPDATE`` both projects, the deployments, the shared resources and the
-    collections, always in this order, so two moves cannot deadlock each other."""
-    ids: dict[str, list[int]] = {
-        "p": sorted(p for p in (plan.source.id, plan.target.id) if p),
-        "d": sorted(plan.request.deployment_ids),
-        "collection": sorted(c.collection_id for c in plan.collections),
-    }
-    for r in plan.resources:
-        ids.setdefault(r.kind, []).append(r.resource_id)
-    with connection.cursor() as cur:
-        for table, key in _LOCKS:
-            if ids.get(key):
-                cur.execute(
-                    f"SELECT id FROM {connection.ops.quote_name(table)} "
-                    "WHERE id = ANY(%s) ORDER BY id FOR UPDATE",
-                    [sorted(ids[key])],
-                )
-
-
-def _compare(planned: MovePlan, locked: MovePlan) -> None:
-    if planned == locked:
+def _check_expected(plan: MovePlan, expected: str | None) -> None:
+    if expected is None:
         return
-    changed = [f for f in MovePlan.__struct_fields__ if getattr(planned, f) != getattr(locked, f)]
-    raise errors.PlanChanged(
-        f"The data changed since the dry run ({', '.join(changed)} differ): "
-        "run the dry run again, check it, then --execute"
-    )
+    changed = changed_sections(expected, plan_digest(plan))
+    if changed:
+        raise errors.PlanChanged(
+            f"The data changed since the dry run you reviewed ({', '.join(changed)} differ; "
+            f"plan digest now {plan_digest(plan)}): run the dry run again, check it, then "
+            "--execute with its digest"
+        )
 
 
 def _check_running(plan: MovePlan) -> None:
     if plan.running_job_ids and not plan.request.allow_running_jobs:
         ids = ", ".join(map(str, plan.running_job_ids))
         raise errors.RunningJobs(
-            f"Job(s) {ids} on the moved deployments are running: wait for them to finish "
+            f"Job(s) {ids} touching the moved data are running: wait for them to finish "
             "(or cancel them), or pass --allow-running-jobs"
         )
 
 
+def _set_lock_timeout(seconds: float) -> None:
+    with connection.cursor() as cur:
+        cur.execute("SELECT set_config('lock_timeout', %s, true)", [f"{int(seconds * 1000)}ms"])
+
+
 def apply_plan(plan: MovePlan, on_step: OnStep | None = None) -> MoveReport:
-    """Execute ``plan`` in one transaction and return the report.
+    """Execute a reviewed plan: ``execute_move`` refusing when the plan changed since."""
+    return execute_move(plan.request, expect_plan=plan_digest(plan), on_step=on_step)
+
+
+def execute_move(
+    request: MoveRequest,
+    *,
+    expect_plan: str | None = None,
+    lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
+    on_step: OnStep | None = None,
+    on_plan: OnPlan | None = None,
+    on_phase: OnPhase | None = None,
+) -> MoveReport:
+    """Plan and execute a move in one transaction; return the report once committed.
 
     Args:
-        plan: a plan from ``build_plan``; it is rebuilt against locked rows and must match.
-        on_step: called with each StepResult as soon as the step is done (progress display).
+        request: what to move.
+        expect_plan: the digest of the dry run the operator reviewed; refuse if it changed.
+        lock_timeout: seconds any lock may be waited for before the move gives up.
+        on_step, on_plan, on_phase: progress callbacks (each step's result, the plan built
+            under the locks, the name of each phase as it starts).
 
     Raises:
-        MoveError: refused before writing (running jobs, changed data), or rolled back
-            (a step wrote an unexpected number of rows, or a check failed:
-            ``ValidationFailed`` carries the report).
+        MoveError: refused before writing (running jobs, changed plan, busy deployments), or
+            rolled back (a step count, a failed check: ``ValidationFailed`` carries the
+            report; a deadlock, a lock timeout, a lost connection). Nothing was written.
     """
     try:
-        ledger.check_who_and_why(
-            plan.request.operator or ledger.default_operator(), plan.request.reason
-        )
+        ledger.check_who_and_why(request.operator or ledger.default_operator(), request.reason)
     except ledger.LedgerError as exc:
         raise errors.InvalidRequest(str(exc)) from exc
+    phase = on_phase or (lambda _name: None)
     try:
-        return _apply(plan, on_step)
-    except ledger.StepCountMismatch as exc:
-        raise errors.StepCountMismatch(
+        register_move_tables()
+        phase("installing capture")
+        ledger.prepare_capture()
+        return _execute(request, expect_plan, lock_timeout, on_step, on_plan, phase)
+    except BaseException as exc:
+        _release_capture()
+        translated = _translated(exc, lock_timeout)
+        if translated is exc:
+            raise
+        raise translated from exc
+
+
+def _translated(exc: BaseException, lock_timeout: float) -> BaseException:
+    """The error the operator sees: a MoveError for everything that is not a bug."""
+    if isinstance(exc, ledger.StepCountMismatch):
+        return errors.StepCountMismatch(
             f"{exc}. The data changed under the move, or a step is wrong: nothing was written; "
             "run the dry run again"
-        ) from exc
-    except ledger.LedgerError as exc:
-        raise errors.MoveError(f"The ledger refused the move: {exc}") from exc
-
-
-def _apply(plan: MovePlan, on_step: OnStep | None) -> MoveReport:
-    from ami.main.cached_fields import refresh_cached_fields
-
-    with transaction.atomic():
-        _lock(plan)
-        locked = build_plan(plan.request)
-        _compare(plan, locked)
-        _check_running(locked)
-        steps: list[StepResult] = []
-        target_id = _target_id(locked)
-        with recording(locked, target_id) as rec:
-            ctx = StepContext(plan=locked, recorder=rec, target_id=target_id)
-            for _label, step in STEPS:
-                steps.append(step(ctx))
-                if on_step is not None:
-                    on_step(steps[-1])
-        assert ctx.target_id is not None
-        affected = _affected_deployments(ctx, steps)
-        refresh_cached_fields(affected)
-        after = project_totals([ctx.source_id, ctx.target_id])
-        checks = run_checks(ctx, after)
-        report = MoveReport(
-            plan=locked,
-            executed=True,
-            ok=all(c.ok for c in checks),
-            target_project_id=ctx.target_id,
-            steps=tuple(steps),
-            checks=checks,
-            source_after=after[ctx.source_id],
-            target_before=ctx.target_before,
-            target_after=after[ctx.target_id],
-            cached_deployment_ids=tuple(affected),
-            post_save_deployment_ids=tuple(ctx.deployment_ids)
-            if locked.request.fire_post_save
-            else (),
-            move_id=rec.move_id,
-            digest=rec.digest,
         )
-        if not report.ok:
-            raise errors.ValidationFailed(
-                "Post-move validation failed; transaction rolled back. "
-                "See log output above for details.",
-                report,
+    if isinstance(exc, ledger.LedgerError):
+        return errors.MoveError(f"The ledger refused the move: {exc}")
+    if isinstance(exc, DatabaseError | InterfaceError):
+        return _lost_race(exc, lock_timeout)
+    return exc
+
+
+def _release_capture() -> None:
+    # After a rollback nothing ran the release the recording registered for its commit.
+    if not connection.in_atomic_block:
+        with contextlib.suppress(DatabaseError, InterfaceError):  # best effort
+            ledger.release_capture()
+
+
+def _lost_race(exc: Exception, lock_timeout: float) -> errors.MoveError:
+    """A database error that is not the operator's mistake, as one sentence."""
+    code = sqlstate(exc)
+    if code == DEADLOCK:
+        return errors.MoveInterrupted(
+            "The move was stopped by a deadlock with another transaction: nothing was "
+            "changed; run it again"
+        )
+    if code == LOCK_NOT_AVAILABLE:
+        return errors.MoveInterrupted(
+            f"The move could not lock the rows it needs within --lock-timeout "
+            f"{lock_timeout:g} s (other transactions hold them): nothing was changed; run it "
+            "again when they are done, or pass a longer --lock-timeout"
+        )
+    if code == QUERY_CANCELED:
+        return errors.MoveInterrupted(
+            "The move was cancelled by the server (statement timeout or an administrator): "
+            "nothing was changed; run it again"
+        )
+    if isinstance(exc, InterfaceError) or code in (None, ADMIN_SHUTDOWN) or code.startswith("08"):
+        return errors.MoveInterrupted(
+            "The connection to the database was lost during the move: the server rolled the "
+            "transaction back and nothing was changed; check the server, then run it again"
+        )
+    return errors.MoveInterrupted(
+        f"The database refused the move ({code}: {str(exc).strip().splitlines()[0]}): "
+        "nothing was changed"
+    )
+
+
+def _execute(
+    request: MoveRequest,
+    expect_plan: str | None,
+    lock_timeout: float,
+    on_step: OnStep | None,
+    on_plan: OnPlan | None,
+    phase: OnPhase,
+) -> MoveReport:
+    with transaction.atomic():
+        _set_lock_timeout(lock_timeout)
+        _name_session("ami move_project_data")
+        target_id = _target_id(request)
+        with ledger.recording(
+            kind="move",
+            command="move_project_data",
+            arguments=_arguments(request, target_id),
+            reason=request.reason,
+            operator=request.operator or ledger.default_operator(),
+        ) as rec:
+            phase("locking")
+            claim_deployments(request.deployment_ids)
+            lock_projects_and_deployments(
+                request.source_project_id, request.target_project_id, request.deployment_ids
             )
+            phase("planning")
+            plan = build_plan(request)
+            _check_expected(plan, expect_plan)
+            _check_running(plan)
+            lock_planned_rows(plan)
+            rec.arguments["plan_digest"] = plan_digest(plan)
+            if on_plan is not None:
+                on_plan(plan)
+            report = _run_steps(rec, plan, target_id, on_step, phase)
+            if not report.ok:
+                raise errors.ValidationFailed(
+                    "Post-move validation failed; transaction rolled back. "
+                    "See log output above for details.",
+                    report,
+                )
+            phase("sealing")
+        report = msgspec.structs.replace(
+            report, plan_digest=plan_digest(plan), move_id=rec.move_id, digest=rec.digest
+        )
     return report
 
 
-def _affected_deployments(ctx: StepContext, steps: list[StepResult]) -> list[int]:
-    """The moved deployments, plus the target's other deployments when its default filters
-    changed (filtered counts depend on the project's default filters)."""
-    from ami.main.models import Deployment
-
-    moved = sorted(ctx.deployment_ids)
-    if any(s.label == "[copy-defaults]" and s.rows for s in steps):
-        others = Deployment.objects.filter(project_id=ctx.target_id).exclude(pk__in=moved)
-        return moved + sorted(others.values_list("pk", flat=True))
-    return moved
+def _run_steps(
+    rec: ledger.Recording,
+    plan: MovePlan,
+    target_id: int,
+    on_step: OnStep | None,
+    phase: OnPhase,
+) -> MoveReport:
+    """The steps and the checks, inside the recording; the report (not sealed yet)."""
+    ctx = StepContext(plan=plan, recorder=rec, target_id=target_id)
+    steps: list[StepResult] = []
+    for label, step in STEPS:
+        phase(label)
+        steps.append(step(ctx))
+        if on_step is not None:
+            on_step(steps[-1])
+    phase("checks")
+    after = project_totals([ctx.source_id, target_id])
+    checks = run_checks(ctx, after)
+    return MoveReport(
+        plan=plan,
+        executed=True,
+        ok=all(c.ok for c in checks),
+        target_project_id=target_id,
+        steps=tuple(steps),
+        checks=checks,
+        source_after=after[ctx.source_id],
+        target_before=ctx.target_before,
+        target_after=after[target_id],
+        cached_deployment_ids=tuple(
+            pk
+            for s in steps
+            for pk in s.touched.get("deployment", ())
+            if s.label == "[refresh-cached-fields]"
+        ),
+        post_save_deployment_ids=tuple(ctx.deployment_ids) if plan.request.fire_post_save else (),
+    )

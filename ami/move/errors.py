@@ -53,3 +53,12 @@ class ValidationFailed(MoveError):
     def __init__(self, message: str, report: MoveReport) -> None:
         super().__init__(message)
         self.report = report
+
+
+class MoveBusy(MoveError):
+    """Another move or revert holds some of the deployments right now."""
+
+
+class MoveInterrupted(MoveError):
+    """A lost race (deadlock, lock timeout, lost connection) stopped the move; nothing was
+    written and it can simply be run again."""

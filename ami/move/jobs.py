@@ -34,6 +34,24 @@ ORDER BY j.id
 """
 
 
+# Running jobs that touch moved data: on a moved deployment, on a moved capture, on a collection
+# holding moved captures (whatever the collection's fate), exporting the source project, or
+# scoped to the whole source project. Their results would be written under the wrong project.
+_RUNNING_SQL = """
+SELECT j.id FROM jobs_job j
+LEFT JOIN main_sourceimage si ON si.id = j.source_image_single_id
+LEFT JOIN exports_dataexport e ON e.id = j.data_export_id
+WHERE j.status = ANY(%(running)s) AND (
+    j.deployment_id = ANY(%(d)s)
+    OR si.deployment_id = ANY(%(d)s)
+    OR j.source_image_collection_id = ANY(%(c)s)
+    OR e.project_id = %(s)s
+    OR (j.project_id = %(s)s AND j.deployment_id IS NULL AND j.source_image_single_id IS NULL
+        AND j.source_image_collection_id IS NULL AND j.data_export_id IS NULL))
+ORDER BY j.id
+"""
+
+
 class _JobRow(NamedTuple):
     job_id: int
     deployment_id: int | None
@@ -103,16 +121,25 @@ def plan_jobs(
     """Decide what each job referencing moved data does (see the module docstring).
 
     Returns:
-        (the jobs with a decision to show or act on, the ids of moving jobs that are running).
-        Ordinary jobs of moved deployments, which only change project, are not listed.
+        (the jobs with a decision to show or act on, the ids of running jobs that touch moved
+        data, moving or not). Ordinary jobs of moved deployments, which only change project,
+        are not listed.
     """
     by_collection = {c.collection_id: c.action for c in collections}
     moved_deps = set(request.deployment_ids)
     with connection.cursor() as cur:
         cur.execute(_JOBS_SQL, {**params, "c": list(by_collection)})
         rows = [_JobRow(*row) for row in cur.fetchall()]
+        cur.execute(
+            _RUNNING_SQL,
+            {
+                **params,
+                "c": list(by_collection),
+                "running": [str(state) for state in JobState.running_states()],
+            },
+        )
+        running = tuple(row[0] for row in cur.fetchall())
     decisions: list[JobDecision] = []
-    running: list[int] = []
     for job in rows:
         image_moves = job.image_deployment_id in moved_deps
         coll_action = by_collection.get(job.collection_id)
@@ -121,8 +148,6 @@ def plan_jobs(
         else:
             decision = _project_level(job, coll_action, image_moves)
         action, collection, image, export, note = decision
-        if action == "move" and job.status in JobState.running_states():
-            running.append(job.job_id)
         if action == "stay" and collection == image == "keep" and job.deployment_id is not None:
             continue  # a staying deployment's job on a split collection: nothing changes
         if job.deployment_id in moved_deps and collection == image == export == "keep":
@@ -140,4 +165,4 @@ def plan_jobs(
                 note=note,
             )
         )
-    return tuple(decisions), tuple(running)
+    return tuple(decisions), running

@@ -294,10 +294,15 @@ def _render_scope(plan: MovePlan) -> list[Line]:
     return out
 
 
-def dry_run_done() -> list[Line]:
+def dry_run_done(digest: str) -> list[Line]:
     return [
         Line(None, ""),
+        Line(None, f"Plan digest: {digest}"),
         Line("WARNING", "DRY RUN COMPLETE — no changes made. Re-run with --execute to proceed."),
+        Line(
+            None,
+            f'To carry out exactly this plan: --execute --expect-plan {digest} --reason "..."',
+        ),
     ]
 
 
@@ -324,8 +329,8 @@ def render_report(report: MoveReport) -> list[Line]:
     out.append(
         Line(
             None,
-            f"  Recomputed {len(report.cached_deployment_ids)} deployment(s), "
-            "their events and images, inside the transaction",
+            f"  Recounted {len(report.cached_deployment_ids)} deployment(s) whose filtered "
+            "counts the move changed, their events and images, inside the transaction",
         )
     )
     plan = report.plan
@@ -397,6 +402,16 @@ def _render_notes(report: MoveReport) -> list[Line]:
 def to_json(report: MoveReport) -> str:
     """One JSON document: plan, counts, steps, checks, and the ledger ids after --execute."""
     return msgspec.json.encode(report, order="sorted").decode()
+
+
+def failure_json(error: str, report: MoveReport | None = None) -> str:
+    """The one JSON document of a refused or rolled-back move: ``ok`` false and the error,
+    with the report of the attempt when checks failed (``executed`` is false: nothing was
+    committed)."""
+    document: dict[str, object] = {"ok": False, "executed": False, "error": error}
+    if report is not None:
+        document["report"] = msgspec.structs.replace(report, executed=False, ok=False)
+    return msgspec.json.encode(document, order="sorted").decode()
 
 
 def deployment_table(plan: MovePlan) -> object:

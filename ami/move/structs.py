@@ -174,6 +174,7 @@ class StepResult(msgspec.Struct, frozen=True, kw_only=True):
     expected_rows: int | None
     detail: str = ""
     created: dict[str, tuple[int, ...]] = {}
+    touched: dict[str, tuple[int, ...]] = {}
 
 
 class CheckResult(msgspec.Struct, frozen=True, kw_only=True):
@@ -196,5 +197,6 @@ class MoveReport(msgspec.Struct, frozen=True, kw_only=True):
     target_after: ProjectTotals | None = None
     cached_deployment_ids: tuple[int, ...] = ()
     post_save_deployment_ids: tuple[int, ...] = ()
+    plan_digest: str | None = None
     move_id: int | str | None = None
     digest: str | None = None

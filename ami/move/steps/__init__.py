@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ami.move.steps import access, collections, deployments, ml, project, shared
+from ami.move.steps import access, cached, collections, deployments, ml, project, shared
 
 STEPS = (
     ("[create-target]", project.create_target),
@@ -25,6 +25,7 @@ STEPS = (
     ("[add-identifiers]", access.add_identifiers),
     ("[link-taxalists]", access.link_taxalists),
     ("[copy-defaults]", project.copy_defaults),
+    ("[refresh-cached-fields]", cached.refresh_cached),
     ("[fire-post-save]", deployments.fire_post_save),
 )
 

@@ -30,6 +30,7 @@ class StepRun:
     rows: int = 0
     detail: list[str] = field(default_factory=list)
     created: dict[str, list[int]] = field(default_factory=dict)
+    touched: dict[str, list[int]] = field(default_factory=dict)
 
     def execute(self, sql: str, params: dict[str, object]) -> int:
         """Run one write statement and add its row count."""
@@ -89,6 +90,7 @@ class StepContext:
             expected_rows=expected_rows,
             detail="; ".join(run.detail),
             created={k: tuple(v) for k, v in run.created.items()},
+            touched={k: tuple(v) for k, v in run.touched.items()},
         )
 
 

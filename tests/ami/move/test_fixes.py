@@ -16,6 +16,7 @@ from django.test.utils import CaptureQueriesContext
 import ami.main.cached_fields
 from ami.exports.models import DataExport
 from ami.jobs.models import Job
+from ami.main.cached_fields import refresh_cached_fields
 from ami.main.models import Deployment, Device, Project, SourceImageCollection, Taxon
 from ami.move import MoveRequest, apply_plan, build_plan
 from ami.move.errors import PlanChanged
@@ -238,7 +239,7 @@ def test_moved_job_is_detached_from_a_source_export(s, target):
 
 def test_running_job_refuses_the_move(s, target):
     job = make_job(s.project, deployment=s.dep, status="STARTED")
-    pattern = rf"Job\(s\) {job.pk} on the moved deployments are running: .*--allow-running-jobs"
+    pattern = rf"Job\(s\) {job.pk} touching the moved data are running: .*--allow-running-jobs"
     with pytest.raises(CommandError, match=pattern):
         run_move(s.project, [s.dep.pk], target=target)
     assert Deployment.objects.get(pk=s.dep.pk).project_id == s.project.pk
@@ -256,9 +257,15 @@ def test_rows_are_locked_and_the_plan_rechecked(s, target):
     plan = build_plan(request)
     with CaptureQueriesContext(connection) as queries:
         apply_plan(plan)
-    locks = [q["sql"] for q in queries if "FOR UPDATE" in q["sql"]]
-    for table in ("main_project", "main_deployment", "main_device", "main_site"):
-        assert any(table in sql for sql in locks), table
+    locks = [q["sql"] for q in queries if q["sql"].startswith("SELECT id FROM")]
+    for table, mode in (
+        ("main_project", "FOR SHARE"),  # the source: read, never written
+        ("main_project", "FOR NO KEY UPDATE"),  # the target: its settings are written
+        ("main_deployment", "FOR UPDATE"),  # its project is part of the key rows follow
+        ("main_device", "FOR NO KEY UPDATE"),  # reassigned
+        ("main_site", "FOR NO KEY UPDATE"),
+    ):
+        assert any(table in sql and sql.endswith(mode) for sql in locks), (table, mode)
 
 
 def test_a_stale_plan_is_refused(s, target):
@@ -270,7 +277,7 @@ def test_a_stale_plan_is_refused(s, target):
     )
     plan = build_plan(request)
     add_deployment(s.project, "Dep B", 1, device=s.device)  # the device is now shared
-    with pytest.raises(PlanChanged, match=r"changed since the dry run \(.*resources.*differ\)"):
+    with pytest.raises(PlanChanged, match=r"changed since the dry run you reviewed \(.*resources"):
         apply_plan(plan)
     assert Deployment.objects.get(pk=s.dep.pk).project_id == s.project.pk
 
@@ -293,11 +300,19 @@ def test_concurrent_edits_are_not_clobbered(s, target):
 # 6. Cached fields -------------------------------------------------------------------------------
 
 
-def test_cached_fields_are_recomputed_inside_the_transaction_for_affected_rows_only(s, target):
+def _counted(*deployments) -> None:
+    """Bring the cached counts up to date, as they are before any move."""
+    refresh_cached_fields([d.pk for d in deployments])
+
+
+def test_cached_fields_are_recounted_inside_the_transaction_where_the_move_changes_them(s, target):
     staying = add_deployment(s.project, "Dep B", 2).dep
-    Deployment.objects.filter(pk=staying.pk).update(captures_count=999)
+    target_station = add_deployment(target, "Dep T", 2, occurrences=True, taxon=s.species).dep
+    _counted(s.dep, staying, target_station)
     Project.objects.filter(pk=target.pk).update(default_filters_score_threshold=0.95)
-    s.project.default_filters_include_taxa.add(s.order)
+    Deployment.objects.filter(pk=staying.pk).update(captures_count=999)
+    Deployment.objects.filter(pk=s.dep.pk).update(captures_count=555)  # stale, not changed
+    Deployment.objects.filter(pk=target_station.pk).update(detections_count=777)
     signals: list[str] = []
 
     def count(sender, action, **kwargs):
@@ -308,14 +323,22 @@ def test_cached_fields_are_recomputed_inside_the_transaction_for_affected_rows_o
         run_move(s.project, [s.dep.pk], target=target)  # inside the test's transaction
     finally:
         m2m_changed.disconnect(count, sender=Project.default_filters_include_taxa.through)
-    dep = Deployment.objects.get(pk=s.dep.pk)
-    assert (dep.captures_count, dep.events_count, dep.occurrences_count) == (3, 1, 3)
-    assert dep.detections_count == 3  # filters replaced: threshold 0.5 again, order included
+    # The target's own station now counts under the source's filters (threshold 0.5 again).
+    assert Deployment.objects.get(pk=target_station.pk).detections_count == 2
+    # A move changes neither the moved station's counts (same filters) nor a staying one's.
+    assert Deployment.objects.get(pk=s.dep.pk).captures_count == 555
     assert Deployment.objects.get(pk=staying.pk).captures_count == 999
     assert signals == []
 
 
-def test_cached_fields_refresh_is_set_based(s, target, monkeypatch):
+def test_moved_stations_are_recounted_when_they_keep_the_targets_other_filters(s, target):
+    _counted(s.dep)
+    Project.objects.filter(pk=target.pk).update(default_filters_score_threshold=0.95)
+    run_move(s.project, [s.dep.pk], "--keep-target-settings", target=target)
+    assert Deployment.objects.get(pk=s.dep.pk).detections_count == 0  # 0.85 < 0.95
+
+
+def test_cached_fields_refresh_is_set_based_and_only_where_filters_change(s, target, monkeypatch):
     seen: list[list[int]] = []
     original = ami.main.cached_fields.refresh_cached_fields
     monkeypatch.setattr(
@@ -323,8 +346,13 @@ def test_cached_fields_refresh_is_set_based(s, target, monkeypatch):
         "refresh_cached_fields",
         lambda ids: seen.append(sorted(ids)) or original(ids),
     )
+    other = add_deployment(target, "Dep T", 1).dep
     run_move(s.project, [s.dep.pk], target=target, execute=True)
-    assert seen == [[s.dep.pk]]
+    assert seen == [[]]  # the same filters on both sides: nothing to recount
+    Project.objects.filter(pk=target.pk).update(default_filters_score_threshold=0.1)
+    second = add_deployment(s.project, "Dep A2", 1).dep
+    run_move(s.project, [second.pk], target=target, execute=True)
+    assert seen[-1] == sorted([other.pk, s.dep.pk])
 
 
 # 7. --create-project records what it creates ----------------------------------------------------
@@ -391,9 +419,10 @@ def _corrupt_after_steps(monkeypatch, sql: str, params: list[object]) -> None:
     original = ami.main.cached_fields.refresh_cached_fields
 
     def refresh_then_corrupt(ids):
-        original(ids)
+        written = original(ids)
         with connection.cursor() as cur:
             cur.execute(sql, params)
+        return written
 
     monkeypatch.setattr(ami.main.cached_fields, "refresh_cached_fields", refresh_then_corrupt)
 
@@ -500,49 +529,3 @@ def test_staying_deployment_job_on_a_reassigned_collection_is_detached(s, target
     job.refresh_from_db()
     assert (job.project_id, job.source_image_collection_id) == (s.project.pk, None)
     assert SourceImageCollection.objects.get(pk=coll.pk).project_id == target.pk
-
-
-@pytest.mark.django_db(transaction=True)
-def test_moved_rows_are_locked_against_other_connections_during_the_move():
-    """While the move's transaction holds its locks, another connection can neither edit a
-    moved deployment nor add a capture to it."""
-    import threading
-
-    from django.db import OperationalError, connections, transaction
-
-    from ami.move.apply import _lock
-
-    s = setup_source(1, with_occurrences=False)
-    target = make_project("Target")
-    plan = build_plan(
-        MoveRequest(
-            source_project_id=s.project.pk, target_project_id=target.pk, deployment_ids=(s.dep.pk,)
-        )
-    )
-    errors: list[str] = []
-
-    def other_connection() -> None:
-        conn = connections.create_connection("default")
-        try:
-            with conn.cursor() as cur:
-                cur.execute("SET lock_timeout = '200ms'")
-                for sql in (
-                    f"UPDATE main_deployment SET name = 'x' WHERE id = {s.dep.pk}",
-                    "INSERT INTO main_sourceimage (project_id, deployment_id, path, test_image,"
-                    f" created_at, updated_at) VALUES ({s.project.pk}, {s.dep.pk}, 'late.jpg',"
-                    " false, now(), now())",
-                ):
-                    try:
-                        cur.execute(sql)
-                    except OperationalError as exc:
-                        errors.append(str(exc).splitlines()[0])
-                        conn.rollback()
-        finally:
-            conn.close()
-
-    with transaction.atomic():
-        _lock(plan)
-        thread = threading.Thread(target=other_connection)
-        thread.start()
-        thread.join()
-    assert errors == ["canceling statement due to lock timeout"] * 2

@@ -77,8 +77,10 @@ def test_drift_refuses_and_skip_drifted_leaves_the_row(world):
     src, _staying, target = world
     move_id = move_to(src.project.pk, target.pk, src.dep.pk)
     third = make_project("Third", make_user("third"))
+    elsewhere = add_deployment(third, "Dep C", 0).dep
     image = src.images[0]
-    SourceImage.objects.filter(pk=image.pk).update(project=third)
+    # Filed under another station of another project since (its project follows it).
+    SourceImage.objects.filter(pk=image.pk).update(project=third, deployment=elsewhere)
     with pytest.raises(CommandError, match=r"1 row\(s\) of main_sourceimage changed since"):
         revert(move_id, "--execute", "--reason", "undo")
     assert SourceImage.objects.get(pk=src.images[1].pk).project_id == target.pk

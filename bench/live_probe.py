@@ -1,0 +1,198 @@
+"""How long does the rest of the platform wait while a move runs? A concurrent probe.
+
+    python bench/live_probe.py --scale bci [--database-url URL] [--reuse-snapshot]
+
+On a copy of the demo data (``bench/run.py``'s snapshot, made if missing), while
+``move_project_data --execute`` moves the demo's two stations in a subprocess, probe threads
+on their own connections keep working on what the move does not touch and time every
+statement:
+
+- reads: a project row, a count of another project's occurrences, a page of the very captures
+  being moved, the moved deployments;
+- writes: a capture inserted into the third project, a job of the third project updated, a
+  capture inserted into a station of the source that stays.
+
+A second run does the same while a second move, of another source station to the third
+project, runs alongside the first. Prints the worst and 99th percentile latency of reads and
+writes per run, the moves' wall times and outcomes, and PASS/FAIL against 100 ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import psycopg2
+from rich.console import Console
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.dbs import DEFAULT_SERVER, Server
+from bench.measure import ROOT, _env
+
+TARGET_MS = 100.0
+console = Console(highlight=False)
+
+
+class Probe(threading.Thread):
+    """Runs its statements in a loop on its own connection, timing each, until stopped."""
+
+    def __init__(self, url: str, statements: list[tuple[str, list]]) -> None:
+        super().__init__(daemon=True)
+        self.url = url
+        self.statements = statements
+        self.stop = threading.Event()
+        self.latencies: list[float] = []
+        self.errors: list[str] = []
+
+    def run(self) -> None:
+        conn = psycopg2.connect(self.url)
+        conn.autocommit = True
+        with conn.cursor() as cur:
+            cur.execute("SET lock_timeout = '10s'")
+            while not self.stop.is_set():
+                for sql, params in self.statements:
+                    start = time.perf_counter()
+                    try:
+                        cur.execute(sql, params)
+                        if cur.description:
+                            cur.fetchall()
+                    except psycopg2.Error as exc:
+                        self.errors.append(str(exc).splitlines()[0])
+                    self.latencies.append(time.perf_counter() - start)
+                time.sleep(0.005)
+        conn.close()
+
+
+def _world(server: Server, db: str, moved: list[int], source: int, third: int) -> dict:
+    rows = server.query
+    staying = rows(
+        db,
+        "SELECT id FROM main_deployment WHERE project_id = %s AND NOT id = ANY(%s) ORDER BY id",
+        [source, moved],
+    )
+    third_dep = rows(db, "SELECT id FROM main_deployment WHERE project_id = %s LIMIT 1", [third])
+    third_job = rows(db, "SELECT id FROM jobs_job WHERE project_id = %s LIMIT 1", [third])
+    return {
+        "staying": [r[0] for r in staying],
+        "third_dep": third_dep[0][0],
+        "third_job": third_job[0][0] if third_job else None,
+    }
+
+
+def _probes(url: str, ids: dict, world: dict, moved: list[int]) -> tuple[Probe, Probe]:
+    capture = (
+        "INSERT INTO main_sourceimage (project_id, deployment_id, path, test_image, created_at,"
+        " updated_at) VALUES (%s, %s, 'probe.jpg', false, now(), now())"
+    )
+    reads = [
+        ("SELECT name FROM main_project WHERE id = %s", [ids["third"]]),
+        ("SELECT count(*) FROM main_occurrence WHERE project_id = %s", [ids["third"]]),
+        ("SELECT id, path FROM main_sourceimage WHERE deployment_id = %s LIMIT 20", [moved[0]]),
+        ("SELECT id, project_id FROM main_deployment WHERE id = ANY(%s)", [moved]),
+    ]
+    writes = [
+        (capture, [ids["third"], world["third_dep"]]),
+        (capture, [ids["source"], world["staying"][0]]),
+    ]
+    if world["third_job"]:
+        writes.append(
+            ("UPDATE jobs_job SET progress = progress WHERE id = %s", [world["third_job"]])
+        )
+    return Probe(url, reads), Probe(url, writes)
+
+
+def _move(url: str, source: int, target: int, deployments: list[int]) -> subprocess.Popen:
+    args = [
+        sys.executable, "manage.py", "move_project_data",
+        "--source-project", str(source), "--target-project", str(target),
+        "--deployment-ids", ",".join(map(str, deployments)),
+        "--execute", "--reason", "live probe", "--operator", "bench", "--format", "json",
+    ]  # fmt: skip
+    return subprocess.Popen(
+        args, cwd=ROOT, env=_env(url), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+
+
+def _summary(name: str, latencies: list[float]) -> str:
+    ms = sorted(x * 1000 for x in latencies)
+    p99 = ms[int(len(ms) * 0.99) - 1] if len(ms) >= 100 else ms[-1]
+    verdict = "PASS" if ms[-1] < TARGET_MS else "FAIL"
+    return (
+        f"  {name:<6} n={len(ms):>6}  median {statistics.median(ms):7.2f} ms  p99 {p99:7.2f} ms"
+        f"  worst {ms[-1]:8.2f} ms  [{verdict} < {TARGET_MS:g} ms]"
+    )
+
+
+def run_once(server: Server, snapshot: str, generated: dict, second_move: bool) -> None:
+    work = "ami_bench_live"
+    server.create(work, template=snapshot)
+    url = server.url(work)
+    ids = {
+        "source": generated["source_project_id"],
+        "target": generated["target_project_id"],
+        "third": generated["third_project_id"],
+    }
+    moved = list(generated["moved_deployment_ids"])
+    world = _world(server, work, moved, ids["source"], ids["third"])
+    reads, writes = _probes(url, ids, world, moved)
+    reads.start()
+    writes.start()
+    time.sleep(1.0)  # a baseline before the move
+    start = time.perf_counter()
+    moves = [_move(url, ids["source"], ids["target"], moved)]
+    if second_move:
+        time.sleep(2.0)  # the first move is well inside its transaction
+        moves.append(_move(url, ids["source"], ids["third"], [world["staying"][-1]]))
+    outcomes = []
+    for proc in moves:
+        _out, err = proc.communicate(timeout=3600)
+        outcomes.append((proc.returncode, time.perf_counter() - start, err.strip()[-300:]))
+    time.sleep(0.5)
+    reads.stop.set()
+    writes.stop.set()
+    reads.join()
+    writes.join()
+    title = "a move, and a second move alongside" if second_move else "one move"
+    console.print(f"\nDuring {title} (moved stations {moved}):")
+    for i, (code, wall, err) in enumerate(outcomes, start=1):
+        status = "OK" if code == 0 else f"FAILED ({err})"
+        console.print(f"  move {i}: {wall:.1f} s, {status}")
+    console.print(_summary("reads", reads.latencies))
+    console.print(_summary("writes", writes.latencies))
+    errors = reads.errors + writes.errors
+    if errors:
+        console.print(f"  probe errors: {len(errors)}, e.g. {errors[0]}")
+    server.drop(work)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--scale", default="bci", choices=("tiny", "bci", "bci10"))
+    parser.add_argument("--database-url", default=DEFAULT_SERVER)
+    parser.add_argument("--reuse-snapshot", action="store_true")
+    args = parser.parse_args()
+    server = Server(args.database_url)
+    snapshot = f"ami_bench_{args.scale}_snap"
+    saved = Path(tempfile.gettempdir()) / f"{snapshot}.json"
+    exists = server.query("postgres", "SELECT 1 FROM pg_database WHERE datname = %s", [snapshot])
+    if args.reuse_snapshot and exists and saved.exists():
+        generated = json.loads(saved.read_text())
+    else:
+        from bench.run import prepare
+
+        _snap, _bare, generated = prepare(server, args.scale)
+        saved.write_text(json.dumps(generated))
+    for second in (False, True):
+        run_once(server, snapshot, generated, second)
+
+
+if __name__ == "__main__":
+    main()
