@@ -1,10 +1,18 @@
-"""Database selection: DATABASE_URL, then a local server (tests only), then the embedded one."""
+"""Database selection (DATABASE_URL, a local server for tests, the embedded one), the messages
+for an unusable database, and the embedded server's clean-up."""
 
 from __future__ import annotations
 
+import json
+import os
 import re
+import select
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
+import psutil
 import pytest
 from django.db.utils import OperationalError
 
@@ -169,3 +177,100 @@ def test_a_connection_failure_is_one_line_saying_what_to_do(monkeypatch, libpq, 
 )
 def test_errors_on_an_open_connection_are_not_described(libpq):
     assert database.describe_connection_failure(OperationalError(libpq), CONFIG) is None
+
+
+def test_dead_handles_are_forgotten_and_live_ones_kept(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path))
+    dead = _pid_of_finished_process()
+    path = tmp_path / database.HANDLE_PIDS_FILE
+    path.write_text(json.dumps([os.getpid(), dead, "junk"]))
+    assert database.forget_dead_handles(tmp_path) == [dead]
+    assert json.loads(path.read_text()) == [os.getpid()]
+    assert database.forget_dead_handles(tmp_path) == []
+    path.write_text("[12")  # half-written by a process killed mid-write
+    assert database.forget_dead_handles(tmp_path) == []
+    assert json.loads(path.read_text()) == []
+
+
+def _pid_of_finished_process() -> int:
+    process = subprocess.Popen([sys.executable, "-c", "pass"])
+    process.wait(timeout=30)
+    return process.pid
+
+
+def _embedded_env(data_dir: Path) -> dict[str, str]:
+    env = {**os.environ, "AMI_EMBEDDED_DB": "1", "AMI_EMBEDDED_DATA_DIR": str(data_dir)}
+    for name in ("DATABASE_URL", "DJANGO_SETTINGS_MODULE"):
+        env.pop(name, None)
+    return env
+
+
+def _shell(data_dir: Path, code: str, **kwargs) -> subprocess.Popen[str]:
+    """``manage.py shell -c code`` on the embedded server kept in ``data_dir``."""
+    return subprocess.Popen(
+        [sys.executable, "manage.py", "shell", "-v", "0", "-c", code],
+        cwd=database.PROJECT_ROOT,
+        env=_embedded_env(data_dir),
+        text=True,
+        **kwargs,
+    )
+
+
+def _start_waiting_command(data_dir: Path) -> subprocess.Popen[str]:
+    """A command holding the embedded server, once it says it is ready."""
+    code = "import time; print('ready', flush=True); time.sleep(120)"
+    process = _shell(data_dir, code, stdout=subprocess.PIPE)
+    ready, _, _ = select.select([process.stdout], [], [], 90)
+    if not ready or process.stdout.readline().strip() != "ready":
+        process.kill()
+        pytest.fail("the command on the embedded server did not start within 90 s")
+    return process
+
+
+def _handle_pids(data_dir: Path) -> list[int]:
+    return json.loads((data_dir / database.HANDLE_PIDS_FILE).read_text())
+
+
+def _server_pid(data_dir: Path) -> int | None:
+    """The postmaster's pid while the embedded server runs, else None."""
+    try:
+        pid = int((data_dir / "postmaster.pid").read_text().split()[0])
+    except FileNotFoundError:
+        return None
+    try:
+        running = psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return None
+    return pid if running else None
+
+
+@pytest.fixture(scope="module")
+def embedded_dir(tmp_path_factory):
+    """A data directory of its own, so the tests never touch the project's .pgdata/."""
+    data_dir = tmp_path_factory.mktemp("embedded") / "pgdata"
+    yield data_dir
+    pid = _server_pid(data_dir)
+    if pid is not None:  # a test failed with the server up
+        psutil.Process(pid).terminate()
+        psutil.Process(pid).wait(timeout=30)
+
+
+def test_a_killed_command_does_not_keep_the_embedded_server_running(embedded_dir):
+    killed = _start_waiting_command(embedded_dir)
+    killed.kill()
+    killed.wait(timeout=30)
+    assert _handle_pids(embedded_dir) == [killed.pid]
+    assert _server_pid(embedded_dir) is not None
+
+    assert _shell(embedded_dir, "pass").wait(timeout=90) == 0
+    assert _handle_pids(embedded_dir) == []
+    assert _server_pid(embedded_dir) is None
+
+
+def test_sigterm_stops_the_embedded_server(embedded_dir):
+    command = _start_waiting_command(embedded_dir)
+    assert _handle_pids(embedded_dir) == [command.pid]
+    command.terminate()
+    assert command.wait(timeout=60) == 128 + signal.SIGTERM
+    assert _handle_pids(embedded_dir) == []
+    assert _server_pid(embedded_dir) is None
