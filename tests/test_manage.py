@@ -11,6 +11,7 @@ from urllib.parse import quote
 
 import pytest
 from django.conf import settings
+from django.db import connection
 
 from ami.database import PROJECT_ROOT
 
@@ -38,12 +39,17 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def missing_database_url() -> str:
-    """The test server, with a database name that does not exist on it."""
+def server_url(name: str) -> str:
+    """The test server's URL, for the database ``name``."""
     db = settings.DATABASES["default"]
     host = quote(str(db["HOST"]), safe="")
     port = f":{db['PORT']}" if db["PORT"] else ""
-    return f"postgres://{db['USER']}:{PASSWORD}@{host}{port}/uxerr_missing_{os.getpid()}"
+    return f"postgres://{db['USER']}:{PASSWORD}@{host}{port}/{name}"
+
+
+def missing_database_url() -> str:
+    """The test server, with a database name that does not exist on it."""
+    return server_url(f"uxerr_missing_{os.getpid()}")
 
 
 REFUSED = (
@@ -97,3 +103,25 @@ def test_traceback_flag_still_shows_the_traceback():
     assert result.returncode == 1
     assert "Traceback" in result.stderr
     assert re.search(r"OperationalError: connection to server at .* failed", result.stderr)
+
+
+@pytest.mark.parametrize(
+    ("args", "pattern"),
+    [
+        (
+            ("list_moves", "--project", "abc"),
+            r"CommandError: --project 'abc' is not a project id: pass a number, e\.g\. 7",
+        ),
+        (
+            ("row_history", "main.Deployment", "abc"),
+            r"CommandError: 'abc' is not a primary key of main\.Deployment \(.*\): "
+            r"pass the row's id, e\.g\. row_history main\.Deployment 3",
+        ),
+    ],
+    ids=["list_moves", "row_history"],
+)
+def test_a_bad_id_is_one_line_and_a_failure(db, args, pattern):
+    result = manage(*args, database_url=server_url(connection.settings_dict["NAME"]))
+    assert result.returncode == 1
+    assert re.fullmatch(pattern, result.stderr.strip()), result.stderr
+    assert result.stdout == ""
