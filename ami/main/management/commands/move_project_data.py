@@ -13,9 +13,15 @@ See docs/operator-guide.md.
 from __future__ import annotations
 
 import getpass
+from argparse import RawDescriptionHelpFormatter
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import (
+    BaseCommand,
+    CommandError,
+    CommandParser,
+    DjangoHelpFormatter,
+)
 
 from ami.move import MoveError, MoveRequest, apply_plan, build_plan, parse_deployment_ids
 from ami.move import report as render
@@ -30,18 +36,51 @@ def _default_operator() -> str:
         return "unknown"
 
 
+class _HelpFormatter(DjangoHelpFormatter, RawDescriptionHelpFormatter):
+    """Django's order of options; the examples laid out as written."""
+
+
 class Command(BaseCommand):
-    help = "Move deployments and their data from a source project to another project."
+    help = (
+        "Move deployments, and everything hanging off them, to another project.\n"
+        "Dry run by default; --execute writes, in one transaction recorded by the ledger."
+    )
+    epilog = r"""examples:
+  python manage.py move_project_data --source-project 7 --target-project 20 \
+      --deployment-ids 61,62 --reason "TICKET-12: wrong project"           # dry run
+  python manage.py move_project_data --source-project 7 --target-project 20 \
+      --deployment-ids 61,62 --reason "TICKET-12: wrong project" --execute
+  python manage.py move_project_data --source-project 7 --create-project "Gamboa" \
+      --deployment-ids 61 --no-clone-pipelines --no-clone-collections --format json
+
+See docs/operator-guide.md."""
+
+    def create_parser(self, prog_name: str, subcommand: str, **kwargs: Any) -> CommandParser:
+        kwargs.setdefault("formatter_class", _HelpFormatter)
+        return super().create_parser(prog_name, subcommand, epilog=self.epilog, **kwargs)
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--source-project", type=int, required=True, help="Source pk")
         parser.add_argument("--target-project", type=int, help="Existing target project pk")
         parser.add_argument("--create-project", type=str, help="Name of a new target project")
         parser.add_argument("--deployment-ids", type=str, required=True, help="e.g. 61,62")
-        parser.add_argument("--no-clone-pipelines", action="store_true")
-        parser.add_argument("--no-clone-collections", action="store_true")
+        parser.add_argument(
+            "--no-clone-pipelines",
+            action="store_true",
+            help="Do not copy the source's pipeline configs to the target (default: copy)",
+        )
+        parser.add_argument(
+            "--no-clone-collections",
+            action="store_true",
+            help="A collection with moved and staying captures: only remove the moved ones "
+            "(default: split it; a copy in the target gets them)",
+        )
         parser.add_argument("--execute", action="store_true", help="Write (default: dry run)")
-        parser.add_argument("--fire-post-save", action="store_true")
+        parser.add_argument(
+            "--fire-post-save",
+            action="store_true",
+            help="After the steps, save each moved deployment so post_save receivers run",
+        )
         parser.add_argument(
             "--preserve-roles",
             action="store_true",
@@ -52,10 +91,19 @@ class Command(BaseCommand):
             action="store_true",
             help="Do not replace the target's default filters and settings",
         )
-        parser.add_argument("--allow-running-jobs", action="store_true")
+        parser.add_argument(
+            "--allow-running-jobs",
+            action="store_true",
+            help="Move even if a job on a moved deployment is running (default: refuse)",
+        )
         parser.add_argument("--reason", type=str, default="", help="Why (stored with the move)")
         parser.add_argument("--operator", type=str, default=None, help="Default: the OS user")
-        parser.add_argument("--format", choices=("text", "json"), default="text")
+        parser.add_argument(
+            "--format",
+            choices=("text", "json"),
+            default="text",
+            help="json: one document with the plan, steps, checks, move id and digest",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         self.json = options["format"] == "json"
