@@ -208,7 +208,7 @@ def embedded_database_config() -> dict[str, Any]:
             os.environ["XDG_RUNTIME_DIR"] = str(runtime)
         import pgserver  # imported here: starting a server is only for when it is needed
 
-        data_dir.mkdir(exist_ok=True)
+        data_dir.mkdir(parents=True, exist_ok=True)
         forget_dead_handles(data_dir)
         _embedded_server = pgserver.get_server(data_dir, cleanup_mode="stop")
         stop_on_sigterm()
