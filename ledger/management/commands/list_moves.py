@@ -18,11 +18,14 @@ class Command(BaseCommand):
     help = "List sealed moves, oldest first."
 
     def add_arguments(self, parser) -> None:
-        parser.add_argument("--project", help="Only moves whose source or target is this project.")
+        parser.add_argument(
+            "--project", help="Only moves whose source or target is this project id."
+        )
         parser.add_argument("--since", help="Only moves committed on or after this date (UTC).")
         parser.add_argument("--format", choices=["text", "json"], default="text")
 
     def handle(self, *args, **options) -> None:
+        project = project_id(options["project"])
         since = None
         if options["since"]:
             try:
@@ -31,7 +34,7 @@ class Command(BaseCommand):
                 raise CommandError(
                     f"--since {options['since']!r} is not a date: use YYYY-MM-DD"
                 ) from exc
-        moves = list_moves(project=options["project"], since=since)
+        moves = list_moves(project=project, since=since)
         if options["format"] == "json":
             self.stdout.write(msgspec.json.encode(moves).decode())
             return
@@ -46,6 +49,15 @@ class Command(BaseCommand):
                 f"source={_show(m.source)} target={_show(m.target)} "
                 f"deployments={_show(m.deployments)}{reverted} reason={m.reason!r}"
             )
+
+
+def project_id(value: str | None) -> str | None:
+    """``--project`` as the moves' arguments hold it (a JSON number: "07" matches 7)."""
+    if value is None:
+        return None
+    if not value.strip().isdecimal() or int(value) < 1:
+        raise CommandError(f"--project {value!r} is not a project id: pass a number, e.g. 7")
+    return str(int(value))
 
 
 def _show(value: object) -> str:

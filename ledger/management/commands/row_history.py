@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import msgspec
 from django.apps import apps
+from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
 from ledger.digest import canonical_time
@@ -24,12 +25,13 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options) -> None:
         table = resolve_table(options["model"])
-        history = row_history(table, options["pk"])
+        pk = primary_key(table, options["pk"], options["model"])
+        history = row_history(table, pk)
         if options["format"] == "json":
             self.stdout.write(msgspec.json.encode(history).decode())
             return
         if not history:
-            self.stdout.write(f"no ledger entries for {table} row {options['pk']}")
+            self.stdout.write(f"no ledger entries for {table} row {pk}")
             return
         for h in history:
             step = h.step or "(outside steps)"
@@ -56,3 +58,21 @@ def resolve_table(name: str) -> str:
             f"unknown table {name!r}: use app_label.ModelName or an existing table name"
         )
     return name
+
+
+def primary_key(table: str, value: str, name: str) -> str:
+    """The pk as the ledger holds it (the column's text: "07" is 7), checked against the model.
+
+    A table no model maps is taken as is: there is nothing to check the value against.
+    """
+    models = [m for m in apps.get_models(include_auto_created=True) if m._meta.db_table == table]
+    if not models:
+        return value
+    try:
+        return str(models[0]._meta.pk.to_python(value))
+    except ValidationError as exc:
+        reason = " ".join(exc.messages).rstrip(".")
+        raise CommandError(
+            f"{value!r} is not a primary key of {name} ({reason}): pass the row's id, "
+            f"e.g. row_history {name} 3"
+        ) from exc

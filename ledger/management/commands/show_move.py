@@ -39,7 +39,7 @@ def render(detail: MoveDetail) -> list[str]:
         f"  operator   {h.operator}",
         f"  started    {h.started_at}",
         f"  committed  {h.committed_at}",
-        f"  reason     {h.reason}",
+        f"  reason     {_or_absent(h.reason, 'none given')}",
         f"  arguments  {msgspec.json.encode(h.arguments).decode()}",
         f"  entries    {h.entry_count}",
         "  steps:",
@@ -56,7 +56,7 @@ def render(detail: MoveDetail) -> list[str]:
         lines.append("  writes outside steps: none")
     lines += [
         f"  digest       {detail.digest}",
-        f"  prev_digest  {h.prev_digest or '- (first move)'}",
+        f"  prev_digest  {_or_absent(h.prev_digest, 'first move')}",
         f"  schema       {h.schema_fingerprint}",
     ]
     if h.reverts_id:
@@ -64,3 +64,8 @@ def render(detail: MoveDetail) -> list[str]:
     if detail.reverted_by:
         lines.append(f"  reverted by move {detail.reverted_by}")
     return lines
+
+
+def _or_absent(value: str | None, why: str) -> str:
+    """A value, or "- (why)" where there is none: never "None" nor an empty field."""
+    return value if value else f"- ({why})"

@@ -18,68 +18,30 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-import ledger
-from ami.move import (
-    MoveError,
-    MoveRequest,
-    build_plan,
-    execute_move,
-    parse_deployment_ids,
-    plan_digest,
-)
+from ami.move import MoveError, MoveRequest, build_plan, cli, execute_move, plan_digest
 from ami.move import report as render
-from ami.move.apply import DEFAULT_LOCK_TIMEOUT
 from ami.move.errors import ValidationFailed
 from ami.move.structs import MovePlan, MoveReport, StepResult
 
 
 class Command(BaseCommand):
-    help = "Move deployments and their data from a source project to another project."
+    help = (
+        "Move deployments, and everything hanging off them, to another project.\n"
+        "Dry run by default; --execute writes, in one transaction recorded by the ledger."
+    )
+
+    def create_parser(self, prog_name: str, subcommand: str, **kwargs: Any) -> CommandParser:
+        kwargs.setdefault("formatter_class", cli.HelpFormatter)
+        return super().create_parser(prog_name, subcommand, epilog=cli.EPILOG, **kwargs)
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--source-project", type=int, required=True, help="Source pk")
-        parser.add_argument("--target-project", type=int, help="Existing target project pk")
-        parser.add_argument("--create-project", type=str, help="Name of a new target project")
-        parser.add_argument("--deployment-ids", type=str, required=True, help="e.g. 61,62")
-        parser.add_argument("--no-clone-pipelines", action="store_true")
-        parser.add_argument("--no-clone-collections", action="store_true")
-        parser.add_argument("--execute", action="store_true", help="Write (default: dry run)")
-        parser.add_argument("--fire-post-save", action="store_true")
-        parser.add_argument(
-            "--preserve-roles",
-            action="store_true",
-            help="Identifiers keep their source role on an existing target",
-        )
-        parser.add_argument(
-            "--keep-target-settings",
-            action="store_true",
-            help="Do not replace the target's default filters and settings",
-        )
-        parser.add_argument("--allow-running-jobs", action="store_true")
-        parser.add_argument(
-            "--reason", type=str, default="", help="Why (stored with the move; required)"
-        )
-        parser.add_argument("--operator", type=str, default=None, help="Default: the OS user")
-        parser.add_argument(
-            "--expect-plan",
-            metavar="DIGEST",
-            help="With --execute: the plan digest of the dry run you reviewed; refuse if the "
-            "plan changed since",
-        )
-        parser.add_argument(
-            "--lock-timeout",
-            type=float,
-            default=DEFAULT_LOCK_TIMEOUT,
-            metavar="SECONDS",
-            help="Give up (changing nothing) when a lock is not granted within this time",
-        )
-        parser.add_argument("--format", choices=("text", "json"), default="text")
+        cli.add_arguments(parser)
 
     def handle(self, *args: Any, **options: Any) -> None:
         self.json = options["format"] == "json"
         self.silent = options.get("verbosity", 1) == 0
         try:
-            request = self._request(options)
+            request = cli.request_from(options)
             if request.execute:
                 self._execute(request, options)
             else:
@@ -89,29 +51,6 @@ class Command(BaseCommand):
             self._fail(exc, exc.report)
         except MoveError as exc:
             self._fail(exc)
-
-    def _request(self, options: dict[str, Any]) -> MoveRequest:
-        if options["execute"] and not (options["reason"] or "").strip():
-            raise MoveError('--execute needs --reason "why" (it is stored with the move)')
-        if options["expect_plan"] and not options["execute"]:
-            raise MoveError("--expect-plan goes with --execute: drop it for a dry run")
-        if options["lock_timeout"] <= 0:
-            raise MoveError("--lock-timeout must be a positive number of seconds")
-        return MoveRequest(
-            source_project_id=options["source_project"],
-            target_project_id=options["target_project"] or None,
-            create_project=(options["create_project"] or "").strip() or None,
-            deployment_ids=parse_deployment_ids(options["deployment_ids"]),
-            clone_pipelines=not options["no_clone_pipelines"],
-            clone_collections=not options["no_clone_collections"],
-            execute=options["execute"],
-            fire_post_save=options["fire_post_save"],
-            preserve_roles=options["preserve_roles"],
-            keep_target_settings=options["keep_target_settings"],
-            allow_running_jobs=options["allow_running_jobs"],
-            reason=options["reason"],
-            operator=options["operator"] or ledger.default_operator(),
-        )
 
     def _dry_run(self, request: MoveRequest) -> None:
         plan = build_plan(request)
