@@ -44,7 +44,7 @@ class Command(BaseCommand):
         if options["verbosity"]:
             self.stdout.write(
                 f"move {seal.move_id}: {seal.entry_count} entries written to {output}\n"
-                f"digest {seal.digest}\nprev_digest {seal.prev_digest}"
+                f"digest {seal.digest}\nprev_digest {seal.prev_digest or '- (first move)'}"
             )
 
     def _write(self, output: Path, data: bytes) -> None:
