@@ -20,6 +20,7 @@ writes per run, the moves' wall times and outcomes, and PASS/FAIL against 100 ms
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import statistics
 import subprocess
@@ -38,6 +39,8 @@ from bench.dbs import DEFAULT_SERVER, Server
 from bench.measure import ROOT, _env
 
 TARGET_MS = 100.0
+_SERIAL = object()  # a parameter replaced by a fresh number on every run
+_serial = itertools.count(1)
 console = Console(highlight=False)
 
 
@@ -51,6 +54,7 @@ class Probe(threading.Thread):
         self.stop = threading.Event()
         self.latencies: list[float] = []
         self.errors: list[str] = []
+        self.worst: tuple[float, float, str] = (0.0, 0.0, "")  # seconds, when, statement
 
     def run(self) -> None:
         conn = psycopg2.connect(self.url)
@@ -59,6 +63,7 @@ class Probe(threading.Thread):
             cur.execute("SET lock_timeout = '10s'")
             while not self.stop.is_set():
                 for sql, params in self.statements:
+                    params = [next(_serial) if p is _SERIAL else p for p in params]
                     start = time.perf_counter()
                     try:
                         cur.execute(sql, params)
@@ -66,7 +71,10 @@ class Probe(threading.Thread):
                             cur.fetchall()
                     except psycopg2.Error as exc:
                         self.errors.append(str(exc).splitlines()[0])
-                    self.latencies.append(time.perf_counter() - start)
+                    took = time.perf_counter() - start
+                    self.latencies.append(took)
+                    if took > self.worst[0]:
+                        self.worst = (took, start, sql.split("(")[0][:60])
                 time.sleep(0.005)
         conn.close()
 
@@ -90,7 +98,7 @@ def _world(server: Server, db: str, moved: list[int], source: int, third: int) -
 def _probes(url: str, ids: dict, world: dict, moved: list[int]) -> tuple[Probe, Probe]:
     capture = (
         "INSERT INTO main_sourceimage (project_id, deployment_id, path, test_image, created_at,"
-        " updated_at) VALUES (%s, %s, 'probe.jpg', false, now(), now())"
+        " updated_at) VALUES (%s, %s, 'probe-' || %s || '.jpg', false, now(), now())"
     )
     reads = [
         ("SELECT name FROM main_project WHERE id = %s", [ids["third"]]),
@@ -99,8 +107,8 @@ def _probes(url: str, ids: dict, world: dict, moved: list[int]) -> tuple[Probe, 
         ("SELECT id, project_id FROM main_deployment WHERE id = ANY(%s)", [moved]),
     ]
     writes = [
-        (capture, [ids["third"], world["third_dep"]]),
-        (capture, [ids["source"], world["staying"][0]]),
+        (capture, [ids["third"], world["third_dep"], _SERIAL]),
+        (capture, [ids["source"], world["staying"][0], _SERIAL]),
     ]
     if world["third_job"]:
         writes.append(
@@ -151,10 +159,17 @@ def run_once(server: Server, snapshot: str, generated: dict, second_move: bool) 
     if second_move:
         time.sleep(2.0)  # the first move is well inside its transaction
         moves.append(_move(url, ids["source"], ids["third"], [world["staying"][-1]]))
-    outcomes = []
-    for proc in moves:
+    outcomes: list[tuple[int, float, str]] = [(0, 0.0, "")] * len(moves)
+
+    def wait(i: int, proc: subprocess.Popen) -> None:
         _out, err = proc.communicate(timeout=3600)
-        outcomes.append((proc.returncode, time.perf_counter() - start, err.strip()[-300:]))
+        outcomes[i] = (proc.returncode, time.perf_counter() - start, err.strip()[-300:])
+
+    waiters = [threading.Thread(target=wait, args=(i, p)) for i, p in enumerate(moves)]
+    for waiter in waiters:
+        waiter.start()
+    for waiter in waiters:
+        waiter.join()
     time.sleep(0.5)
     reads.stop.set()
     writes.stop.set()
@@ -164,9 +179,11 @@ def run_once(server: Server, snapshot: str, generated: dict, second_move: bool) 
     console.print(f"\nDuring {title} (moved stations {moved}):")
     for i, (code, wall, err) in enumerate(outcomes, start=1):
         status = "OK" if code == 0 else f"FAILED ({err})"
-        console.print(f"  move {i}: {wall:.1f} s, {status}")
-    console.print(_summary("reads", reads.latencies))
-    console.print(_summary("writes", writes.latencies))
+        console.print(f"  move {i}: ended at +{wall:.1f} s, {status}")
+    for name, probe in (("reads", reads), ("writes", writes)):
+        console.print(_summary(name, probe.latencies))
+        _took, when, statement = probe.worst
+        console.print(f"         worst: {statement} at +{when - start:.1f} s")
     errors = reads.errors + writes.errors
     if errors:
         console.print(f"  probe errors: {len(errors)}, e.g. {errors[0]}")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from django.conf import settings
 
 
@@ -50,3 +52,28 @@ def install_timeout() -> float:
     assert isinstance(value, int | float), "LEDGER_INSTALL_TIMEOUT must be a number"
     assert value >= 0, "LEDGER_INSTALL_TIMEOUT must be >= 0"
     return float(value)
+
+
+def signing_key_file() -> str | None:
+    """Path of the PEM Ed25519 private key that signs sealed moves
+    (``LEDGER_SIGNING_KEY_FILE``, default None: look at ``signing_key_env()``)."""
+    value = getattr(settings, "LEDGER_SIGNING_KEY_FILE", None)
+    assert value is None or isinstance(value, str | os.PathLike), "a path or None"
+    return str(value) if value else None
+
+
+def signing_key_env() -> str | None:
+    """Name of the environment variable holding that key as PEM text, when no file is set
+    (``LEDGER_SIGNING_KEY_ENV``, default ``"LEDGER_SIGNING_KEY"``)."""
+    value = getattr(settings, "LEDGER_SIGNING_KEY_ENV", "LEDGER_SIGNING_KEY")
+    assert value is None or isinstance(value, str), "LEDGER_SIGNING_KEY_ENV must be a name"
+    return value or None
+
+
+def checkpoint_file() -> str | None:
+    """File outside the database each sealed move's chain head is appended to, after commit
+    (``LEDGER_CHECKPOINT_FILE``, default None: no checkpoint file; the head is still printed
+    by the commands, for a ticket)."""
+    value = getattr(settings, "LEDGER_CHECKPOINT_FILE", None)
+    assert value is None or isinstance(value, str | os.PathLike), "a path or None"
+    return str(value) if value else None

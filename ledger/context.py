@@ -24,7 +24,7 @@ import msgspec
 import pghistory
 from django.db import connections, transaction
 
-from ledger import capture_state, install, seal
+from ledger import capture_state, checkpoint, config, install, seal
 from ledger.capture import STAGING_TABLE
 from ledger.dbapi import in_failed_transaction
 from ledger.digest import decode, encode
@@ -86,6 +86,8 @@ class Recording:
         self.steps: list[StepRecord] = []
         self.move_id: int | None = None
         self.digest: str | None = None
+        self.signature: str | None = None
+        self.signer: str | None = None
         self.entry_count: int | None = None
         self.context_id: str = ""
         # Amendable until the seal (e.g. a digest of what was planned under the locks).
@@ -316,10 +318,32 @@ def recording(
                     "reverts_id": reverts,
                 },
             )
-            rec.move_id, rec.digest, rec.entry_count, rec.steps = sealed
+            rec.move_id, rec.digest, rec.entry_count = (
+                sealed.move_id,
+                sealed.digest,
+                sealed.entry_count,
+            )
+            rec.signature, rec.signer, rec.steps = sealed.signature, sealed.signer, sealed.steps
         finally:
             _state.active = None
-        transaction.on_commit(lambda: install.release_capture(using), using=using)
+        transaction.on_commit(lambda: _after_commit(using, sealed), using=using)
+
+
+def _after_commit(using: str, sealed: seal.Sealed) -> None:
+    """Once the move is committed: keep its head outside the database, drop the triggers."""
+    path = config.checkpoint_file()
+    if path:
+        checkpoint.append(
+            path,
+            checkpoint.CheckpointLine(
+                move_id=sealed.move_id,
+                digest=sealed.digest,
+                signature=sealed.signature,
+                signer=sealed.signer,
+                committed_at=sealed.committed_at,
+            ),
+        )
+    install.release_capture(using)
 
 
 def _open(using: str, captures: dict[str, TableCapture]) -> tuple[Recording, dict]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 import msgspec
 
@@ -22,6 +22,7 @@ from ledger.digest import (
     move_digest,
 )
 from ledger.errors import ExportFormatError
+from ledger.signing import fingerprint, verify_signature
 from ledger.structs import (
     EntryLine,
     EntryPayload,
@@ -35,6 +36,9 @@ from ledger.structs import (
     VerifyFailure,
     VerifyReport,
 )
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 _HEADER_FIELDS = HeaderFields.__struct_fields__
 _ENTRY_FIELDS = EntryPayload.__struct_fields__
@@ -62,7 +66,11 @@ def export_move(move_id: int, file: BinaryIO, using: str = "default") -> SealLin
     Raises:
         MoveNotFound: no such move.
     """
-    from ledger.queries import iter_groups, read_header  # the offline path needs no database
+    from ledger.queries import (  # the offline path needs no database
+        iter_groups,
+        read_header,
+        signature_of,
+    )
 
     header, digest = read_header(move_id, using)
     fields = {name: getattr(header, name) for name in _HEADER_FIELDS}
@@ -110,6 +118,7 @@ def export_move(move_id: int, file: BinaryIO, using: str = "default") -> SealLin
         entries_root=header.entries_root,
         prev_digest=header.prev_digest,
         digest=digest,
+        signature=signature_of(move_id, using),
     )
     file.write(encode(seal) + b"\n")
     return seal
@@ -149,7 +158,9 @@ class _FileCheck:
         self.next_id = line.id + 1
         self.builder.extend([leaf])
 
-    def finish(self, expected_digest: str | None) -> None:
+    def finish(
+        self, expected_digest: str | None, public_key: Ed25519PublicKey | None = None
+    ) -> None:
         header, seal = self.header, self.seal
         if seal is None:
             raise ExportFormatError("the file has no seal line: it was truncated; export again")
@@ -173,6 +184,11 @@ class _FileCheck:
                 f"digest {seal.digest} differs from the digest kept outside the "
                 f"database ({expected_digest})",
             )
+        if public_key is not None:
+            if full.signer != fingerprint(public_key):
+                self.fail(None, f"the move names signer {full.signer}, not the given key")
+            elif not verify_signature(public_key, seal.digest, seal.signature):
+                self.fail(None, "the signature does not verify with the given key: forged")
 
 
 def _read_lines(path: Path):
@@ -183,12 +199,17 @@ def _read_lines(path: Path):
         raise ExportFormatError(f"cannot read {path}: {exc.strerror}; check the path") from exc
 
 
-def verify_file(path: str | Path, expected_digest: str | None = None) -> VerifyReport:
+def verify_file(
+    path: str | Path,
+    expected_digest: str | None = None,
+    public_key: Ed25519PublicKey | None = None,
+) -> VerifyReport:
     """Verify an export offline: every leaf, the Merkle root and the digest.
 
     Args:
         path: the export file.
         expected_digest: the move's digest as kept outside the database, if any.
+        public_key: check the move's signature with this key.
 
     Raises:
         ExportFormatError: the file cannot be read or is not an export.
@@ -219,12 +240,25 @@ def verify_file(path: str | Path, expected_digest: str | None = None) -> VerifyR
             check.seal = line
     if check.header is None:
         raise ExportFormatError(f"{path} is empty: not an export")
-    check.finish(expected_digest)
+    check.finish(expected_digest, public_key)
     failures = [check.failure] if check.failure else []
+    checked = ["every entry, the Merkle root and the digest, within the file"]
+    not_checked = []
+    if expected_digest is not None:
+        checked.append("the digest kept outside the database")
+    if public_key is not None:
+        checked.append(f"the signature, with key {fingerprint(public_key)}")
+    if expected_digest is None and public_key is None:
+        not_checked.append(
+            "that the file is the move that was sealed (pass --digest or --public-key): a "
+            "rewritten and re-sealed export is consistent in itself"
+        )
     return VerifyReport(
         ok=not failures,
         moves_checked=1,
         entries_checked=check.builder.count,
         failures=failures,
         last_digest=check.seal.digest,
+        checked=checked,
+        not_checked=not_checked,
     )

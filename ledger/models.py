@@ -46,7 +46,20 @@ class Move(models.Model):
     entry_count = models.BigIntegerField()
     first_entry_id = models.BigIntegerField(null=True, blank=True)
     entries_root = models.CharField(max_length=64, help_text="Merkle root of the entries (hex).")
+    # NULL, not "", marks an unsigned move (in the header, covered by the digest).
+    signer = models.CharField(  # noqa: DJ001
+        max_length=80,
+        null=True,
+        blank=True,
+        help_text="Fingerprint of the key meant to sign the move; NULL: unsigned.",
+    )
     digest = models.CharField(max_length=64, unique=True, help_text="Chain link (hex).")
+    signature = models.CharField(  # noqa: DJ001
+        max_length=128,
+        null=True,
+        blank=True,
+        help_text="Ed25519 signature of the digest by the signer's key (hex).",
+    )
     # NULL, not "", marks the first move of the chain: it has no predecessor.
     prev_digest = models.CharField(max_length=64, null=True, blank=True)  # noqa: DJ001
 

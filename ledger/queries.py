@@ -28,7 +28,7 @@ from ledger.structs import (
 _HEADER_COLUMNS = """
 id, kind, reverts_id, command, arguments::text, reason, operator, started_at, committed_at,
 schema_fingerprint, tables::text, context_id::text, entry_count, first_entry_id, entries_root,
-prev_digest, digest
+prev_digest, signer, digest
 """
 
 
@@ -64,9 +64,10 @@ def _header(row: tuple, steps: list[StepRecord]) -> tuple[MoveHeader, str]:
         first_entry_id=row[13],
         entries_root=row[14],
         prev_digest=row[15],
+        signer=row[16],
         steps=steps,
     )
-    return header, row[16]
+    return header, row[17]
 
 
 def read_steps(move_id: int, using: str = "default") -> list[StepRecord]:
@@ -95,6 +96,14 @@ def read_headers(
         rows = cursor.fetchall()
     for row in rows:
         yield _header(row, read_steps(row[0], using))
+
+
+def signature_of(move_id: int, using: str = "default") -> str | None:
+    """The stored signature of a move's digest (hex), or None when it is unsigned."""
+    with connections[using].cursor() as cursor:
+        cursor.execute("SELECT signature FROM ledger_move WHERE id = %s", [move_id])
+        row = cursor.fetchone()
+    return row[0] if row else None
 
 
 def read_header(move_id: int, using: str = "default") -> tuple[MoveHeader, str]:

@@ -21,6 +21,7 @@ from django.db import connections
 from ledger import capture_state, config
 from ledger.digest import GroupDigest, MerkleBuilder, canonical_time, decode, encode, move_digest
 from ledger.errors import StepCountMismatch
+from ledger.signing import configured_signer
 from ledger.structs import MoveHeader, StepRecord
 
 if TYPE_CHECKING:
@@ -104,8 +105,9 @@ def _hash_staging(connection, move_id: int, first_id: int, first_step: int):
 _INSERT_MOVE = """
 INSERT INTO ledger_move (id, kind, reverts_id, command, arguments, reason, operator, started_at,
     committed_at, schema_fingerprint, tables, context_id, entry_count, first_entry_id,
-    entries_root, digest, prev_digest)
-VALUES (%s, %s, %s, %s, %s::jsonb, %s, %s, %s, %s, %s, %s::jsonb, %s::uuid, %s, %s, %s, %s, %s)
+    entries_root, digest, prev_digest, signer, signature)
+VALUES (%s, %s, %s, %s, %s::jsonb, %s, %s, %s, %s, %s, %s::jsonb, %s::uuid, %s, %s, %s, %s, %s,
+    %s, %s)
 """
 _INSERT_STEPS = """
 INSERT INTO ledger_step (id, move_id, seq, label, action, expected_rows, captured_rows)
@@ -148,6 +150,18 @@ def _sealed_steps(cursor, rec: Recording) -> list[StepRecord]:
     return steps
 
 
+class Sealed(msgspec.Struct, frozen=True, kw_only=True):
+    """What sealing wrote: the move's id, digest, signature and steps."""
+
+    move_id: int
+    digest: str
+    signature: str | None
+    signer: str | None
+    committed_at: str
+    entry_count: int
+    steps: list[StepRecord]
+
+
 def finish(
     using: str,
     *,
@@ -155,11 +169,11 @@ def finish(
     captures: dict[str, TableCapture],
     state_before: dict,
     header_fields: dict[str, object],
-) -> tuple[int, str, int, list[StepRecord]]:
-    """Check the capture held and write the sealed move.
+) -> Sealed:
+    """Check the capture held and write the sealed move, signed when a key is configured.
 
     Returns:
-        The move's id, its digest, its entry count and its steps as sealed.
+        What was sealed.
 
     Raises:
         CaptureBroken: capture was disabled or a captured table altered during the recording.
@@ -169,6 +183,7 @@ def finish(
     from ledger.context import check_reverts
 
     connection = connections[using]
+    signer = configured_signer()  # read before any write: a bad key refuses the seal
     tables = {t: c.snapshot() for t, c in sorted(captures.items())}
     with connection.cursor() as cursor:
         capture_state.check_unchanged(state_before, capture_state.read_state(cursor, captures))
@@ -204,9 +219,11 @@ def finish(
         first_entry_id=first_id if builder.count else None,
         entries_root=builder.root(),
         prev_digest=prev_digest,
+        signer=signer.fingerprint if signer else None,
         steps=steps,
     )
     digest = move_digest(header)
+    signature = signer.sign(digest) if signer else None
     with connection.cursor() as cursor:
         cursor.execute(
             _INSERT_MOVE,
@@ -228,6 +245,8 @@ def finish(
                 header.entries_root,
                 digest,
                 prev_digest,
+                header.signer,
+                signature,
             ],
         )
         cursor.execute(
@@ -247,4 +266,12 @@ def finish(
             "DROP TABLE pg_temp.ledger_staging; "
             "SELECT set_config('ledger.recording', '', true), set_config('ledger.step', '', true)"
         )
-    return move_id, digest, builder.count, steps
+    return Sealed(
+        move_id=move_id,
+        digest=digest,
+        signature=signature,
+        signer=header.signer,
+        committed_at=header.committed_at,
+        entry_count=builder.count,
+        steps=steps,
+    )

@@ -62,6 +62,7 @@ class HeaderFields(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     first_entry_id: int | None
     entries_root: str
     prev_digest: str | None
+    signer: str | None
 
 
 class MoveHeader(HeaderFields, frozen=True, kw_only=True):
@@ -99,6 +100,7 @@ class SealLine(
     entries_root: str
     prev_digest: str | None
     digest: str
+    signature: str | None = None
 
 
 ExportLine = HeaderLine | StepLine | EntryLine | SealLine
@@ -113,13 +115,21 @@ class VerifyFailure(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class VerifyReport(msgspec.Struct, kw_only=True):
-    """What verification checked and the first failure of each move, in ledger order."""
+    """What verification checked and the first failure of each move, in ledger order.
+
+    Attributes:
+        last_digest: the digest of the last move checked (the one move, with ``--move``).
+        checked: what was verified, in words.
+        not_checked: what was not, and what that leaves open.
+    """
 
     ok: bool
     moves_checked: int
     entries_checked: int
     failures: list[VerifyFailure]
     last_digest: str | None
+    checked: list[str] = []
+    not_checked: list[str] = []
 
 
 class MoveSummary(msgspec.Struct, frozen=True, kw_only=True):

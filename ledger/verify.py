@@ -2,18 +2,26 @@
 
 For each sealed move, in chain order: the chain link to the previous move, then each change
 group (contiguous entry ids, a declared step, its stored hash), the entry count, the Merkle
-root and finally the move's digest over its header. A database superuser can rewrite all of
-these consistently; keep exported digests outside the database to catch that (docs/compliance.md).
+root and finally the move's digest over its header. Someone able to write the database can rewrite
+all of these consistently: signatures (a key the database never holds) and checkpoints (heads
+kept outside the database) catch that, when given (docs/compliance.md).
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from django.db import connections
 
+from ledger.checkpoint import CheckpointLine, compare
 from ledger.digest import GroupDigest, MerkleBuilder, move_digest
 from ledger.errors import MoveNotFound, TamperDetected
-from ledger.queries import iter_groups, read_headers
+from ledger.queries import iter_groups, read_headers, signature_of
+from ledger.signing import fingerprint, verify_signature
 from ledger.structs import MoveHeader, VerifyFailure, VerifyReport
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 
 def _span(first: int, count: int) -> str:
@@ -142,12 +150,73 @@ def _orphans(using: str) -> VerifyFailure | None:
     )
 
 
-def verify(move_id: int | None = None, using: str = "default") -> VerifyReport:
+def _signature_failure(
+    header: MoveHeader, digest: str, signature: str | None, public_key: Ed25519PublicKey
+) -> VerifyFailure | None:
+    expected = fingerprint(public_key)
+    if header.signer is None:
+        reason = f"move {header.id} is not signed (sealed with no signing key configured)"
+    elif header.signer != expected:
+        reason = f"move {header.id} names signer {header.signer}, not the given key {expected}"
+    elif not verify_signature(public_key, digest, signature):
+        reason = (
+            f"move {header.id}'s signature does not verify with the given key: its digest was "
+            "rewritten, or the move was forged"
+        )
+    else:
+        return None
+    return VerifyFailure(move_id=header.id, entry_id=None, reason=reason)
+
+
+def _stored_digests(using: str) -> dict[int, str]:
+    with connections[using].cursor() as cursor:
+        cursor.execute("SELECT id, digest FROM ledger_move ORDER BY id")
+        return dict(cursor.fetchall())
+
+
+def _scope(
+    public_key: Ed25519PublicKey | None,
+    lines: list[CheckpointLine] | None,
+    last_id: int | None,
+) -> tuple[list[str], list[str]]:
+    """What the verification covered, and what it leaves open, in words."""
+    checked = ["every entry, Merkle root, digest and chain link in the database"]
+    not_checked = []
+    if public_key is not None:
+        checked.append(f"signatures, with key {fingerprint(public_key)}")
+    else:
+        not_checked.append(
+            "signatures (pass --public-key): someone able to write the database could rewrite "
+            "moves and recompute every digest"
+        )
+    if lines is not None:
+        head = lines[-1].move_id if lines else None
+        checked.append(f"the checkpoint ({len(lines)} head(s), the last at move {head})")
+        if public_key is None and last_id is not None and (head is None or last_id > head):
+            not_checked.append(f"moves after move {head}: not in the checkpoint, and unsigned")
+    else:
+        not_checked.append(
+            "a checkpoint (pass --checkpoint): deleting the newest moves would not be seen"
+        )
+    return checked, not_checked
+
+
+def verify(
+    move_id: int | None = None,
+    using: str = "default",
+    *,
+    public_key: Ed25519PublicKey | None = None,
+    checkpoint: list[CheckpointLine] | None = None,
+    expected_digest: str | None = None,
+) -> VerifyReport:
     """Recompute every link of the ledger, or of one move and its link to the previous one.
 
     Args:
         move_id: only this move (its chain link to its predecessor included).
         using: the database alias.
+        public_key: check every verified move's signature with this key.
+        checkpoint: heads kept outside the database; each must still be in the ledger.
+        expected_digest: with ``move_id``, the digest kept for that move outside the database.
 
     Returns:
         A report; ``ok`` is False when any record does not match, and ``failures`` names
@@ -160,27 +229,45 @@ def verify(move_id: int | None = None, using: str = "default") -> VerifyReport:
     previous: tuple[int, str] | None = None
     moves = entries = 0
     found = False
-    last = None
+    last = last_id = None
     for header, stored in read_headers(None, using):
         if move_id is None or header.id == move_id:
             found = True
             failure, count = verify_move(header, stored, previous, using)
+            if failure is None and public_key is not None:
+                failure = _signature_failure(
+                    header, stored, signature_of(header.id, using), public_key
+                )
             moves += 1
             entries += count
             if failure:
                 failures.append(failure)
+            last, last_id = stored, header.id
         previous = (header.id, stored)
-        last = stored
     if move_id is not None and not found:
         raise MoveNotFound(move_id)
     if move_id is None and (orphan := _orphans(using)):
         failures.append(orphan)
+    if checkpoint is not None:
+        failures += compare(checkpoint, _stored_digests(using))
+    if expected_digest is not None and last != expected_digest.strip().lower():
+        failures.append(
+            VerifyFailure(
+                move_id=last_id,
+                entry_id=None,
+                reason=f"move {last_id} has digest {last}, not the digest kept outside the "
+                f"database ({expected_digest}): the move was rewritten",
+            )
+        )
+    checked, not_checked = _scope(public_key, checkpoint, last_id)
     return VerifyReport(
         ok=not failures,
         moves_checked=moves,
         entries_checked=entries,
         failures=failures,
         last_digest=last,
+        checked=checked,
+        not_checked=not_checked,
     )
 
 

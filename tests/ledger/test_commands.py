@@ -130,7 +130,7 @@ def test_verify_ledger_passes_then_names_the_tampered_entry(moves):
     ("args", "message"),
     [
         (("--move", "999"), "move 999 does not exist"),
-        (("--digest", "ab"), "--digest goes with --file"),
+        (("--digest", "ab"), "--digest goes with --move N or --file F"),
         (("--file", "x", "--move", "1"), "either --file .* or --move"),
         (("--file", "/nonexistent/move.jsonl"), "cannot read /nonexistent/move.jsonl"),
     ],

@@ -1,8 +1,12 @@
 """Recompute every digest and chain link; exit 1 naming the first record that does not match.
 
-python manage.py verify_ledger                      # the whole chain
-python manage.py verify_ledger --move 12            # one move and its link
-python manage.py verify_ledger --file move-12.jsonl --digest <hex>   # offline, no database
+python manage.py verify_ledger                                   # the whole chain
+python manage.py verify_ledger --public-key ledger.pub --checkpoint checkpoint.jsonl
+python manage.py verify_ledger --move 12 --digest <hex>          # one move, as you kept it
+python manage.py verify_ledger --file move-12.jsonl --public-key ledger.pub   # offline
+
+It always says what it did not check: without a public key, a rewrite by someone able to
+write the database would verify; without a checkpoint, so would deleting the newest moves.
 """
 
 from __future__ import annotations
@@ -12,34 +16,55 @@ from typing import ClassVar
 import msgspec
 from django.core.management.base import BaseCommand, CommandError
 
-from ledger.errors import ExportFormatError, MoveNotFound
+from ledger import checkpoint
+from ledger.errors import ExportFormatError, LedgerError
 from ledger.export import verify_file
+from ledger.signing import load_public_key
 from ledger.structs import VerifyReport
 from ledger.verify import failure_message, verify
 
 
 class Command(BaseCommand):
-    help = "Verify the ledger's digests and chain links, or an exported move offline."
+    help = "Verify the ledger's digests, chain links, signatures and checkpoint, or an export."
     # Offline verification must run with the database unreachable: no checks touch it.
     requires_system_checks: ClassVar[list[str]] = []
 
     def add_arguments(self, parser) -> None:
         parser.add_argument("--move", type=int, help="Verify only this move (and its link).")
         parser.add_argument("--file", help="Verify an export_ledger file, with no database.")
-        parser.add_argument("--digest", help="With --file: the digest you kept for the move.")
+        parser.add_argument(
+            "--digest", help="The digest you kept for the move (with --move or --file)."
+        )
+        parser.add_argument(
+            "--public-key", help="PEM public key: check every move's signature with it."
+        )
+        parser.add_argument(
+            "--checkpoint", help="Checkpoint file: every head in it must still be in the ledger."
+        )
         parser.add_argument("--format", choices=["text", "json"], default="text")
 
     def handle(self, *args, **options) -> None:
-        if options["digest"] and not options["file"]:
-            raise CommandError("--digest goes with --file: pass the export to check it against")
+        if options["digest"] and not (options["file"] or options["move"] is not None):
+            raise CommandError("--digest goes with --move N or --file F: name the move it is of")
         if options["file"] and options["move"] is not None:
             raise CommandError("pass either --file (offline) or --move (database), not both")
+        if options["file"] and options["checkpoint"]:
+            raise CommandError("--checkpoint checks the database: drop --file, or the checkpoint")
         try:
+            key = load_public_key(options["public_key"]) if options["public_key"] else None
             if options["file"]:
-                report = verify_file(options["file"], expected_digest=options["digest"])
+                report = verify_file(
+                    options["file"], expected_digest=options["digest"], public_key=key
+                )
             else:
-                report = verify(options["move"])
-        except (ExportFormatError, MoveNotFound) as exc:
+                lines = checkpoint.read(options["checkpoint"]) if options["checkpoint"] else None
+                report = verify(
+                    options["move"],
+                    public_key=key,
+                    checkpoint=lines,
+                    expected_digest=options["digest"],
+                )
+        except (ExportFormatError, LedgerError) as exc:
             raise CommandError(str(exc)) from exc
         self._render(report, options)
         if not report.ok:
@@ -53,10 +78,15 @@ class Command(BaseCommand):
             return
         for failure in report.failures:
             self.stderr.write(failure_message(failure))
+        for item in report.checked:
+            self.stdout.write(f"checked: {item}")
+        for item in report.not_checked:
+            self.stdout.write(self.style.WARNING(f"not checked: {item}"))
         if report.ok:
+            which = f"move {options['move']}" if options["move"] is not None else "the last move"
             self.stdout.write(
                 self.style.SUCCESS(
                     f"OK: {report.moves_checked} move(s), {report.entries_checked} entries; "
-                    f"last digest {report.last_digest}"
+                    f"digest of {which}: {report.last_digest}"
                 )
             )
