@@ -3,6 +3,9 @@
 - ``ledger.E001``: an append-only protection trigger is missing on a ledger table.
 - ``ledger.E002``: the capture function or the ``ledger_entry`` view is missing.
 - ``ledger.W001``: a registered table does not exist (a recording would refuse to start).
+- ``ledger.W003``: the application's database role owns the ledger (or is a superuser): it
+  could disable the protection or rewrite the ledger.
+- ``ledger.W004``: the application's role holds write privileges on the ledger tables.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from django.db.utils import DatabaseError, OperationalError
 
 from ledger.protect import PROTECTED_TABLES
 from ledger.registry import registered_tables
+from ledger.roles import inspect
 
 
 @checks.register(checks.Tags.database)
@@ -30,6 +34,34 @@ def check_ledger_objects(app_configs=None, databases=None, **kwargs) -> list[che
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             errors.append(checks.Warning(f"ledger checks skipped: {first}", id="ledger.W002"))
     return errors
+
+
+def _ownership(alias: str) -> list[checks.CheckMessage]:
+    state = inspect(using=alias)
+    fix = (
+        "as a database administrator, run `python manage.py ledger_setup_roles --owner "
+        f"ledger_owner --app-role {state.role}` (docs/compliance.md)"
+    )
+    if state.superuser or state.owns_or_holds_owner:
+        what = "is a superuser" if state.superuser else "owns the ledger"
+        return [
+            checks.Warning(
+                f"the application's database role {state.role} {what}: it can disable the "
+                "ledger's protection, drop its tables or replace its functions",
+                hint=fix,
+                id="ledger.W003",
+            )
+        ]
+    if state.write_privileges:
+        return [
+            checks.Warning(
+                f"the application's database role {state.role} may write the ledger tables "
+                f"({', '.join(state.write_privileges)})",
+                hint=fix,
+                id="ledger.W004",
+            )
+        ]
+    return []
 
 
 def _check(alias: str) -> list[checks.CheckMessage]:
@@ -70,6 +102,7 @@ def _check(alias: str) -> list[checks.CheckMessage]:
                     id="ledger.E002",
                 )
             )
+        errors += _ownership(alias)
         for spec in registered_tables():
             cursor.execute("SELECT to_regclass(quote_ident(%s)) IS NOT NULL", [spec.table])
             if not cursor.fetchone()[0]:

@@ -354,7 +354,9 @@ def _open(using: str, captures: dict[str, TableCapture]) -> tuple[Recording, dic
         install.lock_tables(cursor, captures)
         state = capture_state.read_state(cursor, captures)
         cursor.execute(STAGING_TABLE)
-        cursor.execute("TRUNCATE pg_temp.ledger_staging")
+        # Sealing reads it as the ledger's owner (ledger_seal_write); no other session can
+        # see a temporary table, whatever its grants.
+        cursor.execute("GRANT SELECT ON pg_temp.ledger_staging TO PUBLIC")
         # pgtrigger's per-row ignore check opens a subtransaction while this GUC is unset,
         # which goes quadratic against deferred FK checks (see docs/ledger.md).
         cursor.execute(

@@ -62,3 +62,73 @@ DROP FUNCTION IF EXISTS ledger_refuse_change();
 DROP FUNCTION IF EXISTS ledger_refuse_truncate_ledger();
 """
 )
+
+# The only way the application writes the ledger: one call per sealed move. It runs as the
+# ledger's owner, so the application role needs no INSERT on the ledger tables, and it refuses
+# a move that does not extend the chain as the next move (id, step ids, entry ids, link).
+# Hashes and digests are the caller's: signatures, made with a key the database never holds,
+# are what make them trustworthy (ledger.signing).
+SEAL_FUNCTION_V1 = """
+CREATE OR REPLACE FUNCTION ledger_seal_write(
+    move jsonb, steps jsonb, seqs bigint[], ids bigint[], hashes text[], first_step bigint
+) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER AS $$
+DECLARE
+    m ledger_move := jsonb_populate_record(NULL::ledger_move, move);
+    next_move bigint := (SELECT coalesce(max(id), 0) + 1 FROM ledger_move);
+    next_step bigint := (SELECT coalesce(max(id), 0) + 1 FROM ledger_step);
+    next_entry bigint := (SELECT coalesce(max(id + row_count), 1) FROM ledger_change);
+    last_digest text := (SELECT digest FROM ledger_move ORDER BY id DESC LIMIT 1);
+    written bigint;
+    entries bigint;
+    contiguous boolean;
+BEGIN
+    IF m.id IS DISTINCT FROM next_move THEN
+        RAISE EXCEPTION 'ledger: a sealed move takes the next id, %, not %', next_move, m.id;
+    END IF;
+    IF m.prev_digest IS DISTINCT FROM last_digest THEN
+        RAISE EXCEPTION 'ledger: move % must link to the digest of the move sealed last', m.id;
+    END IF;
+    IF first_step IS DISTINCT FROM next_step THEN
+        RAISE EXCEPTION 'ledger: the steps of move % take the next step ids', m.id;
+    END IF;
+    IF cardinality(ids) > 0 AND (ids[1] IS DISTINCT FROM next_entry
+            OR m.first_entry_id IS DISTINCT FROM next_entry) THEN
+        RAISE EXCEPTION 'ledger: the entries of move % take the next entry ids', m.id;
+    END IF;
+    INSERT INTO ledger_move SELECT (m).*;
+    INSERT INTO ledger_step (id, move_id, seq, label, action, expected_rows, captured_rows)
+    SELECT first_step + s.seq - 1, m.id, s.seq, s.label, s.action, s.expected_rows,
+        s.captured_rows
+    FROM jsonb_to_recordset(steps)
+        AS s(seq integer, label text, action text, expected_rows bigint, captured_rows bigint);
+    INSERT INTO ledger_change (id, move_id, step_id, table_name, op, row_count, pks, before,
+        after, hash)
+    SELECT h.id, m.id, first_step + s.step - 1, s.table_name, s.op, s.row_count, s.pks,
+        s.before, s.after, h.hash
+    FROM pg_temp.ledger_staging AS s
+    JOIN unnest(seqs, ids, hashes) AS h(seq, id, hash) USING (seq)
+    ORDER BY h.id;
+    GET DIAGNOSTICS written = ROW_COUNT;
+    SELECT coalesce(sum(row_count), 0),
+        coalesce(bool_and(following IS NULL OR following = id + row_count), true)
+    INTO entries, contiguous
+    FROM (SELECT id, row_count, lead(id) OVER (ORDER BY id) AS following
+          FROM ledger_change WHERE move_id = m.id) AS c;
+    IF written <> cardinality(ids) OR entries <> m.entry_count OR NOT contiguous THEN
+        RAISE EXCEPTION 'ledger: the changes of move % do not match its header', m.id;
+    END IF;
+END
+$$;
+
+DO $$ BEGIN
+    -- Resolve names in the ledger's own schema, and the caller's temporary objects only where
+    -- they are named (pg_temp last): a caller cannot shadow a ledger table.
+    EXECUTE format('ALTER FUNCTION ledger_seal_write(jsonb, jsonb, bigint[], bigint[], text[], '
+                   'bigint) SET search_path = %I, pg_temp', current_schema());
+END $$;
+"""
+
+DROP_SEAL_FUNCTION_V1 = """
+DROP FUNCTION IF EXISTS ledger_seal_write(jsonb, jsonb, bigint[], bigint[], text[], bigint);
+"""

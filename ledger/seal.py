@@ -102,28 +102,11 @@ def _hash_staging(connection, move_id: int, first_id: int, first_step: int):
     return builder, seqs, ids, hashes
 
 
-_INSERT_MOVE = """
-INSERT INTO ledger_move (id, kind, reverts_id, command, arguments, reason, operator, started_at,
-    committed_at, schema_fingerprint, tables, context_id, entry_count, first_entry_id,
-    entries_root, digest, prev_digest, signer, signature)
-VALUES (%s, %s, %s, %s, %s::jsonb, %s, %s, %s, %s, %s, %s::jsonb, %s::uuid, %s, %s, %s, %s, %s,
-    %s, %s)
-"""
-_INSERT_STEPS = """
-INSERT INTO ledger_step (id, move_id, seq, label, action, expected_rows, captured_rows)
-SELECT s.id, %s, s.seq, s.label, s.action, s.expected_rows, s.captured_rows
-FROM unnest(%s::bigint[], %s::int[], %s::text[], %s::text[], %s::bigint[], %s::bigint[])
-    AS s(id, seq, label, action, expected_rows, captured_rows)
-"""
-_INSERT_CHANGES = """
-INSERT INTO ledger_change (id, move_id, step_id, table_name, op, row_count, pks, before, after,
-    hash)
-SELECT h.id, %s, %s + s.step - 1, s.table_name, s.op, s.row_count, s.pks, s.before, s.after,
-    h.hash
-FROM pg_temp.ledger_staging AS s
-JOIN unnest(%s::bigint[], %s::bigint[], %s::text[]) AS h(seq, id, hash) USING (seq)
-ORDER BY h.id
-"""
+# The one write: ``ledger_seal_write`` (migration 0002, ``ledger.protect``) runs as the
+# ledger's owner and refuses a move that does not extend the chain.
+_SEAL = (
+    "SELECT ledger_seal_write(%s::jsonb, %s::jsonb, %s::bigint[], %s::bigint[], %s::text[], %s)"
+)
 # Under the chain lock: the next ids and the link to the move sealed last.
 _NEXT = """
 SELECT (SELECT coalesce(max(id), 0) + 1 FROM ledger_move),
@@ -132,6 +115,24 @@ SELECT (SELECT coalesce(max(id), 0) + 1 FROM ledger_move),
     (SELECT digest FROM ledger_move ORDER BY id DESC LIMIT 1),
     clock_timestamp()
 """
+
+
+# Header fields stored as they are in their ledger_move column.
+_STORED = (
+    "id",
+    "kind",
+    "reverts_id",
+    "command",
+    "reason",
+    "operator",
+    "schema_fingerprint",
+    "context_id",
+    "entry_count",
+    "first_entry_id",
+    "entries_root",
+    "prev_digest",
+    "signer",
+)
 
 
 def _sealed_steps(cursor, rec: Recording) -> list[StepRecord]:
@@ -224,44 +225,24 @@ def finish(
     )
     digest = move_digest(header)
     signature = signer.sign(digest) if signer else None
+    row = {
+        **{name: getattr(header, name) for name in _STORED},
+        "arguments": decode(arguments_json),
+        "tables": decode(tables_json),
+        "started_at": rec.started_at.isoformat(),
+        "committed_at": committed_at.isoformat(),
+        "digest": digest,
+        "signature": signature,
+    }
+    step_rows = [
+        {k: getattr(s, k) for k in ("seq", "label", "action", "expected_rows", "captured_rows")}
+        for s in steps
+    ]
     with connection.cursor() as cursor:
         cursor.execute(
-            _INSERT_MOVE,
-            [
-                move_id,
-                header.kind,
-                header.reverts_id,
-                header.command,
-                arguments_json,
-                header.reason,
-                header.operator,
-                rec.started_at,
-                committed_at,
-                header.schema_fingerprint,
-                tables_json,
-                header.context_id,
-                header.entry_count,
-                header.first_entry_id,
-                header.entries_root,
-                digest,
-                prev_digest,
-                header.signer,
-                signature,
-            ],
+            _SEAL,
+            [encode(row).decode(), encode(step_rows).decode(), seqs, ids, hashes, first_step],
         )
-        cursor.execute(
-            _INSERT_STEPS,
-            [
-                move_id,
-                [s.id for s in steps],
-                [s.seq for s in steps],
-                [s.label for s in steps],
-                [s.action for s in steps],
-                [s.expected_rows for s in steps],
-                [s.captured_rows for s in steps],
-            ],
-        )
-        cursor.execute(_INSERT_CHANGES, [move_id, first_step, seqs, ids, hashes])
         cursor.execute(
             "DROP TABLE pg_temp.ledger_staging; "
             "SELECT set_config('ledger.recording', '', true), set_config('ledger.step', '', true)"

@@ -1,0 +1,71 @@
+"""Give the ledger an owner of its own, and the application only what it needs.
+
+python manage.py ledger_setup_roles --owner ledger_owner --app-role ami_app   # as an admin
+python manage.py ledger_setup_roles --check                                   # as the app
+
+Run the first form once after ``migrate``, as a database administrator: every ledger table,
+view and function then belongs to ``--owner`` (created, without login, if missing), and each
+``--app-role`` may read the ledger, record and seal moves, and nothing else. ``--check`` says
+what the current role could do to the ledger. See docs/compliance.md.
+"""
+
+from __future__ import annotations
+
+from django.core.management.base import BaseCommand, CommandError
+
+from ledger.errors import LedgerError
+from ledger.roles import inspect, setup_roles
+
+
+class Command(BaseCommand):
+    help = "Hand the ledger to an owner role; grant application roles only what they need."
+
+    def add_arguments(self, parser) -> None:
+        parser.add_argument("--owner", help="The role to own the ledger (created if missing).")
+        parser.add_argument(
+            "--app-role",
+            action="append",
+            default=[],
+            help="An application role (repeatable): read, record and seal only.",
+        )
+        parser.add_argument(
+            "--check", action="store_true", help="Only report what the current role can do."
+        )
+
+    def handle(self, *args, **options) -> None:
+        if not options["check"]:
+            if not options["owner"] or not options["app_role"]:
+                raise CommandError(
+                    "pass --owner ROLE and at least one --app-role ROLE (or --check)"
+                )
+            try:
+                setup_roles(options["owner"], options["app_role"])
+            except LedgerError as exc:
+                raise CommandError(str(exc)) from exc
+            for app in options["app_role"]:
+                self._report(inspect(app))
+            return
+        self._report(inspect())
+
+    def _report(self, state) -> None:
+        self.stdout.write(f"ledger owner(s): {', '.join(state.owners)}")
+        if state.superuser or state.owns_or_holds_owner:
+            self.stdout.write(
+                self.style.WARNING(
+                    f"{state.role}: {'superuser' if state.superuser else 'owns the ledger'} "
+                    "— it can rewrite or drop the ledger"
+                )
+            )
+        elif state.write_privileges:
+            self.stdout.write(
+                self.style.WARNING(
+                    f"{state.role}: may write the ledger tables directly "
+                    f"({', '.join(state.write_privileges)})"
+                )
+            )
+        else:
+            self.stdout.write(
+                self.style.SUCCESS(
+                    f"{state.role}: reads the ledger and seals through ledger_seal_write only"
+                )
+            )

@@ -1,0 +1,144 @@
+"""Who owns the ledger, and what the application may do to it.
+
+The role that runs ``migrate`` owns what it creates. Left as it is, the application's own role
+owns the ledger: it could disable the append-only triggers, drop the tables, or replace a
+ledger function. ``setup_roles`` hands every ledger object to a separate owner role (no login,
+not held by the application) and leaves the application what recording, reading and verifying
+need:
+
+- SELECT on the ledger tables and the ``ledger_entry`` view;
+- EXECUTE on the capture, fingerprint and seal functions. Sealing is ``ledger_seal_write``,
+  which runs as the owner: the application needs no INSERT on the ledger tables.
+
+Run it as a database administrator (``DATABASE_URL`` of a superuser, or of a role that owns
+the ledger and may create roles), once after ``migrate`` and again after any ledger migration
+(migrations of the ledger then run as the owner: see docs/compliance.md).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import msgspec
+from django.db import connections, transaction
+
+from ledger.dbapi import cursor as ledger_cursor
+from ledger.dbapi import sql
+from ledger.errors import LedgerError
+from ledger.protect import PROTECTED_TABLES
+
+VIEWS = ("ledger_entry",)
+# (signature, granted to the application)
+FUNCTIONS = (
+    ("ledger_capture()", True),
+    ("ledger_refuse_truncate()", True),
+    ("ledger_fingerprint(text)", True),
+    ("ledger_seal_write(jsonb, jsonb, bigint[], bigint[], text[], bigint)", True),
+    ("ledger_refuse_change()", False),
+    ("ledger_refuse_truncate_ledger()", False),
+)
+
+
+class RoleSetupError(LedgerError):
+    """The roles cannot be set up as asked (the application holds the owner role, ...)."""
+
+
+class LedgerOwnership(msgspec.Struct, frozen=True, kw_only=True):
+    """What a role can do to the ledger, as read from the catalog."""
+
+    role: str
+    owners: list[str]
+    owns_or_holds_owner: bool
+    superuser: bool
+    write_privileges: list[str]
+
+
+def inspect(role: str | None = None, using: str = "default") -> LedgerOwnership:
+    """The owners of the ledger tables and what ``role`` (default: the current role) may do."""
+    with connections[using].cursor() as cursor:
+        cursor.execute("SELECT coalesce(%s::text, current_user)", [role])
+        role = cursor.fetchone()[0]
+        cursor.execute(
+            "SELECT DISTINCT pg_get_userbyid(c.relowner) FROM pg_class c "
+            "WHERE c.oid = ANY(ARRAY(SELECT to_regclass(t) FROM unnest(%s::text[]) t)) "
+            "ORDER BY 1",
+            [list(PROTECTED_TABLES)],
+        )
+        owners = [row[0] for row in cursor.fetchall()]
+        cursor.execute(
+            "SELECT rolsuper, EXISTS (SELECT 1 FROM unnest(%s::text[]) o "
+            "WHERE pg_has_role(%s, o, 'MEMBER')) FROM pg_roles WHERE rolname = %s",
+            [owners, role, role],
+        )
+        superuser, holds_owner = cursor.fetchone()
+        cursor.execute(
+            "SELECT t || ':' || p FROM unnest(%s::text[]) t, "
+            "unnest(ARRAY['INSERT', 'UPDATE', 'DELETE', 'TRUNCATE', 'TRIGGER']) p "
+            "WHERE has_table_privilege(%s, t, p) ORDER BY 1",
+            [list(PROTECTED_TABLES), role],
+        )
+        writes = [row[0] for row in cursor.fetchall()]
+    return LedgerOwnership(
+        role=role,
+        owners=owners,
+        owns_or_holds_owner=bool(holds_owner),
+        superuser=bool(superuser),
+        write_privileges=writes,
+    )
+
+
+def setup_roles(owner: str, app_roles: Sequence[str], using: str = "default") -> None:
+    """Make ``owner`` own every ledger object and grant ``app_roles`` what they need only.
+
+    Raises:
+        RoleSetupError: an application role is the owner, holds it, or does not exist.
+    """
+    with transaction.atomic(using=using), ledger_cursor(connections[using]) as cursor:
+        cursor.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [owner])
+        if cursor.fetchone() is None:
+            cursor.execute(sql.SQL("CREATE ROLE {} NOLOGIN").format(sql.Identifier(owner)))
+        for app in app_roles:
+            _check_app_role(cursor, owner, app)
+        owner_id = sql.Identifier(owner)
+        for table in (*PROTECTED_TABLES, *VIEWS):
+            cursor.execute(
+                sql.SQL("ALTER TABLE {} OWNER TO {}").format(sql.Identifier(table), owner_id)
+            )
+            cursor.execute(sql.SQL("REVOKE ALL ON {} FROM PUBLIC").format(sql.Identifier(table)))
+        for signature, _granted in FUNCTIONS:
+            function = sql.SQL(signature)
+            cursor.execute(sql.SQL("ALTER FUNCTION {} OWNER TO {}").format(function, owner_id))
+            cursor.execute(sql.SQL("REVOKE ALL ON FUNCTION {} FROM PUBLIC").format(function))
+        for app in app_roles:
+            _grant(cursor, app)
+
+
+def _check_app_role(cursor, owner: str, app: str) -> None:
+    cursor.execute("SELECT rolsuper FROM pg_roles WHERE rolname = %s", [app])
+    row = cursor.fetchone()
+    if row is None:
+        raise RoleSetupError(f"application role {app!r} does not exist: check --app-role")
+    if app == owner:
+        raise RoleSetupError("the owner must be another role than the application's")
+    if row[0]:
+        raise RoleSetupError(
+            f"{app} is a superuser: nothing can protect the ledger from it; give the "
+            "application an ordinary role"
+        )
+    cursor.execute("SELECT pg_has_role(%s, %s, 'MEMBER')", [app, owner])
+    if cursor.fetchone()[0]:
+        raise RoleSetupError(
+            f"{app} is a member of {owner}: it could act as the owner; revoke {owner} from it"
+        )
+
+
+def _grant(cursor, app: str) -> None:
+    app_id = sql.Identifier(app)
+    for table in (*PROTECTED_TABLES, *VIEWS):
+        cursor.execute(sql.SQL("REVOKE ALL ON {} FROM {}").format(sql.Identifier(table), app_id))
+        cursor.execute(sql.SQL("GRANT SELECT ON {} TO {}").format(sql.Identifier(table), app_id))
+    for signature, granted in FUNCTIONS:
+        if granted:
+            cursor.execute(
+                sql.SQL("GRANT EXECUTE ON FUNCTION {} TO {}").format(sql.SQL(signature), app_id)
+            )

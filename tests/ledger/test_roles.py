@@ -1,0 +1,210 @@
+"""The ledger against its own application: a role that is neither a superuser nor the ledger's
+owner cannot change, disable, drop or replace anything of the ledger, and still records, seals,
+reverts and verifies.
+
+Everything here runs inside the test's transaction (roles and ownership included) and is
+rolled back with it.
+"""
+
+from __future__ import annotations
+
+import os
+from contextlib import contextmanager
+
+import pytest
+from django.db import DatabaseError, connection, transaction
+
+import ledger
+from ledger.checks import check_ledger_objects
+from ledger.registry import TableSpec
+from ledger.roles import RoleSetupError, inspect, setup_roles
+from tests.ledger import builders
+
+OWNER = f"ledger_test_owner_{os.getpid()}"
+APP = f"ledger_roles_app_{os.getpid()}"
+
+
+def _sql(statement: str, params=()) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute(statement, params)
+
+
+@contextmanager
+def as_role(role: str):
+    _sql(f"SET ROLE {role}")
+    try:
+        yield
+    finally:
+        _sql("RESET ROLE")
+
+
+@pytest.fixture
+def separated(seeded, monkeypatch):
+    """The application role owns the application's tables (it ran their migrations), the
+    ledger belongs to another role, and the application records only the test tables."""
+    _sql(f"CREATE ROLE {APP} NOLOGIN NOSUPERUSER")
+    _sql(f"GRANT SELECT ON ALL TABLES IN SCHEMA public TO {APP}")  # django_migrations, ...
+    for table in builders.TABLES:
+        _sql(f"ALTER TABLE {table} OWNER TO {APP}")
+    setup_roles(OWNER, [APP])
+    specs = tuple(spec for spec in ledger.registered_tables() if spec.table in builders.TABLES)
+    monkeypatch.setattr("ledger.context.registered_tables", lambda: specs)
+    return specs
+
+
+def _record(sql: str, reason: str = "r") -> ledger.Recording:
+    with (
+        transaction.atomic(),
+        ledger.recording(command="t", reason=reason, operator="7") as rec,
+        rec.step("[s]"),
+        connection.cursor() as cursor,
+    ):
+        cursor.execute(sql)
+    return rec
+
+
+REFUSED = [
+    ("UPDATE ledger_move SET reason = 'rewritten'", "permission denied for table ledger_move"),
+    ("DELETE FROM ledger_move", "permission denied for table ledger_move"),
+    ("TRUNCATE ledger_move CASCADE", "permission denied"),
+    ("UPDATE ledger_step SET captured_rows = 0", "permission denied for table ledger_step"),
+    ("DELETE FROM ledger_step", "permission denied for table ledger_step"),
+    ("TRUNCATE ledger_step CASCADE", "permission denied"),
+    ("UPDATE ledger_change SET op = 'I'", "permission denied for table ledger_change"),
+    ("DELETE FROM ledger_change", "permission denied for table ledger_change"),
+    ("TRUNCATE ledger_change", "permission denied"),
+    ("UPDATE ledger_entry SET op = 'I'", "cannot update view|permission denied"),
+    ("DELETE FROM ledger_entry", "cannot delete from view|permission denied"),
+    (
+        "SET LOCAL pgtrigger.ignore = '{ledger_append_only}'; UPDATE ledger_move SET reason = 'x'",
+        "permission denied for table ledger_move",
+    ),
+    ("ALTER TABLE ledger_move DISABLE TRIGGER ledger_append_only", "must be owner"),
+    ("ALTER TABLE ledger_move DISABLE TRIGGER ALL", "must be owner"),
+    ("DROP TRIGGER ledger_append_only ON ledger_move", "must be owner"),
+    ("DROP TABLE ledger_change", "must be owner"),
+    ("ALTER TABLE ledger_move OWNER TO CURRENT_USER", "must be owner"),
+    (
+        "CREATE OR REPLACE FUNCTION ledger_fingerprint(value text) RETURNS text "
+        "LANGUAGE sql AS $$ SELECT value $$",
+        "must be owner of function|permission denied for schema public",
+    ),
+    (
+        "DROP FUNCTION ledger_seal_write(jsonb, jsonb, bigint[], bigint[], text[], bigint)",
+        "must be owner of function",
+    ),
+    (
+        "INSERT INTO ledger_move (id, kind, command, arguments, reason, operator, started_at, "
+        "committed_at, schema_fingerprint, tables, context_id, entry_count, entries_root, "
+        "digest) VALUES (99, 'move', 'c', '{}', 'TICKET-99', 'alice', now(), now(), '', '{}', "
+        "gen_random_uuid(), 0, '', 'x')",
+        "permission denied",
+    ),
+    ("SET session_replication_role = replica", "permission denied"),
+]
+
+
+@pytest.mark.parametrize(("statement", "message"), REFUSED)
+def test_the_application_role_cannot_change_the_ledger(separated, statement, message):
+    _record("UPDATE ledger_t_child SET name = 'sealed'")
+    _sql("SET CONSTRAINTS ALL IMMEDIATE")
+    with as_role(APP), pytest.raises(DatabaseError, match=message), transaction.atomic():
+        _sql(statement)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*), min(reason) FROM ledger_move")
+        assert cursor.fetchone() == (1, "r")
+
+
+def test_granted_writes_and_pgtriggers_ignore_still_meet_the_triggers(separated, app_role):
+    _record("UPDATE ledger_t_child SET name = 'sealed'")
+    # The ledger's protection is no pgtrigger trigger: its ignore setting switches nothing off.
+    with (
+        app_role(grant_writes=True),
+        pytest.raises(DatabaseError, match="append-only, UPDATE is refused"),
+        transaction.atomic(),
+    ):
+        _sql(
+            "SET LOCAL pgtrigger.ignore = '{ledger_append_only,pgtrigger_append_only_d1fe5}'; "
+            "UPDATE ledger_move SET reason = 'rewritten'"
+        )
+
+
+def test_the_application_role_records_reverts_and_verifies(separated):
+    with as_role(APP):
+        before = builders.dump()
+        move = _record("UPDATE ledger_t_child SET name = 'moved', parent_id = 1")
+        assert move.entry_count == 10
+        report = ledger.revert(move.move_id, execute=True, reason="undo", operator="7")
+        assert report.ok
+        assert builders.dump() == before
+        assert ledger.verify().ok
+        assert inspect().write_privileges == []
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM ledger_move")
+        assert cursor.fetchone()[0] == 2
+
+
+def test_the_seal_function_refuses_a_move_that_does_not_extend_the_chain(separated):
+    move = _record("UPDATE ledger_t_child SET name = 'sealed'")
+    forged = (
+        '{"id": %d, "kind": "move", "command": "c", "arguments": {}, "reason": "r", '
+        '"operator": "o", "started_at": "2026-01-01T00:00:00Z", '
+        '"committed_at": "2026-01-01T00:00:00Z", "schema_fingerprint": "", "tables": {}, '
+        '"context_id": "00000000-0000-0000-0000-000000000000", "entry_count": 0, '
+        '"entries_root": "", "digest": "d%d", "prev_digest": %s}'
+    )
+    cases = [
+        (forged % (5, 5, f'"{move.digest}"'), "takes the next id, 2, not 5"),
+        (forged % (2, 2, '"0000"'), "must link to the digest of the move sealed last"),
+    ]
+    for header, message in cases:
+        with (
+            as_role(APP),
+            pytest.raises(DatabaseError, match=message),
+            transaction.atomic(),
+        ):
+            _sql(
+                "SELECT ledger_seal_write(%s::jsonb, '[]'::jsonb, '{}', '{}', '{}', %s)",
+                [header, 2],
+            )
+
+
+def test_checks_warn_while_the_application_owns_the_ledger(db, app_role):
+    ids = [m.id for m in check_ledger_objects(databases=["default"])]
+    assert ids == ["ledger.W003"]  # the test runs as a superuser
+    with app_role(grant_writes=True):
+        messages = check_ledger_objects(databases=["default"])
+    assert [m.id for m in messages] == ["ledger.W004"]
+    assert "may write the ledger tables (ledger_change:DELETE" in messages[0].msg
+
+
+def test_checks_are_quiet_once_the_roles_are_separated(separated):
+    with as_role(APP):
+        assert check_ledger_objects(databases=["default"]) == []
+
+
+def test_setup_refuses_an_application_role_that_holds_the_owner(seeded):
+    _sql(f"CREATE ROLE {APP} NOLOGIN")
+    _sql(f"CREATE ROLE {OWNER} NOLOGIN")
+    _sql(f"GRANT {OWNER} TO {APP}")
+    with pytest.raises(RoleSetupError, match=rf"{APP} is a member of {OWNER}: it could act"):
+        setup_roles(OWNER, [APP])
+
+
+def test_setup_refuses_a_superuser_application_role(seeded):
+    with pytest.raises(RoleSetupError, match="is a superuser: nothing can protect the ledger"):
+        setup_roles(OWNER, [connection.settings_dict["USER"]])
+
+
+def test_a_table_spec_from_a_move_header_records_in_a_process_that_registered_nothing(
+    seeded, monkeypatch
+):
+    monkeypatch.setattr("ledger.context.registered_tables", lambda: ())
+    spec = TableSpec(table="ledger_t_parent", pk="id", secret_columns=(), label="tests.Parent")
+    with (
+        transaction.atomic(),
+        ledger.recording(command="t", reason="r", operator="7", tables=[spec]) as rec,
+        connection.cursor() as cursor,
+    ):
+        cursor.execute("UPDATE ledger_t_parent SET name = 'x' WHERE id = 1")
+    assert rec.entry_count == 1
