@@ -143,6 +143,72 @@ class Project(ProjectSettingsMixin, BaseModel):
 
     class Meta:
         ordering = ["-priority", "created_at"]
+        # Antenna's object permissions on a project (ami.users.roles grants them per role).
+        # The last three are not in Antenna's Meta: its create_roles_for_project creates them
+        # on first use, named "Can <codename with spaces>"; listing them here makes migrate
+        # create the same rows up front.
+        permissions = [
+            ("create_identification", "Can create identifications"),
+            ("update_identification", "Can update identifications"),
+            ("delete_identification", "Can delete identifications"),
+            ("create_job", "Can create a job"),
+            ("update_job", "Can update a job"),
+            ("run_ml_job", "Can run/retry/cancel ML jobs"),
+            (
+                "run_populate_captures_collection_job",
+                "Can run/retry/cancel Populate Collection jobs",
+            ),
+            ("run_data_storage_sync_job", "Can run/retry/cancel Data Storage Sync jobs"),
+            ("run_data_export_job", "Can run/retry/cancel Data Export jobs"),
+            ("run_single_image_ml_job", "Can process a single capture"),
+            ("run_post_processing_job", "Can run/retry/cancel Post-Processing jobs"),
+            ("delete_job", "Can delete a job"),
+            ("create_deployment", "Can create a deployment"),
+            ("delete_deployment", "Can delete a deployment"),
+            ("update_deployment", "Can update a deployment"),
+            ("sync_deployment", "Can sync images to a deployment"),
+            ("create_sourceimagecollection", "Can create a collection"),
+            ("update_sourceimagecollection", "Can update a collection"),
+            ("delete_sourceimagecollection", "Can delete a collection"),
+            ("populate_sourceimagecollection", "Can populate a collection"),
+            ("create_sourceimage", "Can create a source image"),
+            ("update_sourceimage", "Can update a source image"),
+            ("delete_sourceimage", "Can delete a source image"),
+            ("star_sourceimage", "Can star a source image"),
+            ("create_sourceimageupload", "Can create a source image upload"),
+            ("update_sourceimageupload", "Can update a source image upload"),
+            ("delete_sourceimageupload", "Can delete a source image upload"),
+            ("create_s3storagesource", "Can create storage"),
+            ("delete_s3storagesource", "Can delete storage"),
+            ("update_s3storagesource", "Can update storage"),
+            ("test_s3storagesource", "Can test storage connection"),
+            ("create_site", "Can create a site"),
+            ("delete_site", "Can delete a site"),
+            ("update_site", "Can update a site"),
+            ("create_device", "Can create a device"),
+            ("delete_device", "Can delete a device"),
+            ("update_device", "Can update a device"),
+            ("view_userprojectmembership", "Can view project members"),
+            ("create_userprojectmembership", "Can add a user to the project"),
+            (
+                "update_userprojectmembership",
+                "Can update a user's project membership and role in the project",
+            ),
+            ("delete_userprojectmembership", "Can remove a user from the project"),
+            ("create_dataexport", "Can create a data export"),
+            ("update_dataexport", "Can update a data export"),
+            ("delete_dataexport", "Can delete a data export"),
+            ("create_projectpipelineconfig", "Can register pipelines for the project"),
+            ("update_projectpipelineconfig", "Can update pipeline configurations"),
+            ("delete_projectpipelineconfig", "Can remove pipelines from the project"),
+            ("create_taxalist", "Can create a taxa list"),
+            ("update_taxalist", "Can update a taxa list"),
+            ("delete_taxalist", "Can delete a taxa list"),
+            ("view_private_data", "Can view private data"),
+            ("update_project", "Can update project"),
+            ("import_data", "Can import data"),
+            ("delete_occurrences", "Can delete occurrences"),
+        ]
 
     def __str__(self) -> str:
         return self.name

@@ -1,4 +1,5 @@
-"""Project signals: role groups follow the project's life; members get BasicMember."""
+"""Project signals: role groups and their permissions follow the project's life; members get
+BasicMember."""
 
 from __future__ import annotations
 
@@ -17,9 +18,11 @@ def sync_role_groups(sender: Any, instance: Project, created: bool, **kwargs: An
     if created:
         roles.create_roles_for_project(instance)
         if instance.owner_id:
-            # The owner is both ProjectManager and a basic member, as in Antenna.
+            # As in Antenna: the owner is ProjectManager (which makes them a member, so
+            # Project.save's ensure_owner_membership adds nothing), and every other user may
+            # view the project.
             roles.ProjectManager.assign_user(instance.owner, instance)
-            roles.BasicMember.assign_user(instance.owner, instance)
+            roles.grant_view_to_other_users(instance.pk, instance.owner_id)
     else:
         roles.rename_role_groups(instance)
 
