@@ -7,14 +7,19 @@ in ``ami.main.cached_fields``, event grouping in ``ami.main.events``.
 
 from __future__ import annotations
 
+import datetime
 import enum
+import logging
 from typing import Any
 
 import pghistory
 from django.conf import settings
 from django.db import models, transaction
+from django.utils import timezone
 
 from ami.base.models import BaseModel
+
+logger = logging.getLogger(__name__)
 
 
 class TaxonRank(enum.Enum):
@@ -82,7 +87,9 @@ class ProjectManager(models.Manager["Project"]):
                 self.create_related_defaults(project)
         return project
 
-    def create_related_defaults(self, project: Project) -> None:
+    def create_related_defaults(self, project: Project, collection: bool = True) -> None:
+        """Antenna's defaults. ``collection=False`` leaves out the empty "All Images" (a move
+        whose source "All Images" becomes the new project's own)."""
         device, _ = Device.objects.get_or_create(name="Default Device", project=project)
         site, _ = Site.objects.get_or_create(name="Default Site", project=project)
         if not project.deployments.exists():
@@ -94,7 +101,7 @@ class ProjectManager(models.Manager["Project"]):
                 research_site=site,
                 device=device,
             )
-        if not project.sourceimage_collections.exists():
+        if collection and not project.sourceimage_collections.exists():
             SourceImageCollection.objects.create(
                 name="All Images", project=project, method="full", kwargs={}
             )
@@ -318,8 +325,80 @@ class Deployment(BaseModel):
     first_capture_timestamp = models.DateTimeField(null=True, blank=True)
     last_capture_timestamp = models.DateTimeField(null=True, blank=True)
 
+    CALCULATED_FIELDS = (
+        "data_source_total_files",
+        "data_source_total_size",
+        "events_count",
+        "captures_count",
+        "detections_count",
+        "occurrences_count",
+        "taxa_count",
+        "first_capture_timestamp",
+        "last_capture_timestamp",
+    )
+
     def __str__(self) -> str:
         return self.name
+
+    def save(
+        self,
+        update_calculated_fields: bool = True,
+        regroup_async: bool = True,
+        *args: Any,
+        **kwargs: Any,
+    ) -> None:
+        """Antenna's save: after the row is written, regroup the captures into events if they
+        need it, recompute the cached fields and give the children the deployment's project.
+
+        There is no task queue here: ``regroup_async=True`` regroups inline as well (set-based,
+        inside the caller's transaction), so the caller sees the events Antenna's worker would
+        produce later. ``update_calculated_fields=False`` is a plain save (post_save is sent).
+        """
+        super().save(*args, **kwargs)
+        if self.pk and update_calculated_fields:
+            from ami.main.events import deployment_events_need_update, group_images_into_events
+
+            if deployment_events_need_update(self.pk):
+                logger.info("Deployment %s has events that need to be regrouped", self.pk)
+                group_images_into_events(self)
+            self.update_calculated_fields(save=True)
+            if self.project_id:
+                self.update_children()
+
+    def update_calculated_fields(self, save: bool = False) -> None:
+        """Set the cached counts and first/last capture times from the data (one query);
+        ``save=True`` writes them (only those columns and ``updated_at``)."""
+        from ami.main.cached_fields import calculated_values
+
+        values = calculated_values("deployment", self.pk) if self.pk else {}
+        self.data_source_total_files = self.captures_count = values.get("captures_count", 0)
+        self.data_source_total_size = values.get("total_size")
+        self.events_count = values.get("events_count", 0)
+        self.detections_count = values.get("detections_count", 0)
+        self.occurrences_count = values.get("occurrences_count", 0)
+        self.taxa_count = values.get("taxa_count", 0)
+        self.first_capture_timestamp = values.get("first_ts")
+        self.last_capture_timestamp = values.get("last_ts")
+        if save:
+            _save_calculated(self, self.CALCULATED_FIELDS)
+
+    def update_children(self) -> None:
+        """Give this deployment's events, occurrences and captures its project (one UPDATE
+        each), as Antenna does; rows that had another project are logged as a warning."""
+        for model in (Event, Occurrence, SourceImage):
+            changed = (
+                model.objects.filter(deployment=self)
+                .exclude(project_id=self.project_id)
+                .update(project_id=self.project_id)
+            )
+            if changed:
+                logger.warning(
+                    "Deployment %s: %s %s row(s) had another project; set to %s",
+                    self.pk,
+                    changed,
+                    model.__name__,
+                    self.project_id,
+                )
 
 
 class Event(BaseModel):
@@ -340,10 +419,50 @@ class Event(BaseModel):
     occurrences_count = models.IntegerField(null=True, blank=True)
     calculated_fields_updated_at = models.DateTimeField(null=True, blank=True)
 
+    CALCULATED_FIELDS = (
+        "group_by",
+        "project",
+        "start",
+        "end",
+        "captures_count",
+        "detections_count",
+        "occurrences_count",
+        "calculated_fields_updated_at",
+    )
+
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["deployment", "group_by"], name="unique_event")
         ]
+
+    def save(self, update_calculated_fields: bool = True, *args: Any, **kwargs: Any) -> None:
+        """Antenna's save: write the row, then recompute the cached fields."""
+        super().save(*args, **kwargs)
+        if update_calculated_fields:
+            self.update_calculated_fields(save=True)
+
+    def update_calculated_fields(
+        self, save: bool = False, updated_timestamp: datetime.datetime | None = None
+    ) -> None:
+        """Antenna's meaning: ``group_by`` from the start date if empty, the project from the
+        deployment if unset, and for a saved event its first/last capture times and counts
+        (one query); ``save=True`` writes those columns and ``updated_at``."""
+        from ami.main.cached_fields import calculated_values
+
+        if not self.group_by and self.start:
+            self.group_by = str(self.start.date())
+        if not self.project_id and self.deployment_id:
+            self.project_id = self.deployment.project_id
+        if self.pk is not None:
+            values = calculated_values("event", self.pk)
+            self.start = values.get("first_ts") or self.start
+            self.end = values.get("last_ts") or self.end
+            self.captures_count = values.get("captures_count", 0)
+            self.detections_count = values.get("detections_count", 0)
+            self.occurrences_count = values.get("occurrences_count", 0)
+            self.calculated_fields_updated_at = updated_timestamp or timezone.now()
+        if save:
+            _save_calculated(self, self.CALCULATED_FIELDS)
 
 
 class SourceImage(BaseModel):
@@ -375,11 +494,34 @@ class SourceImage(BaseModel):
     detections_count = models.IntegerField(null=True, blank=True)
 
     project_accessor = "project"
+    CALCULATED_FIELDS = ("public_base_url", "project", "detections_count")
 
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["deployment", "path"], name="unique_deployment_path")
         ]
+
+    def save(self, update_calculated_fields: bool = True, *args: Any, **kwargs: Any) -> None:
+        """Antenna's save: write the row, then recompute the cached fields."""
+        super().save(*args, **kwargs)
+        if update_calculated_fields:
+            self.update_calculated_fields(save=True)
+
+    def update_calculated_fields(self, save: bool = False) -> None:
+        """Antenna's meaning, except reading a timestamp from the file name: the public base
+        URL from the deployment's data source if unset, the project from the deployment if
+        unset, and the filtered detections count (one query); ``save=True`` writes them."""
+        from ami.main.cached_fields import calculated_values
+
+        deployment = self.deployment if self.deployment_id else None
+        if self.path and not self.public_base_url and deployment and deployment.data_source_id:
+            self.public_base_url = deployment.data_source.public_base_url or None
+        if not self.project_id and deployment:
+            self.project_id = deployment.project_id
+        if self.pk is not None:
+            self.detections_count = calculated_values("image", self.pk).get("n", 0)
+        if save:
+            _save_calculated(self, self.CALCULATED_FIELDS)
 
 
 class Tag(BaseModel):
@@ -564,6 +706,13 @@ class SourceImageCollection(BaseModel):
 
     def __str__(self) -> str:
         return self.name
+
+
+def _save_calculated(instance: BaseModel, fields: tuple[str, ...]) -> None:
+    """Write the cached columns of a model whose ``save`` takes ``update_calculated_fields``:
+    only those columns (and ``updated_at``) of a saved row, the whole row of a new one."""
+    update_fields = [*fields, "updated_at"] if instance.pk is not None else None
+    instance.save(update_calculated_fields=False, update_fields=update_fields)
 
 
 from ami.main.events import group_images_into_events  # noqa: E402
