@@ -153,3 +153,13 @@ def test_project_creation_takes_a_fixed_number_of_queries(owner, django_assert_m
     with connection.cursor() as cur:
         cur.execute("SELECT count(*) FROM guardian_groupobjectpermission")
         assert cur.fetchone()[0] == sum(ANTENNA_COUNTS.values())
+
+
+def test_a_new_owner_takes_over_project_manager(project, owner, make_user):
+    successor = make_user()
+    project.owner = successor
+    project.save()
+    assert roles.Role.user_roles(project, successor) == [roles.ProjectManager]
+    assert roles.Role.user_roles(project, owner) == []
+    assert not owner.has_perm("update_project", project)
+    assert successor.has_perm("update_project", project)
