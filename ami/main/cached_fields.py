@@ -25,30 +25,24 @@ _SCOPE_PROJECTS = "IN (SELECT id FROM main_deployment WHERE project_id = ANY(%(i
 # A detection with a NULL or empty bbox means "processed, nothing found" and is never counted.
 _REAL_BBOX = "d.bbox IS NOT NULL AND d.bbox <> '[]'::jsonb"
 
-_UPDATE_IMAGES = """
-UPDATE main_sourceimage si SET detections_count = agg.n
-FROM (
+_IMAGE_VALUES = """
     SELECT s.id, count(d.id) AS n
     FROM main_sourceimage s
     LEFT JOIN main_project p ON p.id = s.project_id
     LEFT JOIN (main_detection d LEFT JOIN main_occurrence o ON o.id = d.occurrence_id)
         ON d.source_image_id = s.id AND {real_bbox} AND {filters_optional}
-    WHERE s.deployment_id {scope}
+    WHERE s.{image_key} {scope}
     GROUP BY s.id
-) agg
+"""
+
+_UPDATE_IMAGES = f"""
+UPDATE main_sourceimage si SET detections_count = agg.n
+FROM ({_IMAGE_VALUES}) agg
 WHERE si.id = agg.id AND si.detections_count IS DISTINCT FROM agg.n
 """
 """Writes ``main_sourceimage.detections_count``."""
 
-_UPDATE_EVENTS = """
-UPDATE main_event e SET
-    captures_count = agg.captures_count,
-    detections_count = agg.detections_count,
-    occurrences_count = agg.occurrences_count,
-    start = COALESCE(agg.first_ts, e.start),
-    "end" = COALESCE(agg.last_ts, e."end"),
-    calculated_fields_updated_at = now()
-FROM (
+_EVENT_VALUES = """
     SELECT ev.id,
         COALESCE(cap.n, 0) AS captures_count,
         cap.first_ts, cap.last_ts,
@@ -59,7 +53,7 @@ FROM (
         SELECT s.event_id, count(*) AS n, min(s.timestamp) AS first_ts,
             max(s.timestamp) AS last_ts
         FROM main_sourceimage s JOIN main_event e2 ON e2.id = s.event_id
-        WHERE e2.deployment_id {scope}
+        WHERE e2.{event_key} {scope}
         GROUP BY s.event_id
     ) cap ON cap.event_id = ev.id
     LEFT JOIN (
@@ -69,7 +63,7 @@ FROM (
         JOIN main_detection d ON d.source_image_id = s.id AND {real_bbox}
         LEFT JOIN main_occurrence o ON o.id = d.occurrence_id
         LEFT JOIN main_project p ON p.id = e2.project_id
-        WHERE e2.deployment_id {scope} AND {filters_optional}
+        WHERE e2.{event_key} {scope} AND {filters_optional}
         GROUP BY e2.id
     ) det ON det.event_id = ev.id
     LEFT JOIN (
@@ -77,11 +71,21 @@ FROM (
         FROM main_event e2
         JOIN main_occurrence o ON o.event_id = e2.id
         LEFT JOIN main_project p ON p.id = e2.project_id
-        WHERE e2.deployment_id {scope} AND {filters_optional}
+        WHERE e2.{event_key} {scope} AND {filters_optional}
         GROUP BY e2.id
     ) occ ON occ.event_id = ev.id
-    WHERE ev.deployment_id {scope}
-) agg
+    WHERE ev.{event_key} {scope}
+"""
+
+_UPDATE_EVENTS = f"""
+UPDATE main_event e SET
+    captures_count = agg.captures_count,
+    detections_count = agg.detections_count,
+    occurrences_count = agg.occurrences_count,
+    start = COALESCE(agg.first_ts, e.start),
+    "end" = COALESCE(agg.last_ts, e."end"),
+    calculated_fields_updated_at = now()
+FROM ({_EVENT_VALUES}) agg
 WHERE e.id = agg.id AND (
     e.captures_count, e.detections_count, e.occurrences_count, e.start, e."end"
 ) IS DISTINCT FROM (
@@ -91,18 +95,7 @@ WHERE e.id = agg.id AND (
 """
 """Writes the cached columns of ``main_event``."""
 
-_UPDATE_DEPLOYMENTS = """
-UPDATE main_deployment dep SET
-    events_count = agg.events_count,
-    captures_count = agg.captures_count,
-    data_source_total_files = agg.captures_count,
-    data_source_total_size = agg.total_size,
-    occurrences_count = agg.occurrences_count,
-    taxa_count = agg.taxa_count,
-    detections_count = agg.detections_count,
-    first_capture_timestamp = agg.first_ts,
-    last_capture_timestamp = agg.last_ts
-FROM (
+_DEPLOYMENT_VALUES = """
     SELECT dp.id,
         COALESCE(evt.n, 0) AS events_count,
         COALESCE(cap.n, 0) AS captures_count,
@@ -140,7 +133,20 @@ FROM (
         GROUP BY dp2.id
     ) det ON det.deployment_id = dp.id
     WHERE dp.id {scope}
-) agg
+"""
+
+_UPDATE_DEPLOYMENTS = f"""
+UPDATE main_deployment dep SET
+    events_count = agg.events_count,
+    captures_count = agg.captures_count,
+    data_source_total_files = agg.captures_count,
+    data_source_total_size = agg.total_size,
+    occurrences_count = agg.occurrences_count,
+    taxa_count = agg.taxa_count,
+    detections_count = agg.detections_count,
+    first_capture_timestamp = agg.first_ts,
+    last_capture_timestamp = agg.last_ts
+FROM ({_DEPLOYMENT_VALUES}) agg
 WHERE dep.id = agg.id AND (
     dep.events_count, dep.captures_count, dep.data_source_total_files,
     dep.data_source_total_size, dep.occurrences_count, dep.taxa_count, dep.detections_count,
@@ -155,9 +161,12 @@ WHERE dep.id = agg.id AND (
 _STATEMENTS = (_UPDATE_IMAGES, _UPDATE_EVENTS, _UPDATE_DEPLOYMENTS)
 
 
-def _render(template: str, scope: str) -> str:
+def _render(template: str, scope: str, key: str = "deployment_id") -> str:
+    """``key``: the column of images and events that ``scope`` selects on."""
     return template.format(
         scope=scope,
+        image_key=key,
+        event_key=key,
         real_bbox=_REAL_BBOX,
         filters_optional=occurrence_default_filters_sql("o", "p", project_optional=True),
     )
@@ -204,3 +213,31 @@ def refresh_project_cached_fields(project_ids: Iterable[int]) -> int:
         The rows written.
     """
     return _refresh(_SCOPE_PROJECTS, project_ids)
+
+
+# One row's values, for the model methods Antenna callers know (``update_calculated_fields``).
+_VALUES = {
+    "deployment": (_DEPLOYMENT_VALUES, "deployment_id"),
+    "event": (_EVENT_VALUES, "id"),
+    "image": (_IMAGE_VALUES, "id"),
+}
+
+
+def calculated_values(kind: str, pk: int) -> dict[str, object]:
+    """The cached values one row would get, read without writing (one query).
+
+    The same aggregates as the refresh statements, scoped to a single row.
+
+    Args:
+        kind: ``"deployment"``, ``"event"`` or ``"image"``.
+        pk: the row's primary key.
+
+    Returns:
+        Column name to value (``id`` included); empty when the row does not exist.
+    """
+    template, key = _VALUES[kind]
+    with connection.cursor() as cursor:
+        cursor.execute(_render(template, _SCOPE_DEPLOYMENTS, key), {"ids": [pk]})
+        row = cursor.fetchone()
+        names = [c.name for c in cursor.description]
+    return dict(zip(names, row, strict=True)) if row else {}

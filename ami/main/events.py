@@ -107,6 +107,34 @@ _DELETE_EMPTY_EVENTS = f"DELETE FROM main_event WHERE id IN ({_EMPTY_EVENTS})"
 """Deletes the deployments' events that no capture points at."""
 
 
+_NEEDS_REGROUP = """
+SELECT dp.captures_count IS DISTINCT FROM (
+        SELECT count(*) FROM main_sourceimage WHERE deployment_id = dp.id)
+    OR EXISTS (
+        SELECT 1 FROM main_sourceimage s LEFT JOIN main_event e ON e.id = s.event_id
+        WHERE s.deployment_id = dp.id AND (
+            s.event_id IS NULL
+            OR e.deployment_id IS DISTINCT FROM dp.id
+            OR s.updated_at > COALESCE(
+                (SELECT max(updated_at) FROM main_event WHERE deployment_id = dp.id),
+                dp.updated_at, '-infinity')))
+FROM main_deployment dp WHERE dp.id = %(id)s
+"""
+
+
+def deployment_events_need_update(deployment_id: int) -> bool:
+    """Antenna's test for "this deployment's captures need regrouping", in one query.
+
+    True when the cached ``captures_count`` differs from the number of captures, or a capture
+    has no event, belongs to another deployment's event, or was updated after the deployment's
+    events last were. Like Antenna's, it does not notice deleted captures.
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(_NEEDS_REGROUP, {"id": deployment_id})
+        row = cursor.fetchone()
+    return bool(row and row[0])
+
+
 def _default_gap_seconds() -> int:
     from ami.main.models import Project
 

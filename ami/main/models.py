@@ -7,14 +7,19 @@ in ``ami.main.cached_fields``, event grouping in ``ami.main.events``.
 
 from __future__ import annotations
 
+import datetime
 import enum
+import logging
 from typing import Any
 
 import pghistory
 from django.conf import settings
 from django.db import models, transaction
+from django.utils import timezone
 
 from ami.base.models import BaseModel
+
+logger = logging.getLogger(__name__)
 
 
 class TaxonRank(enum.Enum):
@@ -82,7 +87,9 @@ class ProjectManager(models.Manager["Project"]):
                 self.create_related_defaults(project)
         return project
 
-    def create_related_defaults(self, project: Project) -> None:
+    def create_related_defaults(self, project: Project, collection: bool = True) -> None:
+        """Antenna's defaults. ``collection=False`` leaves out the empty "All Images" (a move
+        whose source "All Images" becomes the new project's own)."""
         device, _ = Device.objects.get_or_create(name="Default Device", project=project)
         site, _ = Site.objects.get_or_create(name="Default Site", project=project)
         if not project.deployments.exists():
@@ -94,7 +101,7 @@ class ProjectManager(models.Manager["Project"]):
                 research_site=site,
                 device=device,
             )
-        if not project.sourceimage_collections.exists():
+        if collection and not project.sourceimage_collections.exists():
             SourceImageCollection.objects.create(
                 name="All Images", project=project, method="full", kwargs={}
             )
@@ -143,6 +150,72 @@ class Project(ProjectSettingsMixin, BaseModel):
 
     class Meta:
         ordering = ["-priority", "created_at"]
+        # Antenna's object permissions on a project (ami.users.roles grants them per role).
+        # The last three are not in Antenna's Meta: its create_roles_for_project creates them
+        # on first use, named "Can <codename with spaces>"; listing them here makes migrate
+        # create the same rows up front.
+        permissions = [
+            ("create_identification", "Can create identifications"),
+            ("update_identification", "Can update identifications"),
+            ("delete_identification", "Can delete identifications"),
+            ("create_job", "Can create a job"),
+            ("update_job", "Can update a job"),
+            ("run_ml_job", "Can run/retry/cancel ML jobs"),
+            (
+                "run_populate_captures_collection_job",
+                "Can run/retry/cancel Populate Collection jobs",
+            ),
+            ("run_data_storage_sync_job", "Can run/retry/cancel Data Storage Sync jobs"),
+            ("run_data_export_job", "Can run/retry/cancel Data Export jobs"),
+            ("run_single_image_ml_job", "Can process a single capture"),
+            ("run_post_processing_job", "Can run/retry/cancel Post-Processing jobs"),
+            ("delete_job", "Can delete a job"),
+            ("create_deployment", "Can create a deployment"),
+            ("delete_deployment", "Can delete a deployment"),
+            ("update_deployment", "Can update a deployment"),
+            ("sync_deployment", "Can sync images to a deployment"),
+            ("create_sourceimagecollection", "Can create a collection"),
+            ("update_sourceimagecollection", "Can update a collection"),
+            ("delete_sourceimagecollection", "Can delete a collection"),
+            ("populate_sourceimagecollection", "Can populate a collection"),
+            ("create_sourceimage", "Can create a source image"),
+            ("update_sourceimage", "Can update a source image"),
+            ("delete_sourceimage", "Can delete a source image"),
+            ("star_sourceimage", "Can star a source image"),
+            ("create_sourceimageupload", "Can create a source image upload"),
+            ("update_sourceimageupload", "Can update a source image upload"),
+            ("delete_sourceimageupload", "Can delete a source image upload"),
+            ("create_s3storagesource", "Can create storage"),
+            ("delete_s3storagesource", "Can delete storage"),
+            ("update_s3storagesource", "Can update storage"),
+            ("test_s3storagesource", "Can test storage connection"),
+            ("create_site", "Can create a site"),
+            ("delete_site", "Can delete a site"),
+            ("update_site", "Can update a site"),
+            ("create_device", "Can create a device"),
+            ("delete_device", "Can delete a device"),
+            ("update_device", "Can update a device"),
+            ("view_userprojectmembership", "Can view project members"),
+            ("create_userprojectmembership", "Can add a user to the project"),
+            (
+                "update_userprojectmembership",
+                "Can update a user's project membership and role in the project",
+            ),
+            ("delete_userprojectmembership", "Can remove a user from the project"),
+            ("create_dataexport", "Can create a data export"),
+            ("update_dataexport", "Can update a data export"),
+            ("delete_dataexport", "Can delete a data export"),
+            ("create_projectpipelineconfig", "Can register pipelines for the project"),
+            ("update_projectpipelineconfig", "Can update pipeline configurations"),
+            ("delete_projectpipelineconfig", "Can remove pipelines from the project"),
+            ("create_taxalist", "Can create a taxa list"),
+            ("update_taxalist", "Can update a taxa list"),
+            ("delete_taxalist", "Can delete a taxa list"),
+            ("view_private_data", "Can view private data"),
+            ("update_project", "Can update project"),
+            ("import_data", "Can import data"),
+            ("delete_occurrences", "Can delete occurrences"),
+        ]
 
     def __str__(self) -> str:
         return self.name
@@ -252,8 +325,80 @@ class Deployment(BaseModel):
     first_capture_timestamp = models.DateTimeField(null=True, blank=True)
     last_capture_timestamp = models.DateTimeField(null=True, blank=True)
 
+    CALCULATED_FIELDS = (
+        "data_source_total_files",
+        "data_source_total_size",
+        "events_count",
+        "captures_count",
+        "detections_count",
+        "occurrences_count",
+        "taxa_count",
+        "first_capture_timestamp",
+        "last_capture_timestamp",
+    )
+
     def __str__(self) -> str:
         return self.name
+
+    def save(
+        self,
+        update_calculated_fields: bool = True,
+        regroup_async: bool = True,
+        *args: Any,
+        **kwargs: Any,
+    ) -> None:
+        """Antenna's save: after the row is written, regroup the captures into events if they
+        need it, recompute the cached fields and give the children the deployment's project.
+
+        There is no task queue here: ``regroup_async=True`` regroups inline as well (set-based,
+        inside the caller's transaction), so the caller sees the events Antenna's worker would
+        produce later. ``update_calculated_fields=False`` is a plain save (post_save is sent).
+        """
+        super().save(*args, **kwargs)
+        if self.pk and update_calculated_fields:
+            from ami.main.events import deployment_events_need_update, group_images_into_events
+
+            if deployment_events_need_update(self.pk):
+                logger.info("Deployment %s has events that need to be regrouped", self.pk)
+                group_images_into_events(self)
+            self.update_calculated_fields(save=True)
+            if self.project_id:
+                self.update_children()
+
+    def update_calculated_fields(self, save: bool = False) -> None:
+        """Set the cached counts and first/last capture times from the data (one query);
+        ``save=True`` writes them (only those columns and ``updated_at``)."""
+        from ami.main.cached_fields import calculated_values
+
+        values = calculated_values("deployment", self.pk) if self.pk else {}
+        self.data_source_total_files = self.captures_count = values.get("captures_count", 0)
+        self.data_source_total_size = values.get("total_size")
+        self.events_count = values.get("events_count", 0)
+        self.detections_count = values.get("detections_count", 0)
+        self.occurrences_count = values.get("occurrences_count", 0)
+        self.taxa_count = values.get("taxa_count", 0)
+        self.first_capture_timestamp = values.get("first_ts")
+        self.last_capture_timestamp = values.get("last_ts")
+        if save:
+            _save_calculated(self, self.CALCULATED_FIELDS)
+
+    def update_children(self) -> None:
+        """Give this deployment's events, occurrences and captures its project (one UPDATE
+        each), as Antenna does; rows that had another project are logged as a warning."""
+        for model in (Event, Occurrence, SourceImage):
+            changed = (
+                model.objects.filter(deployment=self)
+                .exclude(project_id=self.project_id)
+                .update(project_id=self.project_id)
+            )
+            if changed:
+                logger.warning(
+                    "Deployment %s: %s %s row(s) had another project; set to %s",
+                    self.pk,
+                    changed,
+                    model.__name__,
+                    self.project_id,
+                )
 
 
 class Event(BaseModel):
@@ -274,10 +419,50 @@ class Event(BaseModel):
     occurrences_count = models.IntegerField(null=True, blank=True)
     calculated_fields_updated_at = models.DateTimeField(null=True, blank=True)
 
+    CALCULATED_FIELDS = (
+        "group_by",
+        "project",
+        "start",
+        "end",
+        "captures_count",
+        "detections_count",
+        "occurrences_count",
+        "calculated_fields_updated_at",
+    )
+
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["deployment", "group_by"], name="unique_event")
         ]
+
+    def save(self, update_calculated_fields: bool = True, *args: Any, **kwargs: Any) -> None:
+        """Antenna's save: write the row, then recompute the cached fields."""
+        super().save(*args, **kwargs)
+        if update_calculated_fields:
+            self.update_calculated_fields(save=True)
+
+    def update_calculated_fields(
+        self, save: bool = False, updated_timestamp: datetime.datetime | None = None
+    ) -> None:
+        """Antenna's meaning: ``group_by`` from the start date if empty, the project from the
+        deployment if unset, and for a saved event its first/last capture times and counts
+        (one query); ``save=True`` writes those columns and ``updated_at``."""
+        from ami.main.cached_fields import calculated_values
+
+        if not self.group_by and self.start:
+            self.group_by = str(self.start.date())
+        if not self.project_id and self.deployment_id:
+            self.project_id = self.deployment.project_id
+        if self.pk is not None:
+            values = calculated_values("event", self.pk)
+            self.start = values.get("first_ts") or self.start
+            self.end = values.get("last_ts") or self.end
+            self.captures_count = values.get("captures_count", 0)
+            self.detections_count = values.get("detections_count", 0)
+            self.occurrences_count = values.get("occurrences_count", 0)
+            self.calculated_fields_updated_at = updated_timestamp or timezone.now()
+        if save:
+            _save_calculated(self, self.CALCULATED_FIELDS)
 
 
 class SourceImage(BaseModel):
@@ -309,11 +494,34 @@ class SourceImage(BaseModel):
     detections_count = models.IntegerField(null=True, blank=True)
 
     project_accessor = "project"
+    CALCULATED_FIELDS = ("public_base_url", "project", "detections_count")
 
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["deployment", "path"], name="unique_deployment_path")
         ]
+
+    def save(self, update_calculated_fields: bool = True, *args: Any, **kwargs: Any) -> None:
+        """Antenna's save: write the row, then recompute the cached fields."""
+        super().save(*args, **kwargs)
+        if update_calculated_fields:
+            self.update_calculated_fields(save=True)
+
+    def update_calculated_fields(self, save: bool = False) -> None:
+        """Antenna's meaning, except reading a timestamp from the file name: the public base
+        URL from the deployment's data source if unset, the project from the deployment if
+        unset, and the filtered detections count (one query); ``save=True`` writes them."""
+        from ami.main.cached_fields import calculated_values
+
+        deployment = self.deployment if self.deployment_id else None
+        if self.path and not self.public_base_url and deployment and deployment.data_source_id:
+            self.public_base_url = deployment.data_source.public_base_url or None
+        if not self.project_id and deployment:
+            self.project_id = deployment.project_id
+        if self.pk is not None:
+            self.detections_count = calculated_values("image", self.pk).get("n", 0)
+        if save:
+            _save_calculated(self, self.CALCULATED_FIELDS)
 
 
 class Tag(BaseModel):
@@ -498,6 +706,13 @@ class SourceImageCollection(BaseModel):
 
     def __str__(self) -> str:
         return self.name
+
+
+def _save_calculated(instance: BaseModel, fields: tuple[str, ...]) -> None:
+    """Write the cached columns of a model whose ``save`` takes ``update_calculated_fields``:
+    only those columns (and ``updated_at``) of a saved row, the whole row of a new one."""
+    update_fields = [*fields, "updated_at"] if instance.pk is not None else None
+    instance.save(update_calculated_fields=False, update_fields=update_fields)
 
 
 from ami.main.events import group_images_into_events  # noqa: E402

@@ -1,10 +1,11 @@
-"""Project signals: role groups follow the project's life; members get BasicMember."""
+"""Project signals: role groups and their permissions follow the project's life; members get
+BasicMember."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from django.db.models.signals import m2m_changed, post_save, pre_delete
+from django.db.models.signals import m2m_changed, post_save, pre_delete, pre_save
 from django.dispatch import receiver
 
 from ami.main.models import Project
@@ -17,11 +18,29 @@ def sync_role_groups(sender: Any, instance: Project, created: bool, **kwargs: An
     if created:
         roles.create_roles_for_project(instance)
         if instance.owner_id:
-            # The owner is both ProjectManager and a basic member, as in Antenna.
+            # As in Antenna: the owner is ProjectManager (which makes them a member, so
+            # Project.save's ensure_owner_membership adds nothing), and every other user may
+            # view the project.
             roles.ProjectManager.assign_user(instance.owner, instance)
-            roles.BasicMember.assign_user(instance.owner, instance)
+            roles.grant_view_to_other_users(instance.pk, instance.owner_id)
     else:
         roles.rename_role_groups(instance)
+        old_owner_id = getattr(instance, "_old_owner_id", None)
+        # As in Antenna: only a change from one owner to another moves the role.
+        if old_owner_id and old_owner_id != instance.owner_id:
+            roles.ProjectManager.unassign_user(User.objects.get(pk=old_owner_id), instance)
+            if instance.owner_id:
+                roles.ProjectManager.assign_user(instance.owner, instance)
+
+
+@receiver(pre_save, sender=Project)
+def remember_owner(sender: Any, instance: Project, **kwargs: Any) -> None:
+    """Keep the owner before the save, so post_save can move the ProjectManager role."""
+    instance._old_owner_id = (
+        Project.objects.filter(pk=instance.pk).values_list("owner_id", flat=True).first()
+        if instance.pk
+        else None
+    )
 
 
 @receiver(pre_delete, sender=Project)

@@ -10,8 +10,8 @@ from types import SimpleNamespace
 
 from django.db import connection
 
-from ami.move.structs import IdentifierPlan, MoveRequest, ProjectRef
-from ami.users.roles import ROLES, ROLES_BY_NAME, BasicMember, Identifier
+from ami.move.structs import IdentifierPlan, MoveRequest, ProjectRef, RoleGrantsPlan
+from ami.users.roles import ROLES, ROLES_BY_NAME, BasicMember, Identifier, missing_role_rows
 
 _IDENTIFIERS_SQL = """
 SELECT DISTINCT i.user_id FROM main_identification i
@@ -46,12 +46,16 @@ def primary_role(role_names: set[str]) -> str | None:
 
 
 def _capped(role_name: str | None) -> str:
+    """The source role if it grants nothing Identifier does not, else Identifier.
+
+    Permission sets are compared, not positions in ROLES: Researcher comes before Identifier
+    in the list but may create and delete data exports, which Identifier may not.
+    """
     if role_name is None:
         return IDENTIFIER_CAP.__name__
-    role = ROLES_BY_NAME[role_name]
-    return (
-        role_name if ROLES.index(role) <= ROLES.index(IDENTIFIER_CAP) else IDENTIFIER_CAP.__name__
-    )
+    if ROLES_BY_NAME[role_name].permissions <= IDENTIFIER_CAP.permissions:
+        return role_name
+    return IDENTIFIER_CAP.__name__
 
 
 def _query(sql: str, params: dict[str, object]) -> list[tuple]:
@@ -97,8 +101,10 @@ def plan_identifiers(
                 BasicMember.__name__ if user_id in source_members else Identifier.__name__
             )
             if user_id == source.owner_id:
-                # The owner of the new project already holds these through its creation.
-                before = {"BasicMember", "ProjectManager"}
+                # The owner of the new project is its ProjectManager from its creation, as in
+                # Antenna, where copying the members adds nothing for them.
+                before = {"ProjectManager"}
+                role = None
         elif user_id in target_members:
             role = None
         elif request.preserve_roles and source_role:
@@ -121,3 +127,13 @@ def plan_identifiers(
             )
         )
     return tuple(plans)
+
+
+def plan_role_grants(target: ProjectRef) -> RoleGrantsPlan:
+    """What an existing target lacks of Antenna's role groups and permissions (read-only).
+
+    A created target gets them all from its creation, so nothing is left for ``[role-groups]``.
+    """
+    if target.id is None:
+        return RoleGrantsPlan()
+    return RoleGrantsPlan(**missing_role_rows(target.id, target.name)._asdict())

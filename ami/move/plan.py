@@ -10,9 +10,10 @@ from __future__ import annotations
 from django.db import connection
 
 from ami.move import errors
+from ami.move.collection_links import plan_all_images, plan_labelstudio_configs
 from ami.move.counts import COUNTED, NO_PROJECT, deployment_counts, project_totals
 from ami.move.jobs import plan_jobs
-from ami.move.people import plan_identifiers
+from ami.move.people import plan_identifiers, plan_role_grants
 from ami.move.structs import (
     CollectionDecision,
     DeploymentCounts,
@@ -24,6 +25,7 @@ from ami.move.structs import (
     SettingsPlan,
     TaxaListPlan,
 )
+from ami.move.tags import plan_tags
 
 PROJECT_NAME_MAX = 80
 
@@ -246,6 +248,7 @@ def build_plan(request: MoveRequest) -> MovePlan:
     collections = _plan_collections(request, params)
     taxa_count, taxa_to_link = _query(_TAXA_SQL, params)[0]
     jobs, running = plan_jobs(request, params, collections, target.id)
+    all_images = plan_all_images(collections, source, target)
     return MovePlan(
         request=request,
         source=source,
@@ -278,6 +281,10 @@ def build_plan(request: MoveRequest) -> MovePlan:
         if request.clone_pipelines
         else (),
         services_to_link=tuple(r[0] for r in _query(_SERVICES_SQL, params)),
+        role_grants=plan_role_grants(target),
+        tags=plan_tags(params),
+        all_images=all_images,
+        labelstudio_configs=plan_labelstudio_configs(collections, all_images),
     )
 
 

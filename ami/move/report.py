@@ -135,6 +135,34 @@ def _render_collections(plan: MovePlan) -> list[Line]:
         out.append(Line(None, f"  '{c.name}' (id={c.collection_id}): {text}"))
     if not plan.collections:
         out.append(Line(None, "  No source collection holds moved images"))
+    out += _render_all_images(plan) + _render_labelstudio(plan)
+    return out
+
+
+def _render_all_images(plan: MovePlan) -> list[Line]:
+    out = []
+    for a in plan.all_images:
+        what = {
+            "merge": f"its {a.moved_images} moved image(s) will MERGE into the target's own "
+            f"'All Images' (id={a.target_collection_id}); no second copy",
+            "rename": f"the target has its own (id={a.target_collection_id}): it will arrive "
+            f"RENAMED '{a.new_name}'",
+            "adopt": "it will be the new project's 'All Images' (no empty one is created)",
+        }[a.action]
+        out.append(Line(None, f"  'All Images' (id={a.source_collection_id}): {what}"))
+    return out
+
+
+def _render_labelstudio(plan: MovePlan) -> list[Line]:
+    out = []
+    for p in plan.labelstudio_configs:
+        out.append(
+            Line(
+                None,
+                f"  Label Studio config id={p.config_id} on collection id={p.collection_id}: "
+                f"{p.action.upper()} ({p.note})",
+            )
+        )
     return out
 
 
@@ -173,6 +201,41 @@ def _render_jobs(plan: MovePlan) -> list[Line]:
 def _render_access(plan: MovePlan) -> list[Line]:
     out = _h("TAXA")
     out.append(Line(None, f"  {plan.taxa_count} distinct taxa; {plan.taxa_to_link} to link"))
+    for t in plan.tags:
+        how = (
+            f"the target's tag of that name (id={t.target_tag_id}) is reused"
+            if t.target_tag_id
+            else "will be created on the target"
+        )
+        out.append(
+            Line(
+                None,
+                f"  Tag '{t.name}' (id={t.tag_id}) on {t.taxa} moved taxa: {how}; "
+                f"{t.links_to_add} taxon link(s) to add",
+            )
+        )
+    out += _h("ROLES AND PERMISSIONS")
+    if plan.target.id is None:
+        out.append(
+            Line(
+                None,
+                "  The new project gets Antenna's five role groups with their model and object "
+                "permissions (6, 8, 9, 20, 54), the owner as ProjectManager, and view_project "
+                "for every other user",
+            )
+        )
+    elif plan.role_grants.total:
+        g = plan.role_grants
+        out.append(
+            Line(
+                None,
+                f"  Target role groups incomplete: will add {g.groups} group(s), "
+                f"{g.group_permissions} group permission(s), {g.object_permissions} object "
+                f"permission(s), {g.permissions} permission row(s)",
+            )
+        )
+    else:
+        out.append(Line(None, "  Target role groups hold Antenna's permissions already"))
     out += _h("IDENTIFIERS AND MEMBERS")
     for p in plan.identifiers:
         origin = "source project role" if p.source_role else "default (not a source member)"
@@ -246,11 +309,17 @@ def _render_ml(plan: MovePlan) -> list[Line]:
         out.append(Line(None, f"  Pipeline configs to clone: {list(plan.pipelines_to_clone)}"))
     out.append(Line(None, f"  Processing services to link: {list(plan.services_to_link)}"))
     if plan.target.id is None:
+        adopted = any(a.action == "adopt" for a in plan.all_images)
         out.append(
             Line(
                 None,
                 "  The new project gets Antenna's defaults: Default Device, "
-                "Default Site, 'Default Station', an empty 'All Images' collection",
+                "Default Site, 'Default Station'"
+                + (
+                    " (its 'All Images' is the source's)"
+                    if adopted
+                    else ", an empty 'All Images' collection"
+                ),
             )
         )
     return out

@@ -142,6 +142,60 @@ class TaxaListPlan(msgspec.Struct, frozen=True, kw_only=True):
     linked_to_target: bool
 
 
+class RoleGrantsPlan(msgspec.Struct, frozen=True, kw_only=True):
+    """Rows ``[role-groups]`` adds so the target's five role groups hold Antenna's permissions
+    (all zero for a created target: its creation grants them)."""
+
+    permissions: int = 0
+    groups: int = 0
+    group_permissions: int = 0
+    object_permissions: int = 0
+
+    @property
+    def total(self) -> int:
+        return self.permissions + self.groups + self.group_permissions + self.object_permissions
+
+
+class TagPlan(msgspec.Struct, frozen=True, kw_only=True):
+    """A source project's tag carried by moved taxa: copied to the target by name."""
+
+    tag_id: int
+    name: str
+    target_tag_id: int | None  # the target's tag of the same name, reused; None: created
+    taxa: int  # moved taxa carrying the tag
+    links_to_add: int  # of those, taxa not yet carrying the target's tag
+
+
+class AllImagesPlan(msgspec.Struct, frozen=True, kw_only=True):
+    """A source "All Images" collection whose moved images would give the target a second one.
+
+    ``action``: "merge" (a split: the moved images join the target's own "All Images"),
+    "rename" (reassigned whole to a target that has its own: it arrives as ``new_name``) or
+    "adopt" (a created target: it becomes the target's "All Images", no empty one is made).
+    """
+
+    source_collection_id: int
+    collection_action: str  # the collection decision: "split" | "reassign"
+    action: str
+    target_collection_id: int | None
+    moved_images: int
+    new_name: str | None = None
+
+
+class LabelStudioPlan(msgspec.Struct, frozen=True, kw_only=True):
+    """A Label Studio config whose task collection holds moved images.
+
+    ``action``: "clone" (a copy for the target, on the split collection's target copy),
+    "follow" (its collection moves whole, it keeps pointing at it) or "keep" (it stays on the
+    source's collection).
+    """
+
+    config_id: int
+    collection_id: int
+    action: str
+    note: str
+
+
 class MovePlan(msgspec.Struct, frozen=True, kw_only=True):
     """Everything the move will do, computed read-only from the database."""
 
@@ -165,6 +219,10 @@ class MovePlan(msgspec.Struct, frozen=True, kw_only=True):
     taxa_lists: tuple[TaxaListPlan, ...]
     pipelines_to_clone: tuple[int, ...]
     services_to_link: tuple[int, ...]
+    role_grants: RoleGrantsPlan = msgspec.field(default_factory=RoleGrantsPlan)
+    tags: tuple[TagPlan, ...] = ()
+    all_images: tuple[AllImagesPlan, ...] = ()
+    labelstudio_configs: tuple[LabelStudioPlan, ...] = ()
 
 
 class StepResult(msgspec.Struct, frozen=True, kw_only=True):

@@ -41,8 +41,23 @@ MOVE_TABLES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("main_userprojectmembership", "main.UserProjectMembership", ()),
     ("auth_group", "auth.Group", ()),
     ("users_user_groups", "users.User.groups", ()),
+    # Role permissions, as Antenna grants them: a group's model permissions, guardian's object
+    # permissions (the role groups', and view_project for every other user of a created
+    # project), and the permission and content type rows a database may still lack.
+    # The label tests/ledger registers this table with, so both registrations agree.
+    ("auth_group_permissions", "auth.Group_permissions", ()),
+    ("guardian_groupobjectpermission", "guardian.GroupObjectPermission", ()),
+    ("guardian_userobjectpermission", "guardian.UserObjectPermission", ()),
+    ("auth_permission", "auth.Permission", ()),
+    ("django_content_type", "contenttypes.ContentType", ()),
     ("exports_dataexport", "exports.DataExport", ()),
     ("main_tag", "main.Tag", ()),
+    ("main_taxon_tags", "main.Taxon.tags", ()),
+    (
+        "labelstudio_labelstudioconfig",
+        "labelstudio.LabelStudioConfig",
+        ("access_token", "s3_key_id", "s3_key_secret"),
+    ),
 )
 
 

@@ -19,11 +19,13 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "pgtrigger",
     "pghistory",
+    "guardian",
     "ami.users",
     "ami.main",
     "ami.ml",
     "ami.jobs",
     "ami.exports",
+    "ami.labelstudio",
     "ledger",
 ]
 
@@ -52,6 +54,13 @@ TEMPLATES = [
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "users.User"
+# Roles are per-project groups plus django-guardian object permissions, as in Antenna.
+AUTHENTICATION_BACKENDS = [
+    "django.contrib.auth.backends.ModelBackend",
+    "guardian.backends.ObjectPermissionBackend",
+]
+# Antenna's name for guardian's anonymous user (created by guardian's post_migrate).
+ANONYMOUS_USER_NAME = "anonymoususer"
 USE_TZ = True
 TIME_ZONE = "UTC"
 STATIC_URL = "static/"

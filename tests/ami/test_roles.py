@@ -29,8 +29,9 @@ def test_project_creation_makes_five_named_groups(project):
 
 
 def test_owner_is_project_manager_and_member(project, owner):
-    assert roles.ProjectManager.has_role(owner, project)
-    assert roles.BasicMember.has_role(owner, project)
+    # As in Antenna: ProjectManager only; the membership comes from joining that group, so
+    # ensure_owner_membership adds nothing (and no BasicMember).
+    assert roles.Role.user_roles(project, owner) == [roles.ProjectManager]
     assert project.members.filter(pk=owner.pk).exists()
     assert roles.Role.get_primary_role(project, owner) is roles.ProjectManager
 

@@ -110,6 +110,16 @@ _DELETES = (
     " OR user_id IN (SELECT id FROM demo_ru)",
     "DELETE FROM users_user_user_permissions WHERE user_id IN (SELECT id FROM demo_ru)",
     "DELETE FROM auth_group_permissions WHERE group_id IN (SELECT id FROM demo_rg)",
+    # django-guardian's object permissions: the role groups', and those on the demo projects.
+    *(
+        f"DELETE FROM {table} WHERE {who} IN (SELECT id FROM {ids}) OR (object_pk IN"
+        " (SELECT id::text FROM demo_rp) AND content_type_id IN (SELECT id FROM"
+        " django_content_type WHERE app_label = 'main' AND model = 'project'))"
+        for table, who, ids in (
+            ("guardian_groupobjectpermission", "group_id", "demo_rg"),
+            ("guardian_userobjectpermission", "user_id", "demo_ru"),
+        )
+    ),
     "DELETE FROM auth_group WHERE id IN (SELECT id FROM demo_rg)",
     "DELETE FROM main_project WHERE id IN (SELECT id FROM demo_rp)",
     "DELETE FROM users_user WHERE id IN (SELECT id FROM demo_ru)",

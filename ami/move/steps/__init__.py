@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
-from ami.move.steps import access, cached, collections, deployments, ml, project, shared
+from ami.move.steps import (
+    access,
+    cached,
+    collections,
+    deployments,
+    labelstudio,
+    ml,
+    project,
+    shared,
+)
 
 STEPS = (
     ("[create-target]", project.create_target),
@@ -15,12 +24,15 @@ STEPS = (
     ("[move-occurrences]", deployments.move_occurrences),
     ("[move-jobs]", deployments.move_jobs),
     ("[handle-collections]", collections.handle_collections),
+    ("[all-images]", project.all_images),
+    ("[clone-labelstudio-configs]", labelstudio.clone_labelstudio_configs),
     ("[remap-jobs-to-collections]", collections.remap_jobs_to_collections),
     ("[detach-job-images]", collections.detach_job_images),
     ("[data-export-residue]", collections.data_export_residue),
     ("[clone-pipeline-config]", ml.clone_pipeline_config),
     ("[link-services]", ml.link_services),
     ("[link-taxa]", access.link_taxa),
+    ("[copy-tags]", access.copy_tags),
     ("[role-groups]", access.role_groups),
     ("[add-identifiers]", access.add_identifiers),
     ("[link-taxalists]", access.link_taxalists),

@@ -1,5 +1,5 @@
-"""Taxa, members and roles: ``[link-taxa]``, ``[role-groups]``, ``[add-identifiers]``,
-``[link-taxalists]``.
+"""Taxa, members and roles: ``[link-taxa]``, ``[copy-tags]``, ``[role-groups]``,
+``[add-identifiers]``, ``[link-taxalists]``.
 
 Memberships and role groups are inserted set-based, without the membership signals: no
 cascade per user and no log line naming anyone. The result is what the signals would give
@@ -11,7 +11,8 @@ from __future__ import annotations
 from ami.move.people import group_name
 from ami.move.steps.base import StepContext, run_simple
 from ami.move.structs import ProjectRef, StepResult
-from ami.users.roles import ROLES
+from ami.move.tags import MOVED_TAXA
+from ami.users.roles import grant_role_permissions
 
 _LINK_TAXA = """
 INSERT INTO main_taxon_projects (taxon_id, project_id)
@@ -19,8 +20,18 @@ SELECT DISTINCT determination_id, %(t)s FROM main_occurrence
 WHERE deployment_id = ANY(%(d)s) AND determination_id IS NOT NULL
 ON CONFLICT DO NOTHING
 """
-_ROLE_GROUPS = """
-INSERT INTO auth_group (name) SELECT unnest(%(names)s::text[]) ON CONFLICT (name) DO NOTHING
+_COPY_TAGS = """
+INSERT INTO main_tag (name, project_id, created_at, updated_at)
+SELECT name, %(t)s, now(), now() FROM main_tag WHERE id = ANY(%(tags)s)
+ON CONFLICT (name, project_id) DO NOTHING
+"""
+_TAG_TAXA = f"""
+INSERT INTO main_taxon_tags (taxon_id, tag_id)
+SELECT DISTINCT tt.taxon_id, tg.id FROM main_tag st
+JOIN main_taxon_tags tt ON tt.tag_id = st.id
+JOIN main_tag tg ON tg.project_id = %(t)s AND tg.name = st.name
+WHERE st.id = ANY(%(tags)s) AND tt.taxon_id IN ({MOVED_TAXA})
+ON CONFLICT (taxon_id, tag_id) DO NOTHING
 """
 _MEMBERSHIPS = """
 INSERT INTO main_userprojectmembership (user_id, project_id, created_at, updated_at)
@@ -51,10 +62,41 @@ def link_taxa(ctx: StepContext) -> StepResult:
     )
 
 
+def copy_tags(ctx: StepContext) -> StepResult:
+    """Writes main_tag and main_taxon_tags: the source's tags on moved taxa, copied to the
+    target by name (its own tag of that name reused) and put on those taxa."""
+    tags = ctx.plan.tags
+    expected = sum(t.target_tag_id is None for t in tags) + sum(t.links_to_add for t in tags)
+    with ctx.step("[copy-tags]", expected, "insert") as run:
+        if tags:
+            params = ctx.params(tags=[t.tag_id for t in tags])
+            created = run.execute(_COPY_TAGS, params)
+            linked = run.execute(_TAG_TAXA, params)
+            run.detail.append(
+                f"{len(tags)} tag(s) on moved taxa: {created} created on the target, "
+                f"{len(tags) - created} reused by name; {linked} taxon link(s) added"
+            )
+        else:
+            run.detail.append("No source tags on moved taxa")
+    return ctx.last
+
+
 def role_groups(ctx: StepContext) -> StepResult:
-    """Writes auth_group: the target's five role groups, if any is missing."""
-    names = [group_name(_target(ctx), r.__name__) for r in ROLES]
-    return run_simple(ctx, "[role-groups]", "insert", None, _ROLE_GROUPS, {"names": names})
+    """Writes auth_group, auth_group_permissions and guardian_groupobjectpermission (and
+    auth_permission, django_content_type on a database that lacks them): the target's five role
+    groups with Antenna's permissions, where anything is missing. A created target has them
+    from its creation."""
+    planned = ctx.plan.role_grants
+    with ctx.step("[role-groups]", planned.total, "insert") as run:
+        assert ctx.target_id is not None
+        run.rows += grant_role_permissions(ctx.target_id, ctx.plan.target.name)
+        run.detail.append(
+            f"{planned.groups} group(s), {planned.group_permissions} group permission(s), "
+            f"{planned.object_permissions} object permission(s) added"
+            if run.rows
+            else "the five role groups hold Antenna's permissions already"
+        )
+    return ctx.last
 
 
 def add_identifiers(ctx: StepContext) -> StepResult:

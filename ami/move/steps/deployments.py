@@ -95,7 +95,9 @@ def fire_post_save(ctx: StepContext) -> StepResult:
         return ctx.last
     with ctx.step("[fire-post-save]", len(ctx.deployment_ids), "update") as run:
         for deployment in Deployment.objects.filter(pk__in=ctx.deployment_ids).order_by("pk"):
-            deployment.save()
+            # A plain save: the move recomputes the cached fields set-based after its steps,
+            # and Antenna's full save would regroup and recount here, in this step.
+            deployment.save(update_calculated_fields=False)
             run.rows += 1
         run.detail.append(f"post_save sent for {run.rows} deployment(s)")
     return ctx.last

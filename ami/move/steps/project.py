@@ -1,4 +1,4 @@
-"""Target project and its default settings: ``[create-target]``, ``[copy-defaults]``."""
+"""Target project and its defaults: ``[create-target]``, ``[all-images]``, ``[copy-defaults]``."""
 
 from __future__ import annotations
 
@@ -45,13 +45,17 @@ def create_target(ctx: StepContext) -> StepResult:
             run.detail.append(f"Using existing project {ctx.target_id}")
         ctx.target_before = ctx.plan.target_totals
         return ctx.last
+    # The source's "All Images" arriving becomes the new project's: no empty one beside it.
+    adopt = any(a.action == "adopt" for a in ctx.plan.all_images)
     with ctx.step("[create-target]", None, "insert") as run:
         project = Project.objects.create(
             pk=ctx.target_id,  # reserved before the recording opened
             name=ctx.plan.target.name,
             owner_id=ctx.plan.source.owner_id,
-            create_defaults=True,
+            create_defaults=not adopt,
         )
+        if adopt:
+            Project.objects.create_related_defaults(project, collection=False)
         run.created = {
             "project": [project.pk],
             "device": list(Device.objects.filter(project=project).values_list("pk", flat=True)),
@@ -63,8 +67,70 @@ def create_target(ctx: StepContext) -> StepResult:
                 SourceImageCollection.objects.filter(project=project).values_list("pk", flat=True)
             ),
         }
-        run.detail.append(f"Created project {project.pk} with its defaults")
+        run.detail.append(
+            f"Created project {project.pk} with its defaults"
+            + (" (its 'All Images' comes from the source)" if adopt else "")
+        )
     ctx.target_before = project_totals([ctx.target_id])[ctx.target_id]
+    return ctx.last
+
+
+_MERGE_LINKS = """
+UPDATE main_sourceimagecollection_images ci SET sourceimagecollection_id = %(into)s
+WHERE ci.sourceimagecollection_id = %(copy)s AND NOT EXISTS (
+    SELECT 1 FROM main_sourceimagecollection_images x
+    WHERE x.sourceimagecollection_id = %(into)s AND x.sourceimage_id = ci.sourceimage_id)
+"""
+"""Writes main_sourceimagecollection_images: the copy's links re-pointed at the target's."""
+
+_DROP_COPY_LINKS = """
+DELETE FROM main_sourceimagecollection_images WHERE sourceimagecollection_id = %(copy)s
+"""
+"""Deletes the copy's links to images the target's "All Images" held already."""
+
+_DROP_COPY = "DELETE FROM main_sourceimagecollection WHERE id = %(copy)s"
+
+_RENAME = """
+UPDATE main_sourceimagecollection SET name = %(name)s, updated_at = now()
+WHERE id = %(c)s AND name IS DISTINCT FROM %(name)s
+"""
+
+
+def _expected_all_images(action: str, moved_images: int) -> int:
+    return {"merge": moved_images + 1, "rename": 1}.get(action, 0)
+
+
+def all_images(ctx: StepContext) -> StepResult:
+    """Writes main_sourceimagecollection(_images): no second "All Images" on the target.
+
+    After ``[handle-collections]``: a split source "All Images" has a target copy; its links
+    join the target's own "All Images" (an image already there loses only the duplicate link)
+    and the empty copy is deleted; jobs then follow to the target's. A source "All Images"
+    that moved whole is renamed. A created target adopted it in ``[create-target]``.
+    """
+    plans = ctx.plan.all_images
+    expected = sum(_expected_all_images(a.action, a.moved_images) for a in plans)
+    with ctx.step("[all-images]", expected, "update") as run:
+        for a in plans:
+            source = a.source_collection_id
+            if a.action == "merge":
+                mapping = ctx.clones.setdefault("collection", {})
+                params = {"copy": mapping[source], "into": a.target_collection_id}
+                moved = run.execute(_MERGE_LINKS, params)
+                run.execute(_DROP_COPY_LINKS, params)
+                run.execute(_DROP_COPY, params)
+                run.detail.append(
+                    f"'All Images' (id={source}): {moved} image(s) merged into the target's "
+                    f"(id={a.target_collection_id}); its copy {params['copy']} removed"
+                )
+                mapping[source] = a.target_collection_id
+            elif a.action == "rename":
+                run.execute(_RENAME, {"c": source, "name": a.new_name})
+                run.detail.append(f"'All Images' (id={source}) renamed '{a.new_name}'")
+            else:
+                run.detail.append(f"'All Images' (id={source}) is the new project's own")
+        if not plans:
+            run.detail.append("No second 'All Images' on the target")
     return ctx.last
 
 

@@ -89,7 +89,8 @@ def test_create_project_members_keep_their_primary_source_role(s):
     assert roles(identifier, new) == {"BasicMember", "Identifier"}
     assert roles(manager, new) == {"BasicMember", "MLDataManager"}
     assert roles(basic, new) == {"BasicMember"}
-    assert roles(s.owner, new) == {"BasicMember", "ProjectManager"}
+    # The owner is the new project's ProjectManager from its creation, as in Antenna.
+    assert roles(s.owner, new) == {"ProjectManager"}
     # The identifier user of the fixture is not a source member: Identifier.
     assert roles(s.identifier, new) == {"BasicMember", "Identifier"}
 
@@ -113,10 +114,24 @@ def test_added_identifier_gets_at_most_identifier(s, target):
     assert roles(s.identifier, target) == {"BasicMember", "Identifier"}
 
 
-def test_added_identifier_with_lower_role_keeps_it(s, target):
+def test_added_researcher_identifier_arrives_as_identifier(s, target):
+    # Researcher precedes Identifier in the role list but may create and delete exports,
+    # which Identifier may not: the cap compares permissions, not positions.
     role_classes.Researcher.assign_user(s.identifier, s.project)
+    out = run_move(s.project, [s.dep.pk], target=target, execute=False)
+    assert f"User id={s.identifier.pk} (identifier): Researcher" in out
+    assert "→ Identifier on the target" in out
     run_move(s.project, [s.dep.pk], target=target)
-    assert roles(s.identifier, target) == {"BasicMember", "Researcher"}
+    assert roles(s.identifier, target) == {"BasicMember", "Identifier"}
+    assert not s.identifier.has_perm("create_dataexport", target)
+    assert s.identifier.has_perm("create_identification", target)
+
+
+def test_added_identifier_with_a_role_inside_identifiers_keeps_it(s, target):
+    s.project.members.add(s.identifier)  # BasicMember: a subset of Identifier's permissions
+    run_move(s.project, [s.dep.pk], target=target)
+    assert roles(s.identifier, target) == {"BasicMember"}
+    assert not s.identifier.has_perm("create_identification", target)
 
 
 def test_preserve_roles_copies_the_source_role(s, target):
