@@ -65,9 +65,18 @@ BEGIN
 END
 $$;
 
+-- HMAC-SHA256 under the pads of a key the recording sets for its transaction
+-- (ledger.fingerprints); plain SHA-256 only where no key is set (nothing secret is recorded
+-- then: a recording with secret columns refuses to start without a key).
 CREATE OR REPLACE FUNCTION ledger_fingerprint(value text) RETURNS text
-LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$
-    SELECT 'sha256:' || encode(sha256(convert_to(value, 'UTF8')), 'hex')
+LANGUAGE sql STABLE STRICT PARALLEL SAFE AS $$
+    SELECT CASE WHEN coalesce(current_setting('ledger.fp_outer', true), '') = ''
+        THEN 'sha256:' || encode(sha256(convert_to(value, 'UTF8')), 'hex')
+        ELSE 'hmac-sha256:' || encode(sha256(
+            decode(current_setting('ledger.fp_outer'), 'hex')
+            || sha256(decode(current_setting('ledger.fp_inner'), 'hex')
+                      || convert_to(value, 'UTF8'))), 'hex')
+    END
 $$;
 """
 
@@ -135,6 +144,10 @@ _EXACT_TYPES = frozenset(
     }
 )
 _FLOAT_TYPES = frozenset({"real", "double precision"})
+# Key types with a min() aggregate.
+_ORDERED = frozenset(
+    {"bigint", "integer", "smallint", "text", "character varying", "character", "date", "numeric"}
+)
 
 _COLUMNS_QUERY = """
 SELECT a.attname, format_type(a.atttypid, a.atttypmod), format_type(a.atttypid, NULL),
@@ -263,6 +276,12 @@ def render_update(spec: TableSpec, columns: tuple[Column, ...]) -> sql.Composabl
     if not cols:
         return sql.SQL("SELECT 0")
     pk = sql.Identifier(spec.pk)
+    pk_column = next(c for c in columns if c.name == spec.pk)
+    # The order groups are staged in: by their smallest key (by its text where the key's type
+    # has no min(), e.g. uuid).
+    first = sql.SQL(
+        "min(ledger_pk)" if pk_column.base_type in _ORDERED else "min(ledger_pk::text)"
+    )
     picks, keys, before, after, changed = [], [], [], [], []
     for i, col in enumerate(cols):
         old, new = _key("o", col), _key("n", col)
@@ -291,7 +310,7 @@ def render_update(spec: TableSpec, columns: tuple[Column, ...]) -> sql.Composabl
         "WITH j AS (SELECT n.{pk} AS ledger_pk, o.{pk} IS NULL AS ledger_orphan, {picks} "
         "FROM ledger_new AS n LEFT JOIN ledger_old AS o ON o.{pk} = n.{pk}), "
         "g AS (SELECT ledger_orphan, {keys}, count(*) AS ledger_n, "
-        "min(ledger_pk) AS ledger_first, array_agg(ledger_pk::text) AS ledger_pks "
+        "{first} AS ledger_first, array_agg(ledger_pk::text) AS ledger_pks "
         "FROM j GROUP BY ledger_orphan, {keys}), "
         "ins AS ({stage} SELECT $1, {table}, 'U', ledger_n, "
         "ledger_pks, {before}, {after} "
@@ -299,6 +318,7 @@ def render_update(spec: TableSpec, columns: tuple[Column, ...]) -> sql.Composabl
         "SELECT coalesce(sum(ledger_n) FILTER (WHERE ledger_orphan), 0) FROM g"
     ).format(
         pk=pk,
+        first=first,
         picks=sql.SQL(", ").join(picks),
         keys=sql.SQL(", ").join(keys),
         stage=_STAGE,
@@ -346,12 +366,15 @@ class TableCapture:
 
     def snapshot(self) -> dict[str, object]:
         """The per-table record stored in the move header."""
-        return {
+        snapshot: dict[str, object] = {
             "label": self.spec.label,
             "pk": self.spec.pk,
             "columns": {c.name: c.type for c in self.columns},
             "secret_columns": list(self.spec.secret_columns),
         }
+        if not self.spec.replay:
+            snapshot["replay"] = False
+        return snapshot
 
 
 def render_capture(cursor: CursorWrapper, spec: TableSpec) -> TableCapture:

@@ -77,3 +77,19 @@ def checkpoint_file() -> str | None:
     value = getattr(settings, "LEDGER_CHECKPOINT_FILE", None)
     assert value is None or isinstance(value, str | os.PathLike), "a path or None"
     return str(value) if value else None
+
+
+def fingerprint_key_file() -> str | None:
+    """Path of the key that fingerprints secret columns, 64 hex digits
+    (``LEDGER_FINGERPRINT_KEY_FILE``, default None: look at ``fingerprint_key_env()``)."""
+    value = getattr(settings, "LEDGER_FINGERPRINT_KEY_FILE", None)
+    assert value is None or isinstance(value, str | os.PathLike), "a path or None"
+    return str(value) if value else None
+
+
+def fingerprint_key_env() -> str | None:
+    """Name of the environment variable holding that key as hex, when no file is set
+    (``LEDGER_FINGERPRINT_KEY_ENV``, default ``"LEDGER_FINGERPRINT_KEY"``)."""
+    value = getattr(settings, "LEDGER_FINGERPRINT_KEY_ENV", "LEDGER_FINGERPRINT_KEY")
+    assert value is None or isinstance(value, str), "LEDGER_FINGERPRINT_KEY_ENV must be a name"
+    return value or None

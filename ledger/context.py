@@ -24,7 +24,7 @@ import msgspec
 import pghistory
 from django.db import connections, transaction
 
-from ledger import capture_state, checkpoint, config, install, seal
+from ledger import capture_state, checkpoint, config, fingerprints, install, seal
 from ledger.capture import STAGING_TABLE
 from ledger.dbapi import in_failed_transaction
 from ledger.digest import decode, encode
@@ -92,6 +92,8 @@ class Recording:
         self.context_id: str = ""
         # Amendable until the seal (e.g. a digest of what was planned under the locks).
         self.arguments: dict[str, object] = {}
+        self.history_tables: list[str] = []
+        self.fingerprint_key: str | None = None
         self._in_step = False
 
     def _execute(self, query: str, params: list[object]) -> tuple:
@@ -100,11 +102,15 @@ class Recording:
             return cursor.fetchone()
 
     def captured_rows(self, step: int | None = None) -> int:
-        """Row changes captured so far in this recording, or in its step at that position."""
+        """Row changes captured so far in this recording, or in its step at that position.
+
+        History tables (registered with ``replay=False``) are recorded but not counted: their
+        rows follow from the domain's trackers, not from what a step declares.
+        """
         return self._execute(
             "SELECT coalesce(sum(row_count), 0) FROM pg_temp.ledger_staging "
-            "WHERE %s::integer IS NULL OR step = %s",
-            [step, step],
+            "WHERE (%s::integer IS NULL OR step = %s) AND NOT table_name = ANY(%s)",
+            [step, step, self.history_tables],
         )[0]
 
     @contextmanager
@@ -290,8 +296,9 @@ def recording(
             check_reverts(cursor, kind, reverts)
             install.acquire_shared(cursor)
         captures = install.ensure_capture(using, specs)
-        rec, before = _open(using, captures)
+        rec, before = _open(using, captures, secrets=any(s.secret_columns for s in specs))
         rec.arguments = arguments
+        rec.history_tables = sorted(s.table for s in specs if not s.replay)
         _state.active = rec
         try:
             with pghistory.context(
@@ -346,11 +353,14 @@ def _after_commit(using: str, sealed: seal.Sealed) -> None:
     install.release_capture(using)
 
 
-def _open(using: str, captures: dict[str, TableCapture]) -> tuple[Recording, dict]:
-    """Pin the captured tables, read their capture state, create the staging table and switch
-    capture on for this transaction."""
+def _open(
+    using: str, captures: dict[str, TableCapture], *, secrets: bool
+) -> tuple[Recording, dict]:
+    """Pin the captured tables, read their capture state, create the staging table, key the
+    fingerprints of secrets and switch capture on for this transaction."""
     token = str(uuid.uuid4())
     with connections[using].cursor() as cursor:
+        fingerprint_key = fingerprints.activate(cursor, required=secrets)
         install.lock_tables(cursor, captures)
         state = capture_state.read_state(cursor, captures)
         cursor.execute(STAGING_TABLE)
@@ -374,4 +384,6 @@ def _open(using: str, captures: dict[str, TableCapture]) -> tuple[Recording, dic
             f"capture of {', '.join(missing)} disappeared while the recording started "
             "(dropped by another session): nothing was written; run again"
         )
-    return Recording(using=using, token=token, started_at=started_at), state
+    rec = Recording(using=using, token=token, started_at=started_at)
+    rec.fingerprint_key = fingerprint_key
+    return rec, state

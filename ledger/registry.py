@@ -26,12 +26,16 @@ class TableSpec:
         pk: its single-column primary key.
         secret_columns: columns stored only as ``sha256:<hex>`` fingerprints.
         label: a human label, e.g. ``main.SourceImage``; its app part feeds the schema fingerprint.
+        replay: False for a history table (an audit trail the domain keeps, such as a
+            pghistory event table): its rows are captured and sealed with the move, so the
+            record is complete, but a revert never deletes history.
     """
 
     table: str
     pk: str
     secret_columns: tuple[str, ...]
     label: str
+    replay: bool = True
 
     @property
     def app_label(self) -> str | None:
@@ -55,7 +59,12 @@ def _check_identifier(kind: str, name: object) -> str:
 
 
 def register_table(
-    table: str, *, pk: str = "id", secret_columns: tuple[str, ...] = (), label: str = ""
+    table: str,
+    *,
+    pk: str = "id",
+    secret_columns: tuple[str, ...] = (),
+    label: str = "",
+    replay: bool = True,
 ) -> TableSpec:
     """Register a table for capture. Idempotent: the same arguments again are a no-op.
 
@@ -67,6 +76,7 @@ def register_table(
         pk: primary key column (single column).
         secret_columns: columns kept as fingerprints, never in clear.
         label: a human label such as ``"main.SourceImage"``; defaults to the table name.
+        replay: False for a history table: captured and sealed, never replayed by a revert.
 
     Returns:
         The registered spec.
@@ -86,7 +96,9 @@ def register_table(
         raise RegistryError(f"primary key {pk!r} of {table} cannot be a secret column")
     if table in _LEDGER_TABLES:
         raise RegistryError(f"{table} belongs to the ledger itself and cannot be captured")
-    spec = TableSpec(table=table, pk=pk, secret_columns=secrets, label=label or table)
+    spec = TableSpec(
+        table=table, pk=pk, secret_columns=secrets, label=label or table, replay=replay
+    )
     with _lock:
         existing = _registry.get(table)
         if existing is not None and existing != spec:

@@ -138,7 +138,11 @@ _STORED = (
 def _sealed_steps(cursor, rec: Recording) -> list[StepRecord]:
     """Each step with the rows that were staged for it and survive (savepoints rolled back
     take theirs with them); a declared count that no longer holds refuses the seal."""
-    cursor.execute("SELECT step, sum(row_count) FROM pg_temp.ledger_staging GROUP BY step")
+    cursor.execute(
+        "SELECT step, sum(row_count) FROM pg_temp.ledger_staging "
+        "WHERE NOT table_name = ANY(%s) GROUP BY step",
+        [rec.history_tables],
+    )
     counts = {step: int(n) for step, n in cursor.fetchall()}
     steps = []
     for step in rec.steps:
@@ -186,6 +190,9 @@ def finish(
     connection = connections[using]
     signer = configured_signer()  # read before any write: a bad key refuses the seal
     tables = {t: c.snapshot() for t, c in sorted(captures.items())}
+    for table, capture in captures.items():
+        if capture.spec.secret_columns:
+            tables[table]["fingerprint"] = rec.fingerprint_key
     with connection.cursor() as cursor:
         capture_state.check_unchanged(state_before, capture_state.read_state(cursor, captures))
         steps = _sealed_steps(cursor, rec)

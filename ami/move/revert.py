@@ -36,8 +36,16 @@ DERIVED = {
             "data_source_total_size",
         }
     ),
+    # An event's start and end follow its captures' timestamps: recounted with its counts.
     "main_event": frozenset(
-        {"captures_count", "detections_count", "occurrences_count", "calculated_fields_updated_at"}
+        {
+            "captures_count",
+            "detections_count",
+            "occurrences_count",
+            "calculated_fields_updated_at",
+            "start",
+            "end",
+        }
     ),
     "main_sourceimage": frozenset({"detections_count"}),
 }
@@ -196,15 +204,19 @@ class MoveReplayHooks(ReplayHooks):
             for _kind, table in DIRECT:
                 cursor.execute(_CARRY.format(table=table), params)
 
-    def after_replay(self, move: MoveHeader, policy: ReplayPolicy) -> list[CheckOutcome]:
+    def refresh(self, move: MoveHeader, policy: ReplayPolicy, rec: ledger.Recording) -> None:
         from ami.main.cached_fields import refresh_cached_fields
 
-        way = direction(move)
         # Recount what the move recounted: the moved deployments, and the other deployments of
         # a project whose default filters the replay restores (the target of a move; the
         # target again, not the source, when a revert is replayed). Not every deployment of
         # both projects: a created project's Default Station was never counted by the move.
-        refresh_cached_fields(_recounted_deployments(move, way))
+        recount = _recounted_deployments(move, direction(move))
+        with rec.step("[refresh-cached-fields]", expected_rows=None, action="recount"):
+            refresh_cached_fields(recount)
+
+    def after_replay(self, move: MoveHeader, policy: ReplayPolicy) -> list[CheckOutcome]:
+        way = direction(move)
         return [self._check_counts(way), self._check_left_behind(way)]
 
     def _check_counts(self, way: Direction) -> CheckOutcome:

@@ -61,9 +61,20 @@ MOVE_TABLES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
 )
 
 
+# (table, primary key, label). History the platform keeps of what a move does: pghistory's
+# full-row events of project settings and their context rows. Captured, so the move's record
+# and digest cover them; never replayed, so a revert adds history instead of erasing it.
+HISTORY_TABLES: tuple[tuple[str, str, str], ...] = (
+    ("main_projectsettingsevent", "pgh_id", "main.ProjectSettingsEvent"),
+    ("pghistory_context", "id", "pghistory.Context"),
+)
+
+
 def register_move_tables() -> None:
     """Register every table a move writes with the ledger (a no-op when already done)."""
     import ledger
 
     for table, label, secrets in MOVE_TABLES:
         ledger.register_table(table, pk="id", secret_columns=secrets, label=label)
+    for table, pk, label in HISTORY_TABLES:
+        ledger.register_table(table, pk=pk, label=label, replay=False)

@@ -71,3 +71,19 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": os.environ.get("AMI_LOG_LEVEL", "WARNING")},
 }
+
+# The ledger's keys live outside the database: in files named by the environment, else in the
+# git-ignored .ledger-keys/ folder that `run_demo` fills (docs/compliance.md).
+LEDGER_KEYS_DIR = BASE_DIR / ".ledger-keys"
+
+
+def _ledger_file(variable: str, name: str) -> str | None:
+    if os.environ.get(variable):
+        return os.environ[variable]
+    path = LEDGER_KEYS_DIR / name
+    return str(path) if path.exists() else None
+
+
+LEDGER_SIGNING_KEY_FILE = _ledger_file("LEDGER_SIGNING_KEY_FILE", "signing.pem")
+LEDGER_FINGERPRINT_KEY_FILE = _ledger_file("LEDGER_FINGERPRINT_KEY_FILE", "fingerprint.key")
+LEDGER_CHECKPOINT_FILE = os.environ.get("LEDGER_CHECKPOINT_FILE") or None

@@ -12,3 +12,12 @@ DATABASES = {"default": database_config(for_tests=True)}
 # server) never drop each other's database.
 DATABASES["default"]["TEST"] = {"NAME": f"test_{DATABASES['default']['NAME']}_{os.getpid()}"}
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+# Tests sign nothing and checkpoint nothing unless they ask (tests/ledger/test_trust.py), and
+# fingerprint secrets with a fixed key of their own.
+LEDGER_SIGNING_KEY_FILE = None
+LEDGER_SIGNING_KEY_ENV = None
+LEDGER_CHECKPOINT_FILE = None
+LEDGER_FINGERPRINT_KEY_FILE = None
+LEDGER_FINGERPRINT_KEY_ENV = "AMI_TEST_FINGERPRINT_KEY"
+os.environ.setdefault("AMI_TEST_FINGERPRINT_KEY", "5e" * 32)

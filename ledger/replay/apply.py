@@ -28,8 +28,9 @@ class Unit:
     last_change: int
 
 
-def units(cursor, move_id: int) -> list[Unit]:
-    """Every unit of the move, newest first, with its rows and the rows skipped for drift."""
+def units(cursor, move_id: int, tables: list[str]) -> list[Unit]:
+    """Every unit of the move on ``tables``, newest first, with its rows and the rows skipped
+    for drift."""
     cursor.execute(
         "SELECT c.step_id, c.table_name, c.op, sum(c.row_count), max(c.id), "
         "(SELECT count(*) FROM ledger_change c2 CROSS JOIN LATERAL unnest(c2.pks) AS u(pk) "
@@ -37,9 +38,9 @@ def units(cursor, move_id: int) -> list[Unit]:
         " WHERE c2.move_id = %(move)s AND c2.table_name = c.table_name AND c2.op = c.op "
         " AND c2.step_id IS NOT DISTINCT FROM c.step_id "
         " AND EXISTS (SELECT 1 FROM pg_temp.ledger_replay_skip)) "
-        "FROM ledger_change c WHERE c.move_id = %(move)s "
+        "FROM ledger_change c WHERE c.move_id = %(move)s AND c.table_name = ANY(%(tables)s) "
         "GROUP BY c.step_id, c.table_name, c.op ORDER BY max(c.id) DESC",
-        {"move": move_id},
+        {"move": move_id, "tables": tables},
     )
     return [
         Unit(step_id=s, table=t, op=o, rows=r, skipped=k, last_change=m)

@@ -16,7 +16,7 @@ from __future__ import annotations
 import msgspec
 from django.db import connections, transaction
 
-from ledger import seal
+from ledger import fingerprints, seal
 from ledger.dbapi import cursor as ledger_cursor
 from ledger.dbapi import sql
 from ledger.errors import LedgerError, StepCountMismatch
@@ -80,11 +80,13 @@ def revert(
 
 
 def _shapes(header: MoveHeader, hooks: ReplayHooks) -> dict[str, TableShape]:
+    """The replayed tables: every captured table but history tables (never undone)."""
     return {
         table: TableShape.from_header(
             table, snapshot, frozenset(hooks.derived_columns.get(table, ()))
         )
         for table, snapshot in header.tables.items()  # type: ignore[union-attr]
+        if snapshot.get("replay", True)
     }
 
 
@@ -98,7 +100,9 @@ def _run(
     connection.ensure_connection()
     plan = _plan(connection, header, shapes, hooks, policy, using)
     blocking = plan.blocking()
-    fatal = [c for c in blocking if c.kind in ("tampered", "reverted", "schema")]
+    fatal = [
+        c for c in blocking if c.kind in ("tampered", "reverted", "schema", "fingerprint-key")
+    ]
     if fatal or (blocking and not rehearse):
         report = ReplayReport(plan=plan, executed=False, ok=False)
         if rehearse:
@@ -114,8 +118,32 @@ def _refusal(conflicts: tuple[Conflict, ...] | list[Conflict]) -> str:
     return "revert refused, nothing was changed:\n" + "\n".join(lines)
 
 
+def _fingerprint_conflicts(cursor, header: MoveHeader, shapes) -> list[Conflict]:
+    """Secrets the move recorded under another fingerprint key than the one configured now."""
+    current = fingerprints.activate(cursor, required=False)
+    cursor.execute("SELECT DISTINCT table_name FROM ledger_change WHERE move_id = %s", [header.id])
+    touched = {row[0] for row in cursor.fetchall()}
+    return [
+        Conflict(
+            kind="fingerprint-key",
+            table=table,
+            count=1,
+            message=f"the secrets of {table} were fingerprinted with key {recorded}, but "
+            f"{'no key' if current is None else f'key {current}'} is configured now: "
+            "configure the key the move was recorded with (LEDGER_FINGERPRINT_KEY_FILE)",
+        )
+        for table, snapshot in sorted(header.tables.items())  # type: ignore[union-attr]
+        if table in shapes
+        and table in touched
+        and (recorded := snapshot.get("fingerprint"))
+        and recorded != current
+    ]
+
+
 def _plan(connection, header: MoveHeader, shapes, hooks, policy, using) -> ReplayPlan:
     conflicts: list[Conflict] = []
+    with ledger_cursor(connection) as cursor:
+        conflicts += _fingerprint_conflicts(cursor, header, shapes)
     report = verify(header.id, using)
     if not report.ok:
         failure = report.failures[0]
@@ -157,7 +185,7 @@ def _plan(connection, header: MoveHeader, shapes, hooks, policy, using) -> Repla
             conflicts += scan.secret_conflicts(cursor, header.id, shape)
         conflicts += scan.drift_conflicts(cursor)
         steps = {s.id: (s.seq, s.label) for s in header.steps}
-        step_work, table_work = scan.work(cursor, header.id, steps)
+        step_work, table_work = scan.work(cursor, header.id, steps, sorted(shapes))
     conflicts += hooks.conflicts(header, policy)
     return _plan_struct(header, step_work, table_work, conflicts, hooks, policy)
 
@@ -225,6 +253,7 @@ def _specs(header: MoveHeader) -> tuple[TableSpec, ...]:
             pk=str(snapshot["pk"]),
             secret_columns=tuple(sorted(snapshot.get("secret_columns") or ())),
             label=str(snapshot.get("label", table)),
+            replay=bool(snapshot.get("replay", True)),
         )
         for table, snapshot in sorted(header.tables.items())  # type: ignore[union-attr]
     )
@@ -272,8 +301,7 @@ def _replay(
             "FROM pg_temp.ledger_replay_drift ON CONFLICT DO NOTHING"
         )
         skipped = _skipped(cursor)
-        todo = apply.units(cursor, header.id)
-    labels = {s.id: s.label for s in header.steps}
+        todo = apply.units(cursor, header.id, sorted(shapes))
     arguments = {
         **plan.domain,
         "move_id": header.id,
@@ -297,57 +325,63 @@ def _replay(
             using=using,
         ) as rec:
             hooks.before_replay(header, policy, rec)
-            for step_id, group in _by_step(todo):
-                expected = sum(u.rows - u.skipped for u in group)
-                label = (
-                    labels.get(step_id, apply.OUTSIDE_STEPS) if step_id else apply.OUTSIDE_STEPS
-                )
-                with (
-                    rec.step(label, expected_rows=None if rehearse else expected, action="revert"),
-                    ledger_cursor(connection) as cursor,
-                ):
-                    for unit in group:
-                        changed = apply.run_unit(cursor, header.id, unit, shapes[unit.table])
-                        done[unit.op] += changed
-                        if changed != unit.rows - unit.skipped:
-                            found.append(_count_conflict(unit, changed, label))
-                if found and not rehearse:
-                    raise ReplayConflict(_refusal(found), _partial_report(plan, done))
+            _replay_steps(rec, connection, header, shapes, todo, found, done, rehearse, plan)
+            # Derived columns are recounted inside the recording, as declared steps: every
+            # write of a revert is in its record.
+            hooks.refresh(header, policy, rec)
+            report = _outcome(connection, header, shapes, hooks, plan, found, done)
+            if rehearse:
+                raise _Rehearsed(report)  # rolled back, never sealed
+            if not report.ok:
+                raise ReplayConflict(_refusal(_failures(found, report)), report)
     except StepCountMismatch as exc:
         found.append(Conflict(kind="count", table="", count=exc.captured, message=str(exc)))
         raise ReplayConflict(_refusal(found), _partial_report(plan, done)) from exc
-    checks = _after(connection, header, shapes, hooks, policy, found)
-    ok = not found and all(c.ok for c in checks) and not plan.blocking()
-    report = ReplayReport(
+    return msgspec.structs.replace(
+        report, executed=True, revert_move_id=rec.move_id, digest=rec.digest
+    )
+
+
+def _replay_steps(rec, connection, header, shapes, todo, found, done, rehearse, plan) -> None:
+    """The move's steps backwards, each a set of compare-and-swap statements."""
+    labels = {s.id: s.label for s in header.steps}
+    for step_id, group in _by_step(todo):
+        expected = sum(u.rows - u.skipped for u in group)
+        label = labels.get(step_id, apply.OUTSIDE_STEPS) if step_id else apply.OUTSIDE_STEPS
+        with (
+            rec.step(label, expected_rows=None if rehearse else expected, action="revert"),
+            ledger_cursor(connection) as cursor,
+        ):
+            for unit in group:
+                changed = apply.run_unit(cursor, header.id, unit, shapes[unit.table])
+                done[unit.op] += changed
+                if changed != unit.rows - unit.skipped:
+                    found.append(_count_conflict(unit, changed, label))
+        if found and not rehearse:
+            raise ReplayConflict(_refusal(found), _partial_report(plan, done))
+
+
+def _outcome(connection, header, shapes, hooks, plan, found, done) -> ReplayReport:
+    """The checks after the replay, still inside the recording, as a report (not executed)."""
+    checks = _after(connection, header, shapes, hooks, plan.policy, found)
+    return ReplayReport(
         plan=msgspec.structs.replace(plan, conflicts=plan.conflicts + tuple(found)),
-        executed=not rehearse,
-        ok=ok,
+        executed=False,
+        ok=not found and all(c.ok for c in checks) and not plan.blocking(),
         restored_rows=done["U"],
         deleted_rows=done["I"],
         reinserted_rows=done["D"],
         skipped=tuple(c for c in plan.conflicts if c.resolved_by == "skip_drifted"),
         checks=tuple(checks),
-        revert_move_id=None if rehearse else rec.move_id,
-        digest=None if rehearse else rec.digest,
     )
-    if not rehearse and not ok:
-        raise ReplayConflict(
-            _refusal(
-                found
-                or [
-                    Conflict(
-                        kind="check",
-                        table="",
-                        count=1,
-                        message=f"check {c.name} failed: {c.detail}",
-                    )
-                    for c in checks
-                    if not c.ok
-                ]
-            ),
-            report,
-        )
-    return report
+
+
+def _failures(found: list[Conflict], report: ReplayReport) -> list[Conflict]:
+    return found or [
+        Conflict(kind="check", table="", count=1, message=f"check {c.name} failed: {c.detail}")
+        for c in report.checks
+        if not c.ok
+    ]
 
 
 def _partial_report(plan: ReplayPlan, done: dict[str, int]) -> ReplayReport:
@@ -397,8 +431,8 @@ def _after(connection, header, shapes, hooks, policy, found: list[Conflict]) -> 
     with ledger_cursor(connection) as cursor:
         cursor.execute(
             "SELECT table_name, array_agg(DISTINCT op) FROM ledger_change WHERE move_id = %s "
-            "GROUP BY table_name",
-            [header.id],
+            "AND table_name = ANY(%s) GROUP BY table_name",
+            [header.id, sorted(shapes)],
         )
         ops = {t: set(o) for t, o in cursor.fetchall()}
         for table in sorted(t for t, o in ops.items() if "I" in o):

@@ -43,9 +43,13 @@ class ReplayHooks:
         """Inside the revert's recording, before any row is restored (e.g. carry new data,
         each write in a ``rec.step``)."""
 
+    def refresh(self, move: MoveHeader, policy: ReplayPolicy, rec: Recording) -> None:
+        """Inside the revert's recording, after the replay: recompute derived columns, each
+        write in a ``rec.step`` (so the revert's record holds them)."""
+
     def after_replay(self, move: MoveHeader, policy: ReplayPolicy) -> list[CheckOutcome]:
-        """After the recording closed, still in the transaction: recompute derived columns and
-        run the domain's checks. A failed check rolls the revert back."""
+        """Inside the recording, after ``refresh``: the domain's checks, read-only. A failed
+        check rolls the revert back."""
         return []
 
 

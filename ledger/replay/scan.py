@@ -37,17 +37,18 @@ ANALYZE pg_temp.ledger_replay_keys;
 
 
 def work(
-    cursor, move_id: int, steps: dict[int, tuple[int, str]]
+    cursor, move_id: int, steps: dict[int, tuple[int, str]], tables: list[str]
 ) -> tuple[tuple[StepWork, ...], tuple[TableWork, ...]]:
     """Rows the replay restores, deletes and re-inserts, per step (reverse order) and table.
 
     Args:
         steps: step id -> (seq, label) of the replayed move.
+        tables: the replayed tables (history tables are not).
     """
     cursor.execute(
         "SELECT step_id, table_name, op, sum(row_count) FROM ledger_change WHERE move_id = %s "
-        "GROUP BY step_id, table_name, op",
-        [move_id],
+        "AND table_name = ANY(%s) GROUP BY step_id, table_name, op",
+        [move_id, tables],
     )
     per_step: dict[int | None, int] = {}
     per_table: dict[str, dict[str, int]] = {}
@@ -57,9 +58,9 @@ def work(
     cursor.execute(
         "SELECT c.table_name, k.key, sum(c.row_count) FROM ledger_change c "
         "CROSS JOIN LATERAL jsonb_object_keys(c.after) AS k(key) "
-        "WHERE c.move_id = %s AND c.op = 'U' GROUP BY c.table_name, k.key "
-        "ORDER BY c.table_name, k.key",
-        [move_id],
+        "WHERE c.move_id = %s AND c.op = 'U' AND c.table_name = ANY(%s) "
+        "GROUP BY c.table_name, k.key ORDER BY c.table_name, k.key",
+        [move_id, tables],
     )
     columns: dict[str, dict[str, int]] = {}
     for table, column, rows in cursor.fetchall():

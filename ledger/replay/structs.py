@@ -14,6 +14,7 @@ ConflictKind = Literal[
     "drift",
     "reinsert",
     "secret",
+    "fingerprint-key",
     "dependent",
     "new-data",
     "count",

@@ -234,3 +234,32 @@ def test_the_checkpoint_gets_each_head_after_commit_and_nothing_of_a_rollback(
         move.signature,
     )
     assert signing.verify_signature(signed, line.digest, line.signature)
+
+
+def test_secrets_are_fingerprinted_with_a_key_a_guess_cannot_confirm(seeded):
+    import hashlib
+
+    move = _record("UPDATE ledger_t_child SET secret = 'AKIA-GUESSABLE' WHERE id = 1")
+    (entry,) = ledger.entries(move.move_id)
+    recorded = entry.after["secret"]
+    assert recorded.startswith("hmac-sha256:")
+    assert hashlib.sha256(b"AKIA-GUESSABLE").hexdigest() not in recorded
+    header, _ = ledger.read_header(move.move_id)
+    assert header.tables["ledger_t_child"]["fingerprint"].startswith("hmac-sha256:")
+
+
+def test_secrets_are_not_recorded_without_a_fingerprint_key(seeded, settings):
+    settings.LEDGER_FINGERPRINT_KEY_ENV = None
+    with pytest.raises(ledger.LedgerError, match="no fingerprint key is configured: create one"):
+        _record("UPDATE ledger_t_parent SET name = 'x'")
+
+
+def test_a_revert_under_another_fingerprint_key_names_both_keys(seeded, monkeypatch):
+    move = _record("DELETE FROM ledger_t_child WHERE id = 10")
+    monkeypatch.setenv("AMI_TEST_FINGERPRINT_KEY", "a7" * 32)
+    report = ledger.revert(move.move_id, execute=False)
+    [secret] = [c for c in report.plan.conflicts if c.kind == "fingerprint-key"]
+    assert not report.ok
+    assert secret.message.startswith(
+        "the secrets of ledger_t_child were fingerprinted with key hmac-sha256:"
+    )

@@ -5,11 +5,15 @@ python manage.py run_demo [--scale tiny|bci|bci10] [--output-dir DIR]
 
 from __future__ import annotations
 
+import re
+from io import StringIO
 from pathlib import Path
 from typing import Any
 
+from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandParser
+from django.db import connection
 
 from ami.main.demo import SCALES, generate_demo_data
 from ledger.models import Move
@@ -28,9 +32,30 @@ class Command(BaseCommand):
         self.stdout.write("")
         self.stdout.write(self.style.MIGRATE_HEADING(f"==> {title}"))
 
+    def _keys(self) -> Path:
+        """The demo's keys, outside the database: made once in .ledger-keys/ and used."""
+        folder = Path(settings.LEDGER_KEYS_DIR)
+        signing, fingerprint = folder / "signing.pem", folder / "fingerprint.key"
+        self._section(f"keys outside the database ({folder}/)")
+        if not signing.exists():
+            call_command("ledger_keygen", "--signing", str(signing), stdout=self.stdout)
+        if not fingerprint.exists():
+            call_command("ledger_keygen", "--fingerprint", str(fingerprint), stdout=self.stdout)
+        settings.LEDGER_SIGNING_KEY_FILE = str(signing)
+        settings.LEDGER_FINGERPRINT_KEY_FILE = str(fingerprint)
+        database = connection.settings_dict["NAME"]
+        settings.LEDGER_CHECKPOINT_FILE = str(folder / f"checkpoint-{database}.jsonl")
+        self.stdout.write(
+            f"moves are signed with {signing} (reviewers get {signing.with_suffix('.pub')}); "
+            f"each chain head is appended to {settings.LEDGER_CHECKPOINT_FILE}"
+        )
+        return signing.with_suffix(".pub")
+
     def handle(self, *args: Any, **options: Any) -> None:
         self._section("migrate")
         call_command("migrate", verbosity=0)
+        public_key = self._keys()
+        trust = ["--public-key", str(public_key), "--checkpoint", settings.LEDGER_CHECKPOINT_FILE]
         self._section(f"generate demo data ({options['scale']}; previous demo data replaced)")
         demo = generate_demo_data(options["scale"], reset=True)
         deployments = ",".join(map(str, demo.moved_deployment_ids))
@@ -45,12 +70,17 @@ class Command(BaseCommand):
             "--deployment-ids", deployments,
         ]  # fmt: skip
         self._section("move_project_data: dry run (the default)")
-        call_command("move_project_data", *move_args, stdout=self.stdout)
-        self._section("move_project_data --execute")
+        dry = StringIO()
+        call_command("move_project_data", *move_args, stdout=dry)
+        self.stdout.write(dry.getvalue().rstrip())
+        digest = re.search(r"Plan digest: (\S+)", dry.getvalue()).group(1)  # type: ignore[union-attr]
+        self._section("move_project_data --execute --expect-plan <the digest just reviewed>")
         call_command(
             "move_project_data",
             *move_args,
             "--execute",
+            "--expect-plan",
+            digest,
             "--reason",
             "demo: stations filed under the wrong project",
             stdout=self.stdout,
@@ -59,14 +89,19 @@ class Command(BaseCommand):
         assert move is not None
         self._section(f"show_move {move.pk}")
         call_command("show_move", str(move.pk), stdout=self.stdout)
-        self._section("verify_ledger (database)")
-        call_command("verify_ledger", stdout=self.stdout)
+        self._section("verify_ledger, with the public key and the checkpoint")
+        call_command("verify_ledger", *trust, stdout=self.stdout)
         export = Path(options["output_dir"]) / f"move-{move.pk}.jsonl"
         export.parent.mkdir(parents=True, exist_ok=True)
         self._section(f"export_ledger --move {move.pk}, then verify the file offline")
         call_command("export_ledger", "--move", str(move.pk), "--output", str(export))
         call_command(
-            "verify_ledger", "--file", str(export), "--digest", move.digest, stdout=self.stdout
+            "verify_ledger",
+            "--file",
+            str(export),
+            "--public-key",
+            str(public_key),
+            stdout=self.stdout,
         )
         self._section(f"revert_move {move.pk}: dry run, then --execute")
         call_command("revert_move", str(move.pk), stdout=self.stdout)
@@ -80,5 +115,5 @@ class Command(BaseCommand):
         )
         self._section("list_moves, and the whole chain verified again")
         call_command("list_moves", stdout=self.stdout)
-        call_command("verify_ledger", stdout=self.stdout)
+        call_command("verify_ledger", *trust, stdout=self.stdout)
         self.stdout.write(self.style.SUCCESS("\nDemo complete."))
