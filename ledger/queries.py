@@ -180,15 +180,22 @@ class HistoryRow(msgspec.Struct, frozen=True, kw_only=True):
 
 
 def row_history(table: str, pk: str, using: str = "default") -> list[HistoryRow]:
-    """Every entry that touched ``table`` row ``pk``, across moves, oldest first."""
+    """Every entry that touched ``table`` row ``pk``, across moves, oldest first.
+
+    One lookup in the row index (``ledger.rowindex``), brought up to date first.
+    """
+    from ledger.rowindex import index_missing
+
+    index_missing(using)
     with connections[using].cursor() as cursor:
         cursor.execute(
-            "SELECT c.id + array_position(c.pks, %s) - 1, m.id, m.kind, m.operator, "
-            "m.committed_at, s.label, c.op, c.before::text, c.after::text "
-            "FROM ledger_change c JOIN ledger_move m ON m.id = c.move_id "
+            "SELECT i.entry_id, m.id, m.kind, m.operator, m.committed_at, s.label, c.op, "
+            "c.before::text, c.after::text "
+            "FROM ledger_row_index i JOIN ledger_change c ON c.id = i.change_id "
+            "JOIN ledger_move m ON m.id = c.move_id "
             "LEFT JOIN ledger_step s ON s.id = c.step_id "
-            "WHERE c.table_name = %s AND c.pks @> ARRAY[%s]::text[] ORDER BY c.id",
-            [pk, table, pk],
+            "WHERE i.table_name = %s AND i.row_pk = %s ORDER BY i.entry_id",
+            [table, pk],
         )
         rows = cursor.fetchall()
     return [

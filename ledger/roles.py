@@ -26,14 +26,17 @@ from ledger.dbapi import cursor as ledger_cursor
 from ledger.dbapi import sql
 from ledger.errors import LedgerError
 from ledger.protect import PROTECTED_TABLES
+from ledger.rowindex import TABLES as ROW_INDEX_TABLES
 
 VIEWS = ("ledger_entry",)
+OWNED_TABLES = (*PROTECTED_TABLES, *ROW_INDEX_TABLES)
 # (signature, granted to the application)
 FUNCTIONS = (
     ("ledger_capture()", True),
     ("ledger_refuse_truncate()", True),
     ("ledger_fingerprint(text)", True),
     ("ledger_seal_write(jsonb, jsonb, bigint[], bigint[], text[], bigint)", True),
+    ("ledger_index_rows(bigint)", True),
     ("ledger_refuse_change()", False),
     ("ledger_refuse_truncate_ledger()", False),
 )
@@ -100,7 +103,7 @@ def setup_roles(owner: str, app_roles: Sequence[str], using: str = "default") ->
         for app in app_roles:
             _check_app_role(cursor, owner, app)
         owner_id = sql.Identifier(owner)
-        for table in (*PROTECTED_TABLES, *VIEWS):
+        for table in (*OWNED_TABLES, *VIEWS):
             cursor.execute(
                 sql.SQL("ALTER TABLE {} OWNER TO {}").format(sql.Identifier(table), owner_id)
             )
@@ -134,7 +137,7 @@ def _check_app_role(cursor, owner: str, app: str) -> None:
 
 def _grant(cursor, app: str) -> None:
     app_id = sql.Identifier(app)
-    for table in (*PROTECTED_TABLES, *VIEWS):
+    for table in (*OWNED_TABLES, *VIEWS):
         cursor.execute(sql.SQL("REVOKE ALL ON {} FROM {}").format(sql.Identifier(table), app_id))
         cursor.execute(sql.SQL("GRANT SELECT ON {} TO {}").format(sql.Identifier(table), app_id))
     for signature, granted in FUNCTIONS:

@@ -12,10 +12,13 @@ from ledger.models import Move
 
 
 def dump() -> dict[str, list]:
-    """Every registered table, whole rows, in primary-key order."""
+    """Every registered table a revert restores (history tables grow), whole rows, in
+    primary-key order."""
     out = {}
     with connection.cursor() as cur:
         for spec in ledger.registered_tables():
+            if not spec.replay:
+                continue
             cur.execute(
                 f"SELECT to_jsonb(t)::text FROM {connection.ops.quote_name(spec.table)} t "
                 f"ORDER BY {connection.ops.quote_name(spec.pk)}"

@@ -18,6 +18,7 @@ from django.db import connection
 
 import ledger
 from ami.main.cached_fields import refresh_project_cached_fields
+from ledger import fingerprints
 from ledger.capture import _row_json, read_columns
 from ledger.dbapi import cursor as ledger_cursor
 from ledger.dbapi import sql
@@ -47,6 +48,7 @@ def dump_everything() -> dict[tuple[str, str], dict]:
     specs = {spec.table: spec for spec in ledger.registered_tables()}
     rows: dict[tuple[str, str], dict] = {}
     with ledger_cursor(connection) as cursor:
+        fingerprints.activate(cursor, required=True)  # secrets as the ledger keeps them
         cursor.execute(_TABLES)
         for table, pk in cursor.fetchall():
             spec = specs.get(table)
