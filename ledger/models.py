@@ -145,3 +145,34 @@ class Entry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.id} {self.op} {self.table_name}:{self.row_pk}"
+
+
+class RowIndex(models.Model):
+    """Which entry touched which row: the lookup behind ``row_history`` (``ledger.rowindex``).
+
+    Derived from ``ledger_change`` after a move commits, append-only like the ledger.
+    """
+
+    entry_id = models.BigIntegerField(primary_key=True)
+    table_name = models.CharField(max_length=63)
+    row_pk = models.TextField()
+    change = models.ForeignKey(Change, on_delete=models.PROTECT, related_name="+")
+
+    class Meta:
+        db_table = "ledger_row_index"
+        indexes = [models.Index(fields=["table_name", "row_pk"], name="ledger_row_index_row")]
+
+    def __str__(self) -> str:
+        return f"{self.table_name}:{self.row_pk} -> entry {self.entry_id}"
+
+
+class RowIndexDone(models.Model):
+    """A sealed move whose entries are in the row index."""
+
+    move = models.OneToOneField(Move, primary_key=True, on_delete=models.PROTECT, related_name="+")
+
+    class Meta:
+        db_table = "ledger_row_index_done"
+
+    def __str__(self) -> str:
+        return f"move {self.move_id} indexed"

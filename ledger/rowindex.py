@@ -16,17 +16,9 @@ from __future__ import annotations
 
 from django.db import connections, transaction
 
+# The tables are models (ledger.models.RowIndex, RowIndexDone); this adds their protection
+# and the function that fills them.
 ROW_INDEX_V1 = """
-CREATE TABLE ledger_row_index (
-    table_name text NOT NULL,
-    row_pk text NOT NULL,
-    change_id bigint NOT NULL REFERENCES ledger_change (id),
-    entry_id bigint NOT NULL
-);
-CREATE INDEX ledger_row_index_row ON ledger_row_index (table_name, row_pk, entry_id);
-CREATE TABLE ledger_row_index_done (
-    move_id bigint PRIMARY KEY REFERENCES ledger_move (id)
-);
 CREATE TRIGGER ledger_append_only BEFORE UPDATE OR DELETE ON ledger_row_index
     FOR EACH STATEMENT EXECUTE FUNCTION ledger_refuse_change();
 CREATE TRIGGER ledger_no_truncate BEFORE TRUNCATE ON ledger_row_index
@@ -65,8 +57,10 @@ END $$;
 
 DROP_ROW_INDEX_V1 = """
 DROP FUNCTION IF EXISTS ledger_index_rows(bigint);
-DROP TABLE IF EXISTS ledger_row_index_done;
-DROP TABLE IF EXISTS ledger_row_index;
+DROP TRIGGER IF EXISTS ledger_append_only ON ledger_row_index;
+DROP TRIGGER IF EXISTS ledger_no_truncate ON ledger_row_index;
+DROP TRIGGER IF EXISTS ledger_append_only ON ledger_row_index_done;
+DROP TRIGGER IF EXISTS ledger_no_truncate ON ledger_row_index_done;
 """
 
 TABLES = ("ledger_row_index", "ledger_row_index_done")

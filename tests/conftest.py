@@ -52,7 +52,7 @@ def app_role(db):
             if grant_writes:
                 cursor.execute(
                     "GRANT UPDATE, DELETE, TRUNCATE ON ledger_move, ledger_step, ledger_change, "
-                    f"ledger_entry TO {name}"
+                    f"ledger_entry, ledger_row_index, ledger_row_index_done TO {name}"
                 )
             cursor.execute(f"SET ROLE {name}")
         try:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import threading
 
-import psycopg2
 import pytest
 from django.db import connection, transaction
 
@@ -151,39 +150,29 @@ def test_a_revert_is_linked_once_and_the_chain_grows(seeded):
         pass  # pragma: no cover
 
 
-def _dsn() -> dict:
-    settings = connection.settings_dict
-    return {
-        "dbname": settings["NAME"],
-        "user": settings["USER"],
-        "host": settings["HOST"],
-        "port": settings["PORT"] or 5432,
-    }
-
-
 @pytest.mark.django_db(transaction=True)
 def test_other_sessions_write_freely_during_a_recording_and_are_never_captured(committed_tables):
     builders.seed()
-    other = psycopg2.connect(**_dsn())
-    other.autocommit = True
     done = threading.Event()
 
     def write_elsewhere():
-        with other.cursor() as cursor:
-            cursor.execute("SET lock_timeout = '2s'")
-            cursor.execute("UPDATE ledger_t_parent SET name = 'elsewhere' WHERE id = 2")
-            cursor.execute("INSERT INTO ledger_t_parent (id, name) VALUES (50, 'new')")
-        done.set()
+        from django.db import connections
+
+        try:  # this thread's own connection: a second session, in autocommit
+            with connections["default"].cursor() as cursor:
+                cursor.execute("SET lock_timeout = '2s'")
+                cursor.execute("UPDATE ledger_t_parent SET name = 'elsewhere' WHERE id = 2")
+                cursor.execute("INSERT INTO ledger_t_parent (id, name) VALUES (50, 'new')")
+            done.set()
+        finally:
+            connections.close_all()
 
     worker = threading.Thread(target=write_elsewhere)
-    try:
-        with transaction.atomic(), ledger.recording(command="t", reason="r", operator="7") as rec:
-            _update("UPDATE ledger_t_parent SET name = 'here' WHERE id = 1")
-            worker.start()
-            assert done.wait(5), "a writer of other rows of a captured table waited for the move"
-        worker.join(10)
-    finally:
-        other.close()
+    with transaction.atomic(), ledger.recording(command="t", reason="r", operator="7") as rec:
+        _update("UPDATE ledger_t_parent SET name = 'here' WHERE id = 1")
+        worker.start()
+        assert done.wait(5), "a writer of other rows of a captured table waited for the move"
+    worker.join(10)
     assert [(e.pk, e.after) for e in ledger.entries(rec.move_id)] == [("1", {"name": "here"})]
 
 
