@@ -37,7 +37,7 @@ from ledger.errors import (
     StepCountMismatch,
     TamperDetected,
 )
-from ledger.export import export_move, export_schema, verify_file
+from ledger.export import export_move, export_moves, export_schema, verify_file
 from ledger.install import release_capture
 from ledger.proof import build_proof, encode_proof, read_proof, verify_proof
 from ledger.queries import entries, read_header, row_history
@@ -95,6 +95,7 @@ __all__ = [
     "encode_proof",
     "entries",
     "export_move",
+    "export_moves",
     "export_schema",
     "history_events",
     "prepare_capture",

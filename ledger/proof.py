@@ -6,6 +6,8 @@
   root from the leaf and the path, the digest from the header and that root, and checks the
   signature with the public key it holds.
 - That a move was sealed by the holder of the signing key (``signature_problem``).
+- That moves follow one another (``ChainCheck``): each move's ``prev_digest`` is the digest of
+  the move before it, as in a range export.
 
 Building a proof hashes every leaf of the move once (O(n) time), streaming its change groups
 as ``ledger.verify`` does: the audit path is folded while the leaves pass (``AuditPath``), so
@@ -38,6 +40,7 @@ from ledger.structs import (
     HeaderFields,
     InclusionProof,
     MoveHeader,
+    RangeLine,
     VerifyFailure,
     VerifyReport,
 )
@@ -61,6 +64,97 @@ def signature_problem(
             "rewritten, or the move was forged"
         )
     return None
+
+
+class ChainCheck:
+    """Moves in the order a file holds them: the link of each to the one before it, and, when
+    the file declares its range, that it holds exactly those moves.
+
+    Attributes:
+        declared: the range line of the file, if any.
+        prev_digest: the digest of the move before the first one, when the reviewer gave it.
+        failures: the first failure of each move, in file order.
+        moves: the headers added so far.
+        last_seal: the digest of the last move, as its seal line says.
+    """
+
+    def __init__(self, prev_digest: str | None = None) -> None:
+        self.declared: RangeLine | None = None
+        self.prev_digest = prev_digest
+        self.failures: list[VerifyFailure] = []
+        self.moves: list[HeaderFields] = []
+        self.entries = 0
+        self.last_digest: str | None = None  # recomputed from the last move's header
+        self.last_seal: str | None = None
+
+    def add(
+        self,
+        header: HeaderFields,
+        *,
+        digest: str,
+        sealed: str,
+        entries: int,
+        failure: VerifyFailure | None,
+    ) -> None:
+        """The next move: its recomputed and sealed digests and its own first failure."""
+        if self.moves and header.prev_digest != self.last_digest:
+            failure = VerifyFailure(
+                move_id=header.id,
+                entry_id=None,
+                reason="chain link broken: prev_digest does not match the digest of move "
+                f"{self.moves[-1].id}, which precedes it in the file (a move was removed, "
+                "inserted or reordered)",
+            )
+        elif not self.moves and self.prev_digest not in (None, header.prev_digest):
+            failure = VerifyFailure(
+                move_id=header.id,
+                entry_id=None,
+                reason=f"prev_digest {header.prev_digest} is not the digest you gave for the "
+                f"move before it ({self.prev_digest}): the chain was rewritten, or that digest "
+                "is of another move",
+            )
+        if failure:
+            self.failures.append(failure)
+        self.moves.append(header)
+        self.entries += entries
+        self.last_digest, self.last_seal = digest, sealed
+
+    def close(self, expected_digest: str | None) -> None:
+        """The checks that need every move: the declared range, where the file ends, and the
+        last digest against the one kept outside the database."""
+        if self.declared is not None:
+            self._range(self.declared.first_move, self.declared.last_move)
+        last = self.moves[-1].id
+        if expected_digest not in (None, self.last_seal):
+            self._fail(
+                last,
+                f"digest {self.last_seal} differs from the digest kept outside the database "
+                f"({expected_digest})",
+            )
+
+    def _range(self, first: int, last: int) -> None:
+        held, wanted = [m.id for m in self.moves], list(range(first, last + 1))
+        if held == wanted:
+            return
+        if held == wanted[: len(held)]:
+            missing = wanted[len(held)]
+            self._fail(
+                missing,
+                f"the file declares moves {first}..{last} but ends after move {held[-1]}: "
+                f"moves {missing}..{last} are missing (the file was truncated); export again",
+            )
+            return
+        at = next(i for i, move in enumerate(held) if i >= len(wanted) or move != wanted[i])
+        where = f"move {wanted[at]}" if at < len(wanted) else "no move"
+        self._fail(
+            held[at],
+            f"move {held[at]} stands where the file's range line ({first}..{last}) has "
+            f"{where}: a move was removed, added or reordered",
+        )
+
+    def _fail(self, move_id: int, reason: str) -> None:
+        if move_id not in {f.move_id for f in self.failures}:
+            self.failures.append(VerifyFailure(move_id=move_id, entry_id=None, reason=reason))
 
 
 def _tampered(move_id: int, what: str) -> TamperDetected:

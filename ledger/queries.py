@@ -220,6 +220,15 @@ def row_entries(move_id: int, table: str, pk: str, using: str = "default") -> li
     ]
 
 
+def sealed_move_ids(first: int, last: int, using: str = "default") -> list[int]:
+    """The ids of the sealed moves between ``first`` and ``last`` (both included), in order."""
+    with connections[using].cursor() as cursor:
+        cursor.execute(
+            "SELECT id FROM ledger_move WHERE id BETWEEN %s AND %s ORDER BY id", [first, last]
+        )
+        return [row[0] for row in cursor.fetchall()]
+
+
 class HistoryRow(msgspec.Struct, frozen=True, kw_only=True):
     """One entry that touched a row, with the move that made it."""
 

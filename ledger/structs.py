@@ -103,7 +103,23 @@ class SealLine(
     signature: str | None = None
 
 
-ExportLine = HeaderLine | StepLine | EntryLine | SealLine
+class RangeLine(
+    msgspec.Struct,
+    frozen=True,
+    kw_only=True,
+    tag="range",
+    tag_field="type",
+    forbid_unknown_fields=True,
+):
+    """First line of a multi-move export: the moves that follow, in order, so that a file cut
+    after one of its seal lines, or missing a move, is seen."""
+
+    v: int = FORMAT_VERSION
+    first_move: int
+    last_move: int
+
+
+ExportLine = RangeLine | HeaderLine | StepLine | EntryLine | SealLine
 
 # The version of the inclusion proof file format (its entries and header keep their own ``v``).
 PROOF_VERSION = 1

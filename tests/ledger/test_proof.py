@@ -293,6 +293,7 @@ def test_prove_entry_names_a_missing_move(seeded):
     [
         (("--proof", "p.json", "--move", "1"), "--proof is checked on its own"),
         (("--proof", "p.json", "--checkpoint", "c"), "--checkpoint checks the database"),
+        (("--prev-digest", "ab"), "--prev-digest is the digest of the move before"),
         (("--proof", "/nonexistent/p.json"), r"cannot read /nonexistent/p\.json"),
     ],
 )

@@ -4,6 +4,7 @@ python manage.py verify_ledger                                   # the whole cha
 python manage.py verify_ledger --public-key ledger.pub --checkpoint checkpoint.jsonl
 python manage.py verify_ledger --move 12 --digest <hex>          # one move, as you kept it
 python manage.py verify_ledger --file move-12.jsonl --public-key ledger.pub   # offline
+python manage.py verify_ledger --file moves-10-14.jsonl --prev-digest <digest of move 9>
 python manage.py verify_ledger --proof proof.json --public-key ledger.pub     # one change
 
 It always says what it did not check: without a public key, a rewrite by someone able to
@@ -39,6 +40,11 @@ def _check_flags(options: dict) -> None:
         raise CommandError("--proof is checked on its own, offline: drop --file and --move")
     if offline and options["checkpoint"]:
         raise CommandError("--checkpoint checks the database: drop --file, or the checkpoint")
+    if options["prev_digest"] and not options["file"]:
+        raise CommandError(
+            "--prev-digest is the digest of the move before a file's first move: "
+            "it goes with --file F"
+        )
 
 
 class Command(BaseCommand):
@@ -51,13 +57,20 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser) -> None:
         parser.add_argument("--move", type=int, help="Verify only this move (and its link).")
-        parser.add_argument("--file", help="Verify an export_ledger file, with no database.")
+        parser.add_argument(
+            "--file", help="Verify an export_ledger file (one move or a range), with no database."
+        )
         parser.add_argument(
             "--proof", help="Verify a prove_entry inclusion proof, with no database."
         )
         parser.add_argument(
             "--digest",
-            help="The digest you kept for the move (with --move, --file or --proof).",
+            help="The digest you kept for the move (with --move, --proof, or --file: of its "
+            "last move).",
+        )
+        parser.add_argument(
+            "--prev-digest",
+            help="With --file: the digest of the move before the file's first move.",
         )
         parser.add_argument(
             "--public-key", help="PEM public key: check every move's signature with it."
@@ -86,7 +99,10 @@ class Command(BaseCommand):
             return report, f"move {proof.header.id}"
         if options["file"]:
             report = verify_file(
-                options["file"], expected_digest=options["digest"], public_key=key
+                options["file"],
+                expected_digest=options["digest"],
+                public_key=key,
+                prev_digest=options["prev_digest"],
             )
             return report, "the last move"
         lines = checkpoint.read(options["checkpoint"]) if options["checkpoint"] else None
