@@ -250,6 +250,7 @@ def test_prove_entry_then_verify_ledger_proof(move, keys, tmp_path):
     assert "is leaf 0 of 11, audit path of 4 hashes" in text
     assert "is leaf 10 of 11, audit path of 2 hashes" in text
     assert f"digest {move.digest} (signed by ed25519:" in text
+    assert text.endswith(f"--proof {path} --public-key <the ledger's public key>\n")
     out = run("verify_ledger", "--proof", str(path), "--public-key", str(keys / "ledger.pub"))
     assert f"OK: 1 move(s), 2 entries; digest of move {move.move_id}: {move.digest}" in out
     assert "not checked: that move" not in out
@@ -348,3 +349,28 @@ def test_the_proof_format_is_rfc_6962(move):
             node = sha256(NODE_PREFIX + node + sibling).digest()
         index, last = index // 2, last // 2
     assert node.hex() == ledger.read_header(move.move_id)[0].entries_root
+
+
+def test_an_unsigned_move_is_proven_and_said_to_be_unsigned(seeded, settings, tmp_path):
+    settings.LEDGER_SIGNING_KEY_FILE = None
+    settings.LEDGER_SIGNING_KEY_ENV = None
+    with (
+        transaction.atomic(),
+        ledger.recording(command="t", reason="r", operator="7") as rec,
+        connection.cursor() as cursor,
+    ):
+        cursor.execute("UPDATE ledger_t_parent SET name = 'x'")
+    path = tmp_path / "proof.json"
+    text = run("prove_entry", "--move", str(rec.move_id), "--table", "ledger_t_parent",
+               "--pk", _first_parent(), "--output", str(path))  # fmt: skip
+    assert f"digest {rec.digest} (unsigned)" in text
+    assert text.endswith(f"--proof {path} --digest <kept>\n")
+    assert "OK: 1 move(s), 1 entries" in run(
+        "verify_ledger", "--proof", str(path), "--digest", rec.digest
+    )
+
+
+def _first_parent() -> str:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT min(id)::text FROM ledger_t_parent")
+        return cursor.fetchone()[0]

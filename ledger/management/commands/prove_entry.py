@@ -66,7 +66,9 @@ class Command(BaseCommand):
             )
         signed = f"signed by {header.signer}" if header.signer else "unsigned"
         self.stdout.write(f"digest {proof.digest} ({signed})")
+        # An unsigned move can only be tied to its seal by a digest kept outside the database.
+        anchor = "--public-key <the ledger's public key>" if header.signer else "--digest <kept>"
         self.stdout.write(
             f"written to {output}; check it offline with: manage.py verify_ledger --proof "
-            f"{output} --public-key <the ledger's public key>"
+            f"{output} {anchor}"
         )
