@@ -9,10 +9,9 @@
 - That moves follow one another (``ChainCheck``): each move's ``prev_digest`` is the digest of
   the move before it, as in a range export.
 
-Building a proof hashes every leaf of the move once (O(n) time), streaming its change groups
-as ``ledger.verify`` does: the audit path is folded while the leaves pass (``AuditPath``), so
-no list of the move's leaf hashes is kept. Memory is bounded by the largest change group's
-keys (``iter_groups`` reads a group whole) plus one 16k-leaf chunk per entry proven.
+A proof hashes every leaf of its move once (O(n)) and keeps none of them: each audit path is
+folded while the leaves stream past (``AuditPath``). Memory is the largest change group's
+keys, which ``iter_groups`` reads whole, as ``ledger.verify`` does.
 """
 
 from __future__ import annotations
@@ -67,15 +66,9 @@ def signature_problem(
 
 
 class ChainCheck:
-    """Moves in the order a file holds them: the link of each to the one before it, and, when
-    the file declares its range, that it holds exactly those moves.
-
-    Attributes:
-        declared: the range line of the file, if any.
-        prev_digest: the digest of the move before the first one, when the reviewer gave it.
-        failures: the first failure of each move, in file order.
-        moves: the headers added so far.
-        last_seal: the digest of the last move, as its seal line says.
+    """Moves in the order a file holds them: the link of each to the one before it (of the
+    first, to ``prev_digest`` when the reviewer gives it), and that they are the moves of the
+    range line, ``declared``, if the file has one. ``failures``: the first of each move.
     """
 
     def __init__(self, prev_digest: str | None = None) -> None:
@@ -247,11 +240,12 @@ def build_proof(
 
 
 def _hashes(path: list[str]) -> list[bytes] | None:
+    if not all(len(node) == 64 for node in path):
+        return None
     try:
-        nodes = [bytes.fromhex(node) for node in path]
+        return [bytes.fromhex(node) for node in path]
     except ValueError:
         return None
-    return nodes if all(len(node) == 32 for node in nodes) else None
 
 
 def _entry_failure(header: MoveHeader, item: EntryProof) -> VerifyFailure | None:
@@ -301,29 +295,11 @@ def _move_failures(
     return reasons
 
 
-def verify_proof(
-    proof: InclusionProof,
-    expected_digest: str | None = None,
-    public_key: Ed25519PublicKey | None = None,
-) -> VerifyReport:
-    """Check an inclusion proof offline: each entry's leaf leads through its audit path to
-    the header's ``entries_root``, the header to the digest, and the digest to its signature.
-
-    Args:
-        proof: a proof from ``build_proof`` or ``read_proof``.
-        expected_digest: the move's digest as kept outside the database.
-        public_key: check the move's signature with this key.
-
-    Returns:
-        A report: every failure found, what was checked and what was not.
-    """
+def _proof_scope(
+    proof: InclusionProof, expected_digest: str | None, public_key: Ed25519PublicKey | None
+) -> tuple[list[str], list[str]]:
+    """What the verification of a proof covered, and what it leaves open, in words."""
     header = proof.header
-    expected_digest = expected_digest and expected_digest.strip().lower()
-    failures = [f for item in proof.entries if (f := _entry_failure(header, item))]
-    failures += [
-        VerifyFailure(move_id=header.id, entry_id=None, reason=reason)
-        for reason in _move_failures(proof, expected_digest, public_key)
-    ]
     checked = [
         f"entry {e.entry.id} ({e.entry.op} {e.entry.table} row {e.entry.pk}) is leaf "
         f"{e.leaf_index} of the {header.entry_count} under move {header.id}'s entries_root "
@@ -347,6 +323,31 @@ def verify_proof(
             f"that move {header.id} is the move that was sealed (pass --public-key or "
             "--digest): a proof made from a rewritten database is consistent in itself",
         )
+    return checked, not_checked
+
+
+def verify_proof(
+    proof: InclusionProof,
+    expected_digest: str | None = None,
+    public_key: Ed25519PublicKey | None = None,
+) -> VerifyReport:
+    """Check an inclusion proof offline: each entry's leaf leads through its audit path to
+    the header's ``entries_root``, the header to the digest, and the digest to its signature.
+
+    Args:
+        proof: a proof from ``build_proof`` or ``read_proof``.
+        expected_digest: the move's digest as kept outside the database.
+        public_key: check the move's signature with this key.
+
+    Returns:
+        A report: every failure found, what was checked and what was not.
+    """
+    header = proof.header
+    expected_digest = expected_digest and expected_digest.strip().lower()
+    failures = [f for item in proof.entries if (f := _entry_failure(header, item))]
+    for reason in _move_failures(proof, expected_digest, public_key):
+        failures.append(VerifyFailure(move_id=header.id, entry_id=None, reason=reason))
+    checked, not_checked = _proof_scope(proof, expected_digest, public_key)
     return VerifyReport(
         ok=not failures,
         moves_checked=1,
