@@ -37,8 +37,9 @@ from ledger.errors import (
     StepCountMismatch,
     TamperDetected,
 )
-from ledger.export import export_move, export_schema, verify_file
+from ledger.export import export_move, export_moves, export_schema, verify_file
 from ledger.install import release_capture
+from ledger.proof import build_proof, encode_proof, read_proof, verify_proof
 from ledger.queries import entries, read_header, row_history
 from ledger.registry import TableSpec, register_table, registered_tables, unregister_table
 from ledger.replay import (
@@ -49,7 +50,15 @@ from ledger.replay import (
     register_replay_hooks,
     revert,
 )
-from ledger.structs import EntryPayload, MoveHeader, StepRecord, VerifyFailure, VerifyReport
+from ledger.structs import (
+    EntryPayload,
+    EntryProof,
+    InclusionProof,
+    MoveHeader,
+    StepRecord,
+    VerifyFailure,
+    VerifyReport,
+)
 from ledger.verify import assert_intact, verify
 
 if TYPE_CHECKING:
@@ -59,7 +68,9 @@ __all__ = [
     "CaptureBroken",
     "CaptureUnavailable",
     "EntryPayload",
+    "EntryProof",
     "ExportFormatError",
+    "InclusionProof",
     "LedgerError",
     "MoveHeader",
     "MoveNotFound",
@@ -78,14 +89,18 @@ __all__ = [
     "VerifyFailure",
     "VerifyReport",
     "assert_intact",
+    "build_proof",
     "check_who_and_why",
     "default_operator",
+    "encode_proof",
     "entries",
     "export_move",
+    "export_moves",
     "export_schema",
     "history_events",
     "prepare_capture",
     "read_header",
+    "read_proof",
     "recording",
     "register_replay_hooks",
     "register_table",
@@ -96,6 +111,7 @@ __all__ = [
     "unregister_table",
     "verify",
     "verify_file",
+    "verify_proof",
 ]
 
 

@@ -9,6 +9,9 @@
   canonical ``MoveHeader``: every header field, the steps, the Merkle root of the entries and
   the previous move's digest. Changing any entry, header field or the chain order changes it.
 
+An entry's audit path (RFC 6962 section 2.1.1) is collected while the move's leaves stream
+past (``AuditPath``), and checked with ``root_from_path`` (RFC 9162 section 2.1.3.2).
+
 Entries of one change group share everything but their id and primary key, so their
 canonical bytes are built from a shared prefix, middle and suffix (``group_leaves``); a test
 holds this fast path equal to the plain encoding.
@@ -216,3 +219,104 @@ def group_hash(leaves: Sequence[bytes]) -> str:
 def move_digest(header: MoveHeader) -> str:
     """A move's chain link: covers its header, steps, entries root and the previous digest."""
     return sha256(MOVE_PREFIX + encode(header)).hexdigest()
+
+
+def _split(size: int) -> int:
+    """The largest power of two below ``size`` (``size >= 2``): where RFC 6962 splits a tree."""
+    return 1 << ((size - 1).bit_length() - 1)
+
+
+def audit_ranges(index: int, size: int) -> list[tuple[int, int]]:
+    """The leaf ranges ``[start, end)`` whose roots form ``PATH(index, D[size])``.
+
+    RFC 6962 section 2.1.1: for ``k`` the largest power of two below ``n``, the path of leaf
+    ``m < k`` is its path in ``D[0:k]`` followed by ``MTH(D[k:n])``, and of ``m >= k`` its path
+    in ``D[k:n]`` followed by ``MTH(D[0:k])``. The ranges come in path order: the leaf's
+    sibling first, the root's other child last.
+
+    Raises:
+        ValueError: ``index`` is not a leaf of a tree of ``size`` leaves.
+    """
+    if not 0 <= index < size:
+        raise ValueError(f"leaf {index} is not in a tree of {size} leaves")
+    ranges = []
+    start, end = 0, size
+    while end - start > 1:
+        middle = start + _split(end - start)
+        if index < middle:
+            ranges.append((middle, end))
+            end = middle
+        else:
+            ranges.append((start, middle))
+            start = middle
+    ranges.reverse()
+    return ranges
+
+
+class AuditPath:
+    """Collects the audit path of one leaf while every leaf of the tree streams past, in order.
+
+    Each sibling range is folded by its own ``MerkleBuilder`` as its leaves arrive and kept as
+    one 32-byte root once complete, so memory stays bounded (one builder's chunk, plus the
+    ``log2(size)`` hashes of the path) whatever the tree's size.
+    """
+
+    def __init__(self, index: int, size: int) -> None:
+        self.index = index
+        self.size = size
+        ranges = audit_ranges(index, size)
+        self._ranges = sorted((start, end, depth) for depth, (start, end) in enumerate(ranges))
+        self._path: list[bytes | None] = [None] * len(ranges)
+        self._next = 0  # the first range of _ranges not complete yet
+        self._builder = MerkleBuilder()
+        self.leaf: bytes | None = None
+
+    def feed(self, start: int, leaves: Sequence[bytes]) -> None:
+        """Leaves ``start .. start + len(leaves) - 1``, right after the ones fed before."""
+        end = start + len(leaves)
+        if start <= self.index < end:
+            self.leaf = leaves[self.index - start]
+        while self._next < len(self._ranges):
+            low, high, depth = self._ranges[self._next]
+            if low >= end:
+                return
+            self._builder.extend(leaves[max(low, start) - start : min(high, end) - start])
+            if high > end:
+                return
+            self._path[depth] = bytes.fromhex(self._builder.root())
+            self._builder = MerkleBuilder()
+            self._next += 1
+
+    def path(self) -> list[bytes]:
+        """The audit path, leaf side first.
+
+        Raises:
+            ValueError: fewer leaves were fed than the tree holds.
+        """
+        if self._next < len(self._ranges) or self.leaf is None:
+            raise ValueError(f"the tree of {self.size} leaves was not fed to its end")
+        return [node for node in self._path if node is not None]
+
+
+def root_from_path(leaf: bytes, index: int, size: int, path: Sequence[bytes]) -> bytes | None:
+    """The root an audit path leads to from a leaf, or None when it cannot be a path.
+
+    RFC 9162 section 2.1.3.2 (the verification of an RFC 6962 inclusion proof): a path that is
+    too short or too long for ``index`` in a tree of ``size`` leaves yields None.
+    """
+    if not 0 <= index < size:
+        return None
+    position, last, node = index, size - 1, leaf
+    for sibling in path:
+        if last == 0:
+            return None
+        if position & 1 or position == last:
+            node = sha256(NODE_PREFIX + sibling + node).digest()
+            while not position & 1 and position != 0:
+                position >>= 1
+                last >>= 1
+        else:
+            node = sha256(NODE_PREFIX + node + sibling).digest()
+        position >>= 1
+        last >>= 1
+    return node if last == 0 else None

@@ -14,7 +14,7 @@ import msgspec
 from django.db import connections, transaction
 
 from ledger import config
-from ledger.digest import canonical_time, decode
+from ledger.digest import canonical_time, decode, group_leaves
 from ledger.errors import MoveNotFound
 from ledger.structs import (
     EntryPayload,
@@ -163,6 +163,70 @@ def entries(move_id: int, using: str = "default") -> Iterator[EntryPayload]:
                 before=group.before,
                 after=group.after,
             )
+
+
+_LEAF_SLICE = 1 << 14
+
+
+def iter_leaves(header: MoveHeader, using: str = "default") -> Iterator[tuple[int, list[bytes]]]:
+    """A move's leaf hashes in entry order, in slices: ``(leaf index of the first, leaves)``.
+
+    The index is the entry id less the move's ``first_entry_id``, as the groups are stored: a
+    verifier checks the slices follow each other. A slice holds at most 16,384 leaves, so a
+    group of a million keys never has a million leaves in memory at once.
+    """
+    first = header.first_entry_id or 0
+    for group in iter_groups(header.id, using):
+        common = {
+            "move_id": header.id,
+            "step_id": group.step_id,
+            "table": group.table,
+            "op": group.op,
+            "before": group.before,
+            "after": group.after,
+        }
+        for start in range(0, len(group.pks), _LEAF_SLICE):
+            pks = group.pks[start : start + _LEAF_SLICE]
+            yield (
+                group.id + start - first,
+                group_leaves(first_id=group.id + start, pks=pks, **common),
+            )
+
+
+def row_entries(move_id: int, table: str, pk: str, using: str = "default") -> list[EntryPayload]:
+    """The entries of one row in one move, in entry order (several if it changed several
+    times), exactly as their Merkle leaves hash them."""
+    with connections[using].cursor() as cursor:
+        cursor.execute(
+            "SELECT c.id + u.ord - 1, c.step_id, c.op, c.before::text, c.after::text "
+            "FROM ledger_change c CROSS JOIN LATERAL unnest(c.pks) WITH ORDINALITY u(pk, ord) "
+            "WHERE c.move_id = %s AND c.table_name = %s AND c.pks @> ARRAY[%s]::text[] "
+            "AND u.pk = %s ORDER BY 1",
+            [move_id, table, pk, pk],
+        )
+        rows = cursor.fetchall()
+    return [
+        EntryPayload(
+            id=r[0],
+            move_id=move_id,
+            step_id=r[1],
+            table=table,
+            op=r[2],
+            pk=pk,
+            before=None if r[3] is None else decode(r[3]),
+            after=None if r[4] is None else decode(r[4]),
+        )
+        for r in rows
+    ]
+
+
+def sealed_move_ids(first: int, last: int, using: str = "default") -> list[int]:
+    """The ids of the sealed moves between ``first`` and ``last`` (both included), in order."""
+    with connections[using].cursor() as cursor:
+        cursor.execute(
+            "SELECT id FROM ledger_move WHERE id BETWEEN %s AND %s ORDER BY id", [first, last]
+        )
+        return [row[0] for row in cursor.fetchall()]
 
 
 class HistoryRow(msgspec.Struct, frozen=True, kw_only=True):

@@ -103,7 +103,59 @@ class SealLine(
     signature: str | None = None
 
 
-ExportLine = HeaderLine | StepLine | EntryLine | SealLine
+class RangeLine(
+    msgspec.Struct,
+    frozen=True,
+    kw_only=True,
+    tag="range",
+    tag_field="type",
+    forbid_unknown_fields=True,
+):
+    """First line of a multi-move export: the moves that follow, in order, so that a file cut
+    after one of its seal lines, or missing a move, is seen."""
+
+    v: int = FORMAT_VERSION
+    first_move: int
+    last_move: int
+
+
+ExportLine = RangeLine | HeaderLine | StepLine | EntryLine | SealLine
+
+# The version of the inclusion proof file format (its entries and header keep their own ``v``).
+PROOF_VERSION = 1
+
+
+class EntryProof(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """One entry, its leaf index in its move and its RFC 6962 audit path.
+
+    Attributes:
+        entry: the entry exactly as hashed into its Merkle leaf.
+        leaf_index: its position among the move's entries (``entry.id - first_entry_id``).
+        audit_path: hex sibling hashes, from the leaf's sibling up to the root's child
+            (RFC 6962 section 2.1.1, ``PATH(m, D[n])``).
+    """
+
+    entry: EntryPayload
+    leaf_index: int
+    audit_path: list[str]
+
+
+class InclusionProof(
+    msgspec.Struct,
+    frozen=True,
+    kw_only=True,
+    tag="inclusion-proof",
+    tag_field="type",
+    forbid_unknown_fields=True,
+):
+    """Proof that entries are in a sealed move: checked offline with the header, the digest
+    and the signature it carries (``ledger.proof.verify_proof``)."""
+
+    v: int = PROOF_VERSION
+    header: MoveHeader
+    digest: str
+    signature: str | None
+    entries: list[EntryProof]
 
 
 class VerifyFailure(msgspec.Struct, frozen=True, kw_only=True):

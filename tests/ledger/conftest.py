@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from ledger import signing
 from tests.ledger import builders
 
 
@@ -30,3 +31,20 @@ def committed_tables(transactional_db):
     builders.unregister_tables()
     builders.drop_tables()
     builders.purge_ledger()
+
+
+@pytest.fixture(scope="session")
+def keys(tmp_path_factory):
+    """A signing key pair, and a second one that is not the ledger's."""
+    folder = tmp_path_factory.mktemp("keys")
+    signing.generate(folder / "ledger.pem", folder / "ledger.pub")
+    signing.generate(folder / "other.pem", folder / "other.pub")
+    return folder
+
+
+@pytest.fixture
+def signed(settings, keys, tmp_path):
+    """Moves sealed in the test are signed with the ledger's key; returns its public key."""
+    settings.LEDGER_SIGNING_KEY_FILE = str(keys / "ledger.pem")
+    settings.LEDGER_CHECKPOINT_FILE = str(tmp_path / "checkpoint.jsonl")
+    return signing.load_public_key(keys / "ledger.pub")

@@ -10,11 +10,14 @@ from hypothesis import strategies as st
 
 from ledger.digest import (
     EMPTY_ROOT,
+    AuditPath,
     MerkleBuilder,
+    audit_ranges,
     entry_bytes,
     group_leaves,
     leaf_hash,
     merkle_root,
+    root_from_path,
 )
 from ledger.structs import EntryPayload
 
@@ -109,3 +112,69 @@ def test_the_group_fast_path_equals_the_plain_encoding(first, step, table, op, p
         for i, pk in enumerate(pks)
     ]
     assert fast == plain
+
+
+def reference_path(index: int, leaves: list[bytes]) -> list[bytes]:
+    """RFC 6962 section 2.1.1, PATH(m, D[n]), written from the definition."""
+    if len(leaves) == 1:
+        return []
+    split = 1
+    while split * 2 < len(leaves):
+        split *= 2
+    if index < split:
+        return [*reference_path(index, leaves[:split]), reference_root(leaves[split:])]
+    return [*reference_path(index - split, leaves[split:]), reference_root(leaves[:split])]
+
+
+def _streamed_path(leaves: list[bytes], index: int, chunk: int) -> list[bytes]:
+    path = AuditPath(index, len(leaves))
+    for start in range(0, len(leaves), chunk):
+        path.feed(start, leaves[start : start + chunk])
+    assert path.leaf == leaves[index]
+    return path.path()
+
+
+@given(size=st.integers(1, 300), data=st.data())
+def test_an_audit_path_leads_to_the_root_from_its_leaf_and_no_other(size, data):
+    leaves = [leaf_hash(b"%d" % i) for i in range(size)]
+    root = bytes.fromhex(merkle_root(leaves))
+    index = data.draw(st.integers(0, size - 1), label="index")
+    chunk = data.draw(st.integers(1, size), label="chunk")
+    path = _streamed_path(leaves, index, chunk)
+    assert path == reference_path(index, leaves)
+    assert root_from_path(leaves[index], index, size, path) == root
+    for other in range(size):
+        if other != index:
+            assert root_from_path(leaves[other], index, size, path) != root
+            assert root_from_path(leaves[index], other, size, path) != root
+    assert root_from_path(leaf_hash(b"not in the tree"), index, size, path) != root
+    assert root_from_path(leaves[index], index, size, [*path, leaves[0]]) is None
+    if path:
+        assert root_from_path(leaves[index], index, size, path[:-1]) != root
+        flipped = bytes([path[0][0] ^ 1]) + path[0][1:]
+        assert root_from_path(leaves[index], index, size, [flipped, *path[1:]]) != root
+
+
+@pytest.mark.parametrize("size", [1, 2, 3, 5, 8, 13, 64, 65, 100])
+def test_every_leaf_of_a_tree_has_a_path_to_its_root(size):
+    leaves = [leaf_hash(b"%d" % i) for i in range(size)]
+    root = bytes.fromhex(merkle_root(leaves))
+    for index in range(size):
+        path = _streamed_path(leaves, index, 7)
+        assert len(path) == len(audit_ranges(index, size))
+        assert root_from_path(leaves[index], index, size, path) == root
+
+
+def test_a_path_streams_across_builder_chunks_and_refuses_a_short_feed():
+    leaves = [leaf_hash(b"%d" % i) for i in range(40_000)]
+    root = bytes.fromhex(merkle_root(leaves))
+    for index in (0, 16_383, 16_384, 39_999):
+        path = _streamed_path(leaves, index, 5_000)
+        assert root_from_path(leaves[index], index, len(leaves), path) == root
+    short = AuditPath(3, 10)
+    short.feed(0, leaves[:9])
+    with pytest.raises(ValueError, match="tree of 10 leaves was not fed to its end"):
+        short.path()
+    with pytest.raises(ValueError, match="leaf 10 is not in a tree of 10 leaves"):
+        AuditPath(10, 10)
+    assert root_from_path(leaves[0], 10, 10, []) is None

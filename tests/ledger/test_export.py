@@ -5,10 +5,13 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from io import StringIO
 from pathlib import Path
 
 import msgspec
 import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
 from django.db import connection, transaction
 
 import ledger
@@ -143,3 +146,197 @@ def test_offline_verification_needs_no_database(exported):
     )
     assert result.returncode == 0, result.stderr
     assert "OK" in result.stdout
+
+
+def _record(sql: str):
+    with (
+        transaction.atomic(),
+        ledger.recording(command="t", reason="r", operator="7") as rec,
+        rec.step("[s]"),
+        connection.cursor() as cursor,
+    ):
+        cursor.execute(sql)
+    return rec
+
+
+@pytest.fixture
+def three(seeded, signed):
+    """Three signed moves, chained."""
+    moves = [
+        _record("UPDATE ledger_t_child SET name = 'a' || id"),
+        _record("UPDATE ledger_t_parent SET name = 'b'"),
+        _record("INSERT INTO ledger_t_parent (name) VALUES ('c')"),
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")  # the seal's FK checks, as at commit
+    return moves
+
+
+def _export_range(moves, path: Path) -> Path:
+    with path.open("wb") as handle:
+        seals = ledger.export_moves(moves[0].move_id, moves[-1].move_id, handle)
+    assert [seal.digest for seal in seals] == [move.digest for move in moves]
+    return path
+
+
+@pytest.fixture
+def range_file(three, tmp_path):
+    return _export_range(three, tmp_path / "range.jsonl")
+
+
+def _split(path: Path) -> tuple[bytes, list[list[bytes]]]:
+    """The range line, and the lines of each move."""
+    head, *rest = path.read_bytes().splitlines()
+    moves: list[list[bytes]] = []
+    for line in rest:
+        if msgspec.json.decode(line)["type"] == "header":
+            moves.append([])
+        moves[-1].append(line)
+    return head, moves
+
+
+def _join(path: Path, head: bytes, moves: list[list[bytes]]) -> None:
+    path.write_bytes(b"\n".join([head, *(line for move in moves for line in move)]) + b"\n")
+
+
+def test_a_range_verifies_offline_with_its_chain_links(three, range_file, signed):
+    first, last = three[0].move_id, three[-1].move_id
+    report = ledger.verify_file(range_file, expected_digest=three[-1].digest, public_key=signed)
+    assert report.ok, report.failures
+    assert (report.moves_checked, report.last_digest) == (3, three[-1].digest)
+    assert report.entries_checked == 10 + 3 + 1
+    assert f"the chain links between them ({first}..{last})" in report.checked[0]
+    assert "that the file holds every move of its range line, in order" in report.checked
+    assert report.checked[-1].startswith("every move's signature, with key ed25519:")
+    assert report.not_checked == []  # the first move opens the ledger: no link before it
+    plain = ledger.verify_file(range_file)
+    assert plain.ok
+    assert plain.not_checked[0].startswith("that the file holds the moves that were sealed")
+    assert plain.not_checked[1].startswith("that the file ends where the export ended")
+
+
+def test_the_first_link_is_checked_against_the_digest_given_for_the_move_before(three, tmp_path):
+    path = _export_range(three[1:], tmp_path / "tail.jsonl")
+    second = three[1].move_id
+    assert (
+        f"move {second}'s link to the move before it (pass --prev-digest"
+        in (ledger.verify_file(path).not_checked[0])
+    )
+    report = ledger.verify_file(path, prev_digest=three[0].digest.upper())
+    assert report.ok
+    assert f"move {second}'s link to the digest you gave for the move before it" in (
+        report.checked
+    )
+    given = r"is not the digest you gave for the move before it \(beef\)"
+    with pytest.raises(
+        CommandError, match=rf"failed at move {second}: prev_digest {three[0].digest} {given}"
+    ):
+        run_verify(path, "--prev-digest", "beef")
+
+
+def run_verify(path: Path, *args: str) -> str:
+    out = StringIO()
+    call_command("verify_ledger", "--file", str(path), *args, stdout=out, stderr=StringIO())
+    return out.getvalue()
+
+
+def _removed(head, moves):
+    return head, [moves[0], moves[2]]
+
+
+def _swapped(head, moves):
+    return head, [moves[0], moves[2], moves[1]]
+
+
+def _edited(head, moves):
+    entry = msgspec.json.decode(moves[1][2])
+    entry["after"]["name"] = "forged"
+    moves[1][2] = msgspec.json.encode(entry)
+    return head, moves
+
+
+def _truncated(head, moves):
+    return head, moves[:2]
+
+
+@pytest.mark.parametrize(
+    ("tamper", "at", "message"),
+    [
+        (_removed, 2, "chain link broken: prev_digest does not match the digest of move {0}"),
+        (_swapped, 2, "chain link broken: prev_digest does not match the digest of move {0}"),
+        (_edited, 1, r"entry \d+ \(line \d+\) does not match its leaf hash"),
+        (
+            _truncated,
+            2,
+            r"the file declares moves {0}..{2} but ends after move {1}: moves {2}..{2}",
+        ),
+    ],
+    ids=["removed", "swapped", "edited", "truncated"],
+)
+def test_a_tampered_range_names_the_move(three, range_file, tamper, at, message):
+    _join(range_file, *tamper(*_split(range_file)))
+    ids = [move.move_id for move in three]
+    with pytest.raises(
+        CommandError, match=rf"failed at move {ids[at]}(, entry \d+)?: {message.format(*ids)}"
+    ):
+        run_verify(range_file)
+
+
+def test_swapped_moves_are_both_named(three, range_file):
+    _join(range_file, *_swapped(*_split(range_file)))
+    ids = [move.move_id for move in three]
+    assert [f.move_id for f in ledger.verify_file(range_file).failures] == [ids[2], ids[1]]
+
+
+def test_a_cut_file_with_its_range_line_edited_needs_the_kept_digest(three, range_file):
+    head, moves = _split(range_file)
+    line = msgspec.json.decode(head)
+    line["last_move"] = three[1].move_id
+    _join(range_file, msgspec.json.encode(line), moves[:2])
+    assert "that the file ends where the export ended" in run_verify(range_file)
+    with pytest.raises(CommandError, match=rf"failed at move {three[1].move_id}: digest "
+                       rf"{three[1].digest} differs from the digest kept outside"):  # fmt: skip
+        run_verify(range_file, "--digest", three[2].digest)
+
+
+def test_an_unsigned_move_in_a_range_is_refused_by_the_key(three, signed, settings, tmp_path):
+    settings.LEDGER_SIGNING_KEY_FILE = None  # the forger has the database, not the key
+    forged = _record("UPDATE ledger_t_parent SET name = 'TICKET-99 requested by the PI'")
+    path = _export_range([*three, forged], tmp_path / "four.jsonl")
+    assert ledger.verify_file(path).ok
+    report = ledger.verify_file(path, public_key=signed)
+    assert [(f.move_id, f.reason) for f in report.failures] == [
+        (forged.move_id, f"move {forged.move_id} is not signed (sealed with no signing key "
+         "configured)")
+    ]  # fmt: skip
+
+
+def test_export_ledger_writes_a_range_that_verify_ledger_checks(three, keys, tmp_path):
+    path = tmp_path / "range.jsonl"
+    first, last = three[0].move_id, three[-1].move_id
+    out = StringIO()
+    call_command("export_ledger", "--moves", f"{first}..{last}", "--output", str(path),
+                 stdout=out)  # fmt: skip
+    assert f"moves {first}..{last}: 3 moves, 14 entries written to {path}" in out.getvalue()
+    assert f"digest of move {last} {three[-1].digest}" in out.getvalue()
+    text = run_verify(path, "--public-key", str(keys / "ledger.pub"), "--digest", three[-1].digest)
+    assert f"OK: 3 move(s), 14 entries; digest of the last move: {three[-1].digest}" in text
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--moves", "3-7"), r"--moves '3-7' is not a range: write first..last, e.g. 3..7"),
+        (("--moves", "7..3"), r"--moves 7..3 is empty: put the first move first, e.g. 3..7"),
+        (("--moves", "1..2", "--move", "1"), "pass --move N or --moves A..B, not both"),
+        (("--moves", "{first}..999"), r"move {after} does not exist: .* \(--moves {first}..999\)"),
+    ],
+)
+def test_export_ledger_range_errors(three, tmp_path, args, message):
+    first, after = three[0].move_id, three[-1].move_id + 1
+    output = tmp_path / "x.jsonl"
+    with pytest.raises(CommandError, match=message.format(first=first, after=after)):
+        call_command(
+            "export_ledger", *(a.format(first=first) for a in args), "--output", str(output)
+        )
+    assert not output.exists()

@@ -18,22 +18,6 @@ from ledger.queries import iter_groups, read_headers
 from tests.ledger.builders import superuser_bypass
 
 
-@pytest.fixture(scope="session")
-def keys(tmp_path_factory):
-    """A signing key pair, and a second one that is not the ledger's."""
-    folder = tmp_path_factory.mktemp("keys")
-    signing.generate(folder / "ledger.pem", folder / "ledger.pub")
-    signing.generate(folder / "other.pem", folder / "other.pub")
-    return folder
-
-
-@pytest.fixture
-def signed(settings, keys, tmp_path):
-    settings.LEDGER_SIGNING_KEY_FILE = str(keys / "ledger.pem")
-    settings.LEDGER_CHECKPOINT_FILE = str(tmp_path / "checkpoint.jsonl")
-    return signing.load_public_key(keys / "ledger.pub")
-
-
 def _record(sql: str):
     with (
         transaction.atomic(),

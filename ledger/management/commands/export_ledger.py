@@ -1,25 +1,49 @@
-"""Export a sealed move as JSON lines (header, steps, entries, seal), or the format's schema.
+"""Export sealed moves as JSON lines (header, steps, entries, seal), or the format's schema.
 
 python manage.py export_ledger --move 12 --output move-12.jsonl
+python manage.py export_ledger --moves 10..14 --output moves-10-14.jsonl
 python manage.py export_ledger --schema --output docs/ledger-export.schema.json
 """
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
 from ledger.errors import MoveNotFound
-from ledger.export import export_move, export_schema
+from ledger.export import export_move, export_moves, export_schema, require_moves
 from ledger.queries import read_header
+
+_RANGE = re.compile(r"^(\d+)\.\.(\d+)$")
+
+
+def parse_range(text: str) -> tuple[int, int]:
+    """``A..B`` as ``(A, B)``.
+
+    Raises:
+        CommandError: not a range of move ids, or an empty one.
+    """
+    match = _RANGE.match(text.strip())
+    if match is None:
+        raise CommandError(f"--moves {text!r} is not a range: write first..last, e.g. 3..7")
+    first, last = int(match[1]), int(match[2])
+    if last < first:
+        raise CommandError(
+            f"--moves {text} is empty: put the first move first, e.g. {last}..{first}"
+        )
+    return first, last
 
 
 class Command(BaseCommand):
-    help = "Write a sealed move and its digest to a JSON lines file a reviewer verifies offline."
+    help = "Write sealed moves and their digests to a JSON lines file a reviewer verifies offline."
 
     def add_arguments(self, parser) -> None:
         parser.add_argument("--move", type=int, help="The move to export.")
+        parser.add_argument(
+            "--moves", help="A range of moves, first..last (both included), in one file."
+        )
         parser.add_argument("--output", required=True, help="File to write.")
         parser.add_argument(
             "--schema", action="store_true", help="Write the JSON Schema of an export line."
@@ -30,8 +54,15 @@ class Command(BaseCommand):
         if options["schema"]:
             self._write(output, export_schema())
             return
+        if options["move"] is not None and options["moves"]:
+            raise CommandError("pass --move N or --moves A..B, not both")
+        if options["moves"]:
+            self._export_range(output, *parse_range(options["moves"]), options["verbosity"])
+            return
         if options["move"] is None:
-            raise CommandError("pass --move <id> (see list_moves), or --schema")
+            raise CommandError(
+                "pass --move <id> (see list_moves), --moves <first>..<last>, or --schema"
+            )
         try:
             read_header(options["move"])
         except MoveNotFound as exc:
@@ -45,6 +76,29 @@ class Command(BaseCommand):
             self.stdout.write(
                 f"move {seal.move_id}: {seal.entry_count} entries written to {output}\n"
                 f"digest {seal.digest}\nprev_digest {seal.prev_digest or '- (first move)'}"
+            )
+
+    def _export_range(self, output: Path, first: int, last: int, verbosity: int) -> None:
+        try:
+            require_moves(first, last)
+        except MoveNotFound as exc:
+            raise CommandError(f"{exc} (--moves {first}..{last})") from exc
+        try:
+            with output.open("wb") as handle:
+                seals = export_moves(first, last, handle)
+        except OSError as exc:
+            raise CommandError(f"cannot write {output}: {exc.strerror}; check the path") from exc
+        if verbosity >= 2:
+            for seal in seals:
+                self.stdout.write(
+                    f"move {seal.move_id}: {seal.entry_count} entries, digest {seal.digest}"
+                )
+        if verbosity:
+            entries = sum(seal.entry_count for seal in seals)
+            self.stdout.write(
+                f"moves {first}..{last}: {len(seals)} moves, {entries} entries written to "
+                f"{output}\ndigest of move {last} {seals[-1].digest}\nprev_digest of move "
+                f"{first} {seals[0].prev_digest or '- (first move)'}"
             )
 
     def _write(self, output: Path, data: bytes) -> None:

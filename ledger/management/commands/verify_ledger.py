@@ -4,6 +4,8 @@ python manage.py verify_ledger                                   # the whole cha
 python manage.py verify_ledger --public-key ledger.pub --checkpoint checkpoint.jsonl
 python manage.py verify_ledger --move 12 --digest <hex>          # one move, as you kept it
 python manage.py verify_ledger --file move-12.jsonl --public-key ledger.pub   # offline
+python manage.py verify_ledger --file moves-10-14.jsonl --prev-digest <digest of move 9>
+python manage.py verify_ledger --proof proof.json --public-key ledger.pub     # one change
 
 It always says what it did not check: without a public key, a rewrite by someone able to
 write the database would verify; without a checkpoint, so would deleting the newest moves.
@@ -19,21 +21,56 @@ from django.core.management.base import BaseCommand, CommandError
 from ledger import checkpoint
 from ledger.errors import ExportFormatError, LedgerError
 from ledger.export import verify_file
+from ledger.proof import read_proof, verify_proof
 from ledger.signing import load_public_key
 from ledger.structs import VerifyReport
 from ledger.verify import failure_message, verify
 
 
+def _check_flags(options: dict) -> None:
+    """One CommandError per combination of flags that cannot go together."""
+    offline = options["file"] or options["proof"]
+    if options["digest"] and not (offline or options["move"] is not None):
+        raise CommandError(
+            "--digest goes with --move N or --file F or --proof P: name the move it is of"
+        )
+    if options["file"] and options["move"] is not None:
+        raise CommandError("pass either --file (offline) or --move (database), not both")
+    if options["proof"] and (options["file"] or options["move"] is not None):
+        raise CommandError("--proof is checked on its own, offline: drop --file and --move")
+    if offline and options["checkpoint"]:
+        raise CommandError("--checkpoint checks the database: drop --file, or the checkpoint")
+    if options["prev_digest"] and not options["file"]:
+        raise CommandError(
+            "--prev-digest is the digest of the move before a file's first move: "
+            "it goes with --file F"
+        )
+
+
 class Command(BaseCommand):
-    help = "Verify the ledger's digests, chain links, signatures and checkpoint, or an export."
+    help = (
+        "Verify the ledger's digests, chain links, signatures and checkpoint, an export, or "
+        "an inclusion proof."
+    )
     # Offline verification must run with the database unreachable: no checks touch it.
     requires_system_checks: ClassVar[list[str]] = []
 
     def add_arguments(self, parser) -> None:
         parser.add_argument("--move", type=int, help="Verify only this move (and its link).")
-        parser.add_argument("--file", help="Verify an export_ledger file, with no database.")
         parser.add_argument(
-            "--digest", help="The digest you kept for the move (with --move or --file)."
+            "--file", help="Verify an export_ledger file (one move or a range), with no database."
+        )
+        parser.add_argument(
+            "--proof", help="Verify a prove_entry inclusion proof, with no database."
+        )
+        parser.add_argument(
+            "--digest",
+            help="The digest you kept for the move (with --move, --proof, or --file: of its "
+            "last move).",
+        )
+        parser.add_argument(
+            "--prev-digest",
+            help="With --file: the digest of the move before the file's first move.",
         )
         parser.add_argument(
             "--public-key", help="PEM public key: check every move's signature with it."
@@ -44,33 +81,38 @@ class Command(BaseCommand):
         parser.add_argument("--format", choices=["text", "json"], default="text")
 
     def handle(self, *args, **options) -> None:
-        if options["digest"] and not (options["file"] or options["move"] is not None):
-            raise CommandError("--digest goes with --move N or --file F: name the move it is of")
-        if options["file"] and options["move"] is not None:
-            raise CommandError("pass either --file (offline) or --move (database), not both")
-        if options["file"] and options["checkpoint"]:
-            raise CommandError("--checkpoint checks the database: drop --file, or the checkpoint")
+        _check_flags(options)
         try:
             key = load_public_key(options["public_key"]) if options["public_key"] else None
-            if options["file"]:
-                report = verify_file(
-                    options["file"], expected_digest=options["digest"], public_key=key
-                )
-            else:
-                lines = checkpoint.read(options["checkpoint"]) if options["checkpoint"] else None
-                report = verify(
-                    options["move"],
-                    public_key=key,
-                    checkpoint=lines,
-                    expected_digest=options["digest"],
-                )
+            report, which = self._verify(options, key)
         except (ExportFormatError, LedgerError) as exc:
             raise CommandError(str(exc)) from exc
-        self._render(report, options)
+        self._render(report, options, which)
         if not report.ok:
             raise CommandError(failure_message(report.failures[0]))
 
-    def _render(self, report: VerifyReport, options) -> None:
+    def _verify(self, options, key) -> tuple[VerifyReport, str]:
+        """The report, and which move its digest is of."""
+        if options["proof"]:
+            proof = read_proof(options["proof"])
+            report = verify_proof(proof, expected_digest=options["digest"], public_key=key)
+            return report, f"move {proof.header.id}"
+        if options["file"]:
+            report = verify_file(
+                options["file"],
+                expected_digest=options["digest"],
+                public_key=key,
+                prev_digest=options["prev_digest"],
+            )
+            return report, "the last move"
+        lines = checkpoint.read(options["checkpoint"]) if options["checkpoint"] else None
+        report = verify(
+            options["move"], public_key=key, checkpoint=lines, expected_digest=options["digest"]
+        )
+        which = f"move {options['move']}" if options["move"] is not None else "the last move"
+        return report, which
+
+    def _render(self, report: VerifyReport, options, which: str) -> None:
         if options["format"] == "json":
             self.stdout.write(msgspec.json.encode(report).decode())
             return
@@ -83,7 +125,6 @@ class Command(BaseCommand):
         for item in report.not_checked:
             self.stdout.write(self.style.WARNING(f"not checked: {item}"))
         if report.ok:
-            which = f"move {options['move']}" if options["move"] is not None else "the last move"
             self.stdout.write(
                 self.style.SUCCESS(
                     f"OK: {report.moves_checked} move(s), {report.entries_checked} entries; "
