@@ -62,3 +62,8 @@ class MoveBusy(MoveError):
 class MoveInterrupted(MoveError):
     """A lost race (deadlock, lock timeout, lost connection) stopped the move; nothing was
     written and it can simply be run again."""
+
+
+class SchemaMismatch(MoveError):
+    """The database's tables are not the ones the move was written for (an attached database
+    whose schema differs): every difference is listed; nothing was changed."""

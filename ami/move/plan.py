@@ -158,8 +158,21 @@ def _query(sql: str, params: dict[str, object]) -> list[tuple]:
         return cur.fetchall()
 
 
+def _check_schema() -> None:
+    from ami.move.schema import differences
+
+    found = differences()
+    if found:
+        listed = "\n".join(f"- {d}" for d in found)
+        raise errors.SchemaMismatch(
+            "The database's schema is not the one this move was written for; nothing was "
+            f"changed. Migrate the database, or adapt the move, first:\n{listed}"
+        )
+
+
 def _validate(request: MoveRequest) -> tuple[dict[int, tuple], dict[int, tuple]]:
     """Check the request against the database, in the original command's order."""
+    _check_schema()
     source_id = request.source_project_id
     target_id = request.target_project_id or None
     projects = {

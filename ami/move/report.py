@@ -463,6 +463,14 @@ def _render_notes(report: MoveReport) -> list[Line]:
             "and sites, its TaxaLists, and its taxa and filter-taxa links.",
         )
     )
+    out.append(
+        Line(
+            None,
+            "  5. Antenna caches query results (django-cachalot): until its cache is cleared "
+            "(`python manage.py invalidate_cachalot` in Antenna, or a flush of its Redis "
+            "cache), its web app may still show the moved stations in the source.",
+        )
+    )
     if report.move_id is not None:
         out.append(Line(None, f"  Ledger move id: {report.move_id}; digest: {report.digest}"))
     return out

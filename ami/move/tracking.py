@@ -72,9 +72,13 @@ HISTORY_TABLES: tuple[tuple[str, str, str], ...] = (
 
 def register_move_tables() -> None:
     """Register every table a move writes with the ledger (a no-op when already done)."""
+    from django.conf import settings
+
     import ledger
 
     for table, label, secrets in MOVE_TABLES:
         ledger.register_table(table, pk="id", secret_columns=secrets, label=label)
+    if getattr(settings, "AMI_ATTACH", False):
+        return  # an attached Antenna database has no settings-history tracker
     for table, pk, label in HISTORY_TABLES:
         ledger.register_table(table, pk=pk, label=label, replay=False)

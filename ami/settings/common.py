@@ -87,3 +87,14 @@ def _ledger_file(variable: str, name: str) -> str | None:
 LEDGER_SIGNING_KEY_FILE = _ledger_file("LEDGER_SIGNING_KEY_FILE", "signing.pem")
 LEDGER_FINGERPRINT_KEY_FILE = _ledger_file("LEDGER_FINGERPRINT_KEY_FILE", "fingerprint.key")
 LEDGER_CHECKPOINT_FILE = os.environ.get("LEDGER_CHECKPOINT_FILE") or None
+
+# Attached to an existing Antenna database (docs/antenna.md): `migrate` creates the ledger's
+# own objects only. The domain apps' tables are Antenna's, made by Antenna's migrations; the
+# apps Antenna has migrated already (guardian) or does not have (pghistory) are left alone, so
+# no table of Antenna's is created, altered or given a trigger. Every move checks the schema it
+# reads and writes first (ami.move.schema).
+AMI_ATTACH = os.environ.get("AMI_ATTACH", "") == "1"
+if AMI_ATTACH:
+    MIGRATION_MODULES = dict.fromkeys(
+        ("users", "main", "ml", "jobs", "exports", "labelstudio", "guardian", "pghistory")
+    )
