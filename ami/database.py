@@ -128,7 +128,10 @@ def describe_connection_failure(error: BaseException, config: Mapping[str, Any])
     """
     text = str(error).strip()
     first = text.splitlines()[0] if text else ""
-    if not first.startswith(("connection to server ", "could not translate host name")):
+    # libpq's own wording (psycopg2), and psycopg 3's "connection failed: <libpq's reason>".
+    if not first.startswith(
+        ("connection to server ", "could not translate host name", "connection failed:")
+    ):
         return None
     lowered = text.lower()
     where = _server_address(config)
