@@ -352,11 +352,12 @@ def render_key_change(spec: TableSpec, columns: tuple[Column, ...]) -> sql.Compo
 
 @dataclass(frozen=True)
 class TableCapture:
-    """The capture triggers of one table, rendered, with the hash that names their version."""
+    """The capture triggers of one table, rendered as one script, with the hash that names
+    their version."""
 
     spec: TableSpec
     columns: tuple[Column, ...]
-    statements: tuple[sql.Composable, ...]
+    script: str
     digest: str
 
     @property
@@ -377,13 +378,63 @@ class TableCapture:
         return snapshot
 
 
-def render_capture(cursor: CursorWrapper, spec: TableSpec) -> TableCapture:
-    """Render the capture triggers of ``spec`` from its live columns.
+_ALL_COLUMNS = """
+SELECT x.name, to_regclass(quote_ident(x.name)) IS NOT NULL, a.attname,
+    format_type(a.atttypid, a.atttypmod), format_type(a.atttypid, NULL),
+    coalesce(co.collisdeterministic, true)
+FROM unnest(%s::text[]) AS x(name)
+LEFT JOIN pg_attribute a ON a.attrelid = to_regclass(quote_ident(x.name)) AND a.attnum > 0
+    AND NOT a.attisdropped
+LEFT JOIN pg_collation co ON co.oid = a.attcollation
+ORDER BY x.name, a.attnum
+"""
+
+
+def read_all_columns(cursor: CursorWrapper, specs: tuple[TableSpec, ...]) -> dict[str, tuple]:
+    """The columns of every table of ``specs``, in one query, validated as ``read_columns``.
+
+    Raises:
+        RegistryError: a table, its primary key or a secret column does not exist.
+    """
+    cursor.execute(_ALL_COLUMNS, [[spec.table for spec in specs]])
+    found: dict[str, list[Column]] = {}
+    for table, exists, name, type_, base, deterministic in cursor.fetchall():
+        if not exists:
+            raise RegistryError(
+                f"registered table {table} does not exist: run its migrations or "
+                "unregister it before recording"
+            )
+        found.setdefault(table, []).append(
+            Column(name, type_, base, base in _EXACT_TYPES and deterministic)
+        )
+    for spec in specs:
+        names = {c.name for c in found[spec.table]}
+        for wanted in (spec.pk, *spec.secret_columns):
+            if wanted not in names:
+                raise RegistryError(
+                    f"{spec.table} has no column {wanted!r}: fix "
+                    f"register_table({spec.table!r}, ...)"
+                )
+    return {table: tuple(columns) for table, columns in found.items()}
+
+
+# Rendering composes a few kB of SQL per table: done once per table and column set.
+_rendered: dict[tuple[TableSpec, tuple[Column, ...]], TableCapture] = {}
+
+
+def render_capture(
+    cursor: CursorWrapper, spec: TableSpec, columns: tuple[Column, ...] | None = None
+) -> TableCapture:
+    """Render the capture triggers of ``spec`` from its live columns (read if not given).
 
     Raises:
         RegistryError: the table or a named column does not exist.
     """
-    columns = read_columns(cursor, spec)
+    if columns is None:
+        columns = read_columns(cursor, spec)
+    cached = _rendered.get((spec, columns))
+    if cached is not None:
+        return cached
     bodies = {
         "INSERT": (render_insert(spec, columns),),
         "UPDATE": (render_update(spec, columns), render_key_change(spec, columns)),
@@ -411,9 +462,13 @@ def render_capture(cursor: CursorWrapper, spec: TableSpec) -> TableCapture:
             "FOR EACH STATEMENT {when} EXECUTE FUNCTION ledger_refuse_truncate()"
         ).format(name=sql.Identifier(GUARD), table=table, when=sql.SQL(_WHEN))
     )
-    rendered = "\n".join(_text(cursor, s) for s in statements)
-    digest = sha256(rendered.encode()).hexdigest()[:16]
-    return TableCapture(spec=spec, columns=columns, statements=tuple(statements), digest=digest)
+    creates = ";\n".join(_text(cursor, s) for s in statements)
+    digest = sha256(creates.encode()).hexdigest()[:16]
+    comments = render_comments(spec.table, f"ledger:{digest}")
+    script = ";\n".join([_text(cursor, render_drop(spec.table)), creates, _text(cursor, comments)])
+    capture = TableCapture(spec=spec, columns=columns, script=script, digest=digest)
+    _rendered[(spec, columns)] = capture
+    return capture
 
 
 def _text(cursor: CursorWrapper, composable: sql.Composable) -> str:
@@ -421,11 +476,11 @@ def _text(cursor: CursorWrapper, composable: sql.Composable) -> str:
     return composable.as_string(cursor.cursor.connection)
 
 
-def render_comments(capture: TableCapture) -> sql.Composable:
+def render_comments(table: str, comment: str) -> sql.Composable:
     """``COMMENT ON TRIGGER`` for each trigger of the table, naming the rendered version."""
     return sql.SQL("; ").join(
         sql.SQL("COMMENT ON TRIGGER {} ON {} IS {}").format(
-            sql.Identifier(name), sql.Identifier(capture.spec.table), sql.Literal(capture.comment)
+            sql.Identifier(name), sql.Identifier(table), sql.Literal(comment)
         )
         for name in TRIGGER_NAMES
     )

@@ -29,11 +29,11 @@ from ledger import config
 from ledger.capture import (
     TRIGGER_NAMES,
     TableCapture,
+    read_all_columns,
     render_capture,
-    render_comments,
     render_drop,
 )
-from ledger.dbapi import LOCK_NOT_AVAILABLE, side_connection, sql, sqlstate
+from ledger.dbapi import LOCK_NOT_AVAILABLE, OBJECT_IN_USE, side_connection, sql, sqlstate
 from ledger.dbapi import cursor as ledger_cursor
 from ledger.errors import CaptureUnavailable
 from ledger.registry import TableSpec
@@ -97,7 +97,10 @@ def ensure_capture(using: str, specs: tuple[TableSpec, ...]) -> dict[str, TableC
     """
     connection = connections[using]
     with ledger_cursor(connection) as cursor:
-        captures = {spec.table: render_capture(cursor, spec) for spec in specs}
+        columns = read_all_columns(cursor, specs)
+        captures = {
+            spec.table: render_capture(cursor, spec, columns[spec.table]) for spec in specs
+        }
         versions = installed_versions(cursor, captures)
         stale = [t for t, cap in captures.items() if versions[t] != cap.comment]
         if not stale:
@@ -114,10 +117,7 @@ def ensure_capture(using: str, specs: tuple[TableSpec, ...]) -> dict[str, TableC
     if inside:
         with ledger_cursor(connection) as cursor:
             for table in sorted(inside):
-                cursor.execute(render_drop(table))
-                for statement in captures[table].statements:
-                    cursor.execute(statement)
-                cursor.execute(render_comments(captures[table]))
+                cursor.execute(captures[table].script)
         logger.info(
             "capture installed inside the recording's transaction for %d table(s) it had "
             "already written: their writers wait for the recording",
@@ -136,37 +136,31 @@ def _visible(cursor, tables: list[str]) -> dict[str, bool]:
 
 
 def _install_outside(side, capture: TableCapture) -> None:
-    """Replace the table's capture triggers in one short transaction, retried on lock waits."""
+    """Replace the table's capture triggers in one short transaction (one round trip),
+    retried on lock waits."""
     deadline = time.monotonic() + config.install_timeout()
+    script = (
+        f"BEGIN; SET LOCAL lock_timeout = '{config.ddl_lock_timeout_ms()}ms';\n"
+        f"{capture.script};\nCOMMIT"
+    )
     attempt = 0
     while True:
         attempt += 1
         try:
             with ledger_cursor(side) as cursor:
-                cursor.execute("BEGIN")
-                try:
-                    cursor.execute(
-                        "SELECT set_config('lock_timeout', %s, true)",
-                        [f"{config.ddl_lock_timeout_ms()}ms"],
-                    )
-                    cursor.execute(render_drop(capture.spec.table))
-                    for statement in capture.statements:
-                        cursor.execute(statement)
-                    cursor.execute(render_comments(capture))
-                except BaseException:
-                    cursor.execute("ROLLBACK")
-                    raise
-                cursor.execute("COMMIT")
+                cursor.execute(script)
             return
         except Exception as exc:
-            if sqlstate(exc) != LOCK_NOT_AVAILABLE or time.monotonic() > deadline:
-                if sqlstate(exc) == LOCK_NOT_AVAILABLE:
-                    raise CaptureUnavailable(
-                        f"could not install capture on {capture.spec.table} within "
-                        f"{config.install_timeout():g} s: other transactions keep writing it "
-                        f"({attempt} attempts); nothing was changed, run again"
-                    ) from exc
+            with ledger_cursor(side) as cursor:
+                cursor.execute("ROLLBACK")
+            if sqlstate(exc) != LOCK_NOT_AVAILABLE:
                 raise
+            if time.monotonic() > deadline:
+                raise CaptureUnavailable(
+                    f"could not install capture on {capture.spec.table} within "
+                    f"{config.install_timeout():g} s: other transactions keep writing it "
+                    f"({attempt} attempts); nothing was changed, run again"
+                ) from exc
             time.sleep(min(0.005 * attempt, 0.1))
 
 
@@ -203,28 +197,36 @@ def _tables_with_capture(cursor) -> list[str]:
     return sorted(row[0] for row in cursor.fetchall())
 
 
+# Drops the table's capture triggers only while no recording holds the capture lock; one round
+# trip. Returns false when a recording is running.
+_RELEASE = """
+DO $$ BEGIN
+    IF NOT pg_try_advisory_xact_lock({key}) THEN
+        RAISE EXCEPTION 'ledger: a recording is running' USING ERRCODE = 'object_in_use';
+    END IF;
+    PERFORM set_config('lock_timeout', '{timeout}ms', true);
+    EXECUTE {drop};
+END $$
+"""
+
+
 def _release_one(side, table: str, attempts: int = 5) -> bool:
-    for attempt in range(1, attempts + 1):
-        with ledger_cursor(side) as cursor:
-            cursor.execute("BEGIN")
+    with ledger_cursor(side) as cursor:
+        statement = sql.SQL(_RELEASE).format(
+            key=sql.Literal(config.capture_lock_key()),
+            timeout=sql.SQL(str(config.ddl_lock_timeout_ms())),
+            drop=sql.Literal(render_drop(table).as_string(cursor.cursor.connection)),
+        )
+        for attempt in range(1, attempts + 1):
             try:
-                cursor.execute("SELECT pg_try_advisory_xact_lock(%s)", [config.capture_lock_key()])
-                if not cursor.fetchone()[0]:
-                    cursor.execute("ROLLBACK")
-                    return False  # a recording is running: it releases at its end
-                cursor.execute(
-                    "SELECT set_config('lock_timeout', %s, true)",
-                    [f"{config.ddl_lock_timeout_ms()}ms"],
-                )
-                cursor.execute(render_drop(table))
+                cursor.execute(statement)
+                return True
             except Exception as exc:
-                cursor.execute("ROLLBACK")
+                if sqlstate(exc) == OBJECT_IN_USE:
+                    return False  # the running recording releases at its end
                 if sqlstate(exc) != LOCK_NOT_AVAILABLE:
                     raise
                 time.sleep(0.01 * attempt)
-                continue
-            cursor.execute("COMMIT")
-            return True
     return False
 
 

@@ -6,6 +6,7 @@ python manage.py run_demo [--scale tiny|bci|bci10] [--output-dir DIR]
 from __future__ import annotations
 
 import re
+import time
 from io import StringIO
 from pathlib import Path
 from typing import Any
@@ -44,7 +45,14 @@ class Command(BaseCommand):
         settings.LEDGER_SIGNING_KEY_FILE = str(signing)
         settings.LEDGER_FINGERPRINT_KEY_FILE = str(fingerprint)
         database = connection.settings_dict["NAME"]
-        settings.LEDGER_CHECKPOINT_FILE = str(folder / f"checkpoint-{database}.jsonl")
+        checkpoint = folder / f"checkpoint-{database}.jsonl"
+        if checkpoint.exists() and not Move.objects.exists():
+            # A checkpoint of a database since recreated: verification would (rightly) call
+            # this ledger a rewrite. The demo starts a new one and keeps the old one aside.
+            aside = checkpoint.with_suffix(f".jsonl.{int(time.time())}.old")
+            checkpoint.rename(aside)
+            self.stdout.write(f"the database holds no move: previous checkpoint kept as {aside}")
+        settings.LEDGER_CHECKPOINT_FILE = str(checkpoint)
         self.stdout.write(
             f"moves are signed with {signing} (reviewers get {signing.with_suffix('.pub')}); "
             f"each chain head is appended to {settings.LEDGER_CHECKPOINT_FILE}"
