@@ -33,6 +33,7 @@ SELECT a.pid, coalesce(nullif(a.application_name, ''), 'another session'),
 FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
 WHERE l.locktype = 'advisory' AND l.classid = %s::oid AND l.objid = %s::oid
 AND l.objsubid = 2 AND l.granted AND l.pid <> pg_backend_pid()
+AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
 LIMIT 1
 """
 

@@ -259,7 +259,8 @@ def test_a_lost_connection_is_one_clean_error(world, monkeypatch):
     ):
         cursor.execute(
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-            "WHERE application_name = 'ami move_project_data' AND pid <> pg_backend_pid()"
+            "WHERE application_name = 'ami move_project_data' AND pid <> pg_backend_pid() "
+            "AND datname = current_database()"
         )
         assert cursor.fetchone()[0]
     assert isinstance(move.error, CommandError)
