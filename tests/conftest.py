@@ -62,3 +62,25 @@ def app_role(db):
                 cursor.execute("RESET ROLE")
 
     return as_app
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _flush_truncates_the_row_index():
+    """Django's flush after each transactional test truncates the models' tables in one
+    statement; the row index (``ledger.rowindex``, raw SQL, no model) references
+    ``ledger_change``, and PostgreSQL refuses to truncate a referenced table alone. Its two
+    tables are added to that statement."""
+    from django.db.backends.base.introspection import BaseDatabaseIntrospection
+
+    from ledger.rowindex import TABLES
+
+    original = BaseDatabaseIntrospection.django_table_names
+
+    def django_table_names(self, only_existing=False, include_views=True):
+        names = original(self, only_existing, include_views)
+        existing = set(self.table_names()) if only_existing else set(TABLES)
+        return [*names, *(t for t in TABLES if t in existing and t not in names)]
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(BaseDatabaseIntrospection, "django_table_names", django_table_names)
+        yield
