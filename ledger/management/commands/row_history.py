@@ -7,12 +7,11 @@ python manage.py row_history main_sourceimage 42
 from __future__ import annotations
 
 import msgspec
-from django.apps import apps
-from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
 from ledger.digest import canonical_time
-from ledger.queries import row_history, table_exists
+from ledger.queries import row_history
+from ledger.web.rows import UnknownRow, primary_key, resolve_table
 
 
 class Command(BaseCommand):
@@ -24,8 +23,11 @@ class Command(BaseCommand):
         parser.add_argument("--format", choices=["text", "json"], default="text")
 
     def handle(self, *args, **options) -> None:
-        table = resolve_table(options["model"])
-        pk = primary_key(table, options["pk"], options["model"])
+        try:
+            table = resolve_table(options["model"])
+            pk = primary_key(table, options["pk"], options["model"])
+        except UnknownRow as exc:
+            raise CommandError(str(exc)) from exc
         history = row_history(table, pk)
         if options["format"] == "json":
             self.stdout.write(msgspec.json.encode(history).decode())
@@ -41,38 +43,3 @@ class Command(BaseCommand):
                 f"before={msgspec.json.encode(h.before).decode()} "
                 f"after={msgspec.json.encode(h.after).decode()}"
             )
-
-
-def resolve_table(name: str) -> str:
-    """``app_label.Model`` to its db_table; a raw table name as is, if it exists."""
-    if "." in name:
-        try:
-            return apps.get_model(name)._meta.db_table
-        except (LookupError, ValueError) as exc:
-            raise CommandError(
-                f"unknown model {name!r}: use app_label.ModelName (e.g. auth.Group) "
-                "or a table name"
-            ) from exc
-    if not table_exists(name):
-        raise CommandError(
-            f"unknown table {name!r}: use app_label.ModelName or an existing table name"
-        )
-    return name
-
-
-def primary_key(table: str, value: str, name: str) -> str:
-    """The pk as the ledger holds it (the column's text: "07" is 7), checked against the model.
-
-    A table no model maps is taken as is: there is nothing to check the value against.
-    """
-    models = [m for m in apps.get_models(include_auto_created=True) if m._meta.db_table == table]
-    if not models:
-        return value
-    try:
-        return str(models[0]._meta.pk.to_python(value))
-    except ValidationError as exc:
-        reason = " ".join(exc.messages).rstrip(".")
-        raise CommandError(
-            f"{value!r} is not a primary key of {name} ({reason}): pass the row's id, "
-            f"e.g. row_history {name} 3"
-        ) from exc
