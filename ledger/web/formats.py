@@ -23,3 +23,25 @@ def when(value: datetime | str | None) -> str:
 def number(value: int | None) -> str:
     """A count with thousands separators (``73,008``); ``-`` when there is none."""
     return "-" if value is None else f"{value:,}"
+
+
+def text_table(
+    headings: list[str], rows: list[list[str]], right: set[str] = frozenset()
+) -> list[str]:
+    """Rows as aligned columns under their headings (the last column is never padded, so a
+    long reason or change runs on without pushing the others); ``right`` columns are
+    right-aligned (numbers)."""
+    widths = [max([len(h), *(len(r[i]) for r in rows)]) for i, h in enumerate(headings)]
+
+    def line(cells: list[str]) -> str:
+        out = []
+        for i, (cell, width) in enumerate(zip(cells, widths, strict=True)):
+            if i == len(cells) - 1:
+                out.append(cell)
+            elif headings[i] in right:
+                out.append(cell.rjust(width))
+            else:
+                out.append(cell.ljust(width))
+        return "  ".join(out).rstrip()
+
+    return [line(headings), *(line(r) for r in rows)]

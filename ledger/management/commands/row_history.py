@@ -9,8 +9,9 @@ from __future__ import annotations
 import msgspec
 from django.core.management.base import BaseCommand, CommandError
 
-from ledger.digest import canonical_time
-from ledger.queries import row_history
+from ledger.queries import HistoryRow, row_history
+from ledger.web.formats import text_table, when
+from ledger.web.review import column_diff
 from ledger.web.rows import UnknownRow, primary_key, resolve_table
 
 
@@ -35,11 +36,34 @@ class Command(BaseCommand):
         if not history:
             self.stdout.write(f"no ledger entries for {table} row {pk}")
             return
-        for h in history:
-            step = h.step or "(outside steps)"
-            self.stdout.write(
-                f"entry {h.entry_id} move {h.move_id} ({h.kind}) {canonical_time(h.committed_at)}"
-                f" operator={h.operator} {step} {h.op} "
-                f"before={msgspec.json.encode(h.before).decode()} "
-                f"after={msgspec.json.encode(h.after).decode()}"
-            )
+        for line in render(history):
+            self.stdout.write(line)
+
+
+def render(history: list[HistoryRow]) -> list[str]:
+    """The entries as an aligned table; the change column by column, last."""
+    rows = [
+        [
+            str(h.entry_id),
+            str(h.move_id),
+            h.kind,
+            when(h.committed_at),
+            h.operator,
+            h.step or "(outside steps)",
+            h.op,
+            change(h.before, h.after),
+        ]
+        for h in history
+    ]
+    headings = ["entry", "move", "kind", "committed", "operator", "step", "op", "change"]
+    return text_table(headings, rows, right={"entry", "move"})
+
+
+def change(before: dict[str, object] | None, after: dict[str, object] | None) -> str:
+    """``column: before → after`` per column; an insert or delete shows the whole row."""
+    columns = column_diff(before, after)
+    if before is None:
+        return "new row: " + ", ".join(f"{c.column}={c.after}" for c in columns)
+    if after is None:
+        return "deleted row: " + ", ".join(f"{c.column}={c.before}" for c in columns)
+    return "; ".join(f"{c.column}: {c.before} → {c.after}" for c in columns)
