@@ -67,3 +67,15 @@ def save_page(driver, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     driver.save_screenshot(str(path))
     driver.set_window_size(WIDTH, 900)
+
+
+def follow(driver, action) -> None:
+    """Run ``action`` (a click, a submit) and wait until the next page replaced this one, so
+    nothing is read from the page being left."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    old = driver.find_element(By.TAG_NAME, "html")
+    action()
+    WebDriverWait(driver, 15).until(expected_conditions.staleness_of(old))

@@ -20,7 +20,7 @@ from ami.main.cached_fields import refresh_project_cached_fields
 from ledger.models import Move
 from tests.ami.move.commands import move_to, revert
 from tests.builders import add_deployment, make_project, make_user, setup_source
-from tests.ledger.web.browser import log_in, require_browser, save_page, start_chromium
+from tests.ledger.web.browser import follow, log_in, require_browser, save_page, start_chromium
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -105,7 +105,7 @@ def test_move_page_shows_who_when_why_steps_counts_diffs_verification_lineage(
 ):
     move = world.move
     reviewer.get(f"{live_server.url}/admin/ledger/move/")
-    reviewer.find_element(by.LINK_TEXT, str(move.pk)).click()
+    follow(reviewer, reviewer.find_element(by.LINK_TEXT, str(move.pk)).click)
     assert reviewer.find_element(by.ID, "operator").text == move.operator
     assert reviewer.find_element(by.ID, "reason").text == REASON
     for when in ("started", "committed"):
@@ -135,9 +135,9 @@ def test_move_page_shows_who_when_why_steps_counts_diffs_verification_lineage(
     assert "✓" in reviewer.find_element(by.ID, "chain").text
     if os.environ.get("AMI_SCREENSHOT_DIR"):
         save_page(reviewer, Path(os.environ["AMI_SCREENSHOT_DIR"]) / "reviewer-move-page.png")
-    reviewer.find_element(by.ID, "verify-now").click()
+    follow(reviewer, reviewer.find_element(by.ID, "verify-now").click)
     assert reviewer.find_element(by.ID, "recomputed").text.startswith("✓ intact")
-    reviewer.find_element(by.CSS_SELECTOR, "#reverted-by a").click()
+    follow(reviewer, reviewer.find_element(by.CSS_SELECTOR, "#reverted-by a").click)
     assert reviewer.find_element(by.ID, "reason").text == "TICKET-13: moved back"
     assert reviewer.find_element(by.ID, "reverts").text == f"move {move.pk}"
 
@@ -145,7 +145,7 @@ def test_move_page_shows_who_when_why_steps_counts_diffs_verification_lineage(
 def test_entries_of_one_table_of_a_move_then_a_rows_history(reviewer, live_server, world, by):
     move = world.move
     reviewer.get(f"{live_server.url}/admin/ledger/move/{move.pk}/change/")
-    reviewer.find_element(by.LINK_TEXT, "main_sourceimage").click()
+    follow(reviewer, reviewer.find_element(by.LINK_TEXT, "main_sourceimage").click)
     assert reviewer.find_element(by.ID, "ledger-filter-move").get_attribute("value") == str(
         move.pk
     )
@@ -159,14 +159,14 @@ def test_entries_of_one_table_of_a_move_then_a_rows_history(reviewer, live_serve
     search = reviewer.find_element(by.ID, "searchbar")
     search.clear()
     search.send_keys(str(move.pk))
-    search.submit()
+    follow(reviewer, search.submit)
     found = [cells(r) for r in reviewer.find_elements(by.CSS_SELECTOR, "#result_list tbody tr")]
     assert all(r[5] == str(move.pk) for r in found)
     # A row's history: the move and its revert.
     reviewer.get(
         f"{live_server.url}/admin/ledger/entry/?move={move.pk}&table_name=main_sourceimage"
     )
-    reviewer.find_element(by.LINK_TEXT, images[0]).click()
+    follow(reviewer, reviewer.find_element(by.LINK_TEXT, images[0]).click)
     assert "History of main_sourceimage row" in reviewer.find_element(by.TAG_NAME, "h1").text
     history = reviewer.find_elements(by.CSS_SELECTOR, ".history")
     assert [h.get_attribute("data-move") for h in history] == [
