@@ -93,3 +93,25 @@ def fingerprint_key_env() -> str | None:
     value = getattr(settings, "LEDGER_FINGERPRINT_KEY_ENV", "LEDGER_FINGERPRINT_KEY")
     assert value is None or isinstance(value, str), "LEDGER_FINGERPRINT_KEY_ENV must be a name"
     return value or None
+
+
+def argument_columns() -> tuple[tuple[str, str], ...]:
+    """Arguments shown as columns of their own in the moves list of the admin and of
+    ``list_moves``: ``(heading, argument key)`` pairs, in order (``LEDGER_ARGUMENT_COLUMNS``,
+    default ``()``: the arguments are shown whole). The ledger never interprets them; the
+    domain names what a reviewer looks for (e.g. ``("source", "source_project")``)."""
+    value = getattr(settings, "LEDGER_ARGUMENT_COLUMNS", ())
+    pairs = tuple(tuple(pair) for pair in value)
+    assert all(
+        len(pair) == 2 and all(isinstance(part, str) and part for part in pair) for pair in pairs
+    ), "LEDGER_ARGUMENT_COLUMNS must be (heading, argument key) pairs of strings"
+    return pairs  # type: ignore[return-value]
+
+
+def public_key_file() -> str | None:
+    """PEM public key (or the signing key, whose public half is used) that the reviewer pages
+    check each move's signature with (``LEDGER_PUBLIC_KEY_FILE``, default None: the pages show
+    whether a move is signed, and by which key, without checking the signature)."""
+    value = getattr(settings, "LEDGER_PUBLIC_KEY_FILE", None)
+    assert value is None or isinstance(value, str | os.PathLike), "a path or None"
+    return str(value) if value else None

@@ -1,14 +1,18 @@
 """Render plans and reports as text or JSON: the only module of ``ami.move`` that formats.
 
-Text is a list of ``Line``s (style, text); the command writes them through ``self.style``. On
-a terminal, the per-deployment breakdown is a rich table. Users appear by id only, storage
-credentials never (they are not even loaded).
+Text is a list of ``Line``s (style, text); the command writes them through ``self.style``.
+``--execute``'s progress is ``PhaseLog`` (one timestamped line per phase, for a log) or, on a
+terminal, ``PhaseDisplay`` (a rich line per phase and step with its elapsed time). Counts carry
+thousands separators. Users appear by id only, storage credentials never (they are not even
+loaded).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import NamedTuple
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import IO, NamedTuple
 
 import msgspec
 
@@ -35,11 +39,11 @@ def header(plan_or_execute: bool) -> list[Line]:
 
 
 def _totals(t: ProjectTotals) -> str:
-    return ", ".join(f"{k}={getattr(t, k)}" for k in ProjectTotals.__struct_fields__)
+    return ", ".join(f"{k}={getattr(t, k):,}" for k in ProjectTotals.__struct_fields__)
 
 
 def _counts(obj: object) -> str:
-    return " ".join(f"{k}={getattr(obj, k)}" for k in COUNTED)
+    return " ".join(f"{k}={getattr(obj, k):,}" for k in COUNTED)
 
 
 def render_plan(plan: MovePlan) -> list[Line]:
@@ -80,7 +84,7 @@ def render_plan(plan: MovePlan) -> list[Line]:
     out.append(Line(None, f"  Source project totals: {_totals(plan.source_totals)}"))
     if plan.target.id:
         out.append(Line(None, f"  Target project totals: {_totals(plan.target_totals)}"))
-    foreign = {k: v for k, v in plan.foreign_rows.items() if v}
+    foreign = ", ".join(f"{k}={v:,}" for k, v in plan.foreign_rows.items() if v)
     if foreign:
         out.append(
             Line(
@@ -106,7 +110,7 @@ def _render_resources(plan: MovePlan) -> list[Line]:
                 else f"no change needed (owned by project {owner})"
             )
         elif res.action == "clone":
-            why = f"SHARED with {res.others_count} others {list(res.others_sample)} → will CLONE"
+            why = f"SHARED with {res.others_count:,} others {list(res.others_sample)} → will CLONE"
         else:
             why = "exclusive to moved deployments → will REASSIGN"
         out.append(
@@ -125,9 +129,9 @@ def _render_collections(plan: MovePlan) -> list[Line]:
     out = _h("COLLECTIONS")
     for c in plan.collections:
         if c.action == "reassign":
-            text = f"EXCLUSIVE — all {c.moved_images} images moving → will REASSIGN"
+            text = f"EXCLUSIVE — all {c.moved_images:,} images moving → will REASSIGN"
         else:
-            text = f"MIXED — {c.moved_images} moving, {c.other_images} staying → " + (
+            text = f"MIXED — {c.moved_images:,} moving, {c.other_images:,} staying → " + (
                 "will SPLIT (clone to target, remove from source)"
                 if c.action == "split"
                 else "will REMOVE moved images from source only"
@@ -168,7 +172,9 @@ def _render_labelstudio(plan: MovePlan) -> list[Line]:
 
 def _render_jobs(plan: MovePlan) -> list[Line]:
     out = _h("JOBS")
-    out.append(Line(None, f"  {plan.totals.jobs} job(s) on the moved deployments move with them"))
+    out.append(
+        Line(None, f"  {plan.totals.jobs:,} job(s) on the moved deployments move with them")
+    )
     for j in plan.jobs:
         changes = [
             f"{name} → {'target copy' if action == 'clone' else 'NULL'}"
@@ -200,7 +206,7 @@ def _render_jobs(plan: MovePlan) -> list[Line]:
 
 def _render_access(plan: MovePlan) -> list[Line]:
     out = _h("TAXA")
-    out.append(Line(None, f"  {plan.taxa_count} distinct taxa; {plan.taxa_to_link} to link"))
+    out.append(Line(None, f"  {plan.taxa_count:,} distinct taxa; {plan.taxa_to_link:,} to link"))
     for t in plan.tags:
         how = (
             f"the target's tag of that name (id={t.target_tag_id}) is reused"
@@ -259,7 +265,7 @@ def _render_access(plan: MovePlan) -> list[Line]:
         out.append(
             Line(
                 None,
-                f"  '{t.name}' (id={t.taxalist_id}): {t.taxa_count} taxa, shared "
+                f"  '{t.name}' (id={t.taxalist_id}): {t.taxa_count:,} taxa, shared "
                 f"with {t.projects_count} project(s) → {action}",
             )
         )
@@ -333,23 +339,23 @@ def _render_scope(plan: MovePlan) -> list[Line]:
             Line(
                 None,
                 "This is a lightweight transfer (unprocessed image "
-                f"data): {t.source_images} source images, {t.events} events.",
+                f"data): {t.source_images:,} source images, {t.events:,} events.",
             ),
         ]
     out = [
         Line(None, ""),
         Line("WARNING", "SCOPE WARNING — This is a significant data transfer:"),
-        Line(None, f"  {t.source_images} source images"),
-        Line(None, f"  {t.detections} detections (ML predictions)"),
+        Line(None, f"  {t.source_images:,} source images"),
+        Line(None, f"  {t.detections:,} detections (ML predictions)"),
     ]
     if t.classifications:
-        out.append(Line(None, f"  {t.classifications} classifications"))
+        out.append(Line(None, f"  {t.classifications:,} classifications"))
     if t.identifications:
-        out.append(Line(None, f"  {t.identifications} identifications (human reviews)"))
+        out.append(Line(None, f"  {t.identifications:,} identifications (human reviews)"))
     out += [
-        Line(None, f"  {t.occurrences} occurrences"),
-        Line(None, f"  {t.jobs} job records"),
-        Line(None, f"  {plan.taxa_count} taxa references"),
+        Line(None, f"  {t.occurrences:,} occurrences"),
+        Line(None, f"  {t.jobs:,} job records"),
+        Line(None, f"  {plan.taxa_count:,} taxa references"),
     ]
     if plan.identifiers:
         out.append(Line(None, f"  {len(plan.identifiers)} identifier user(s)"))
@@ -375,9 +381,14 @@ def dry_run_done(digest: str) -> list[Line]:
     ]
 
 
-def render_step(step: StepResult) -> Line:
-    expected = "" if step.expected_rows is None else f"/{step.expected_rows}"
-    return Line(None, f"{step.label} {step.detail} (rows={step.rows}{expected})")
+def render_step(
+    step: StepResult, seconds: float | None = None, statements: int | None = None
+) -> Line:
+    """A step's result; with ``seconds`` (``-v 2``) its time and statement count."""
+    expected = "" if step.expected_rows is None else f"/{step.expected_rows:,}"
+    timing = "" if seconds is None else f" {seconds:.2f} s, {statements or 0:,} statement(s)"
+    what = f"{step.label} {step.detail}" if step.detail else step.label
+    return Line(None, f"{what} (rows={step.rows:,}{expected}){timing}")
 
 
 def render_checks(report: MoveReport) -> list[Line]:
@@ -398,7 +409,7 @@ def render_report(report: MoveReport) -> list[Line]:
     out.append(
         Line(
             None,
-            f"  Recounted {len(report.cached_deployment_ids)} deployment(s) whose filtered "
+            f"  Recounted {len(report.cached_deployment_ids):,} deployment(s) whose filtered "
             "counts the move changed, their events and images, inside the transaction",
         )
     )
@@ -406,8 +417,8 @@ def render_report(report: MoveReport) -> list[Line]:
     out += _h("POST-MOVE SUMMARY")
     if report.source_after:
         diffs = ", ".join(
-            f"{k}={getattr(report.source_after, k)} "
-            f"({getattr(report.source_after, k) - getattr(plan.source_totals, k):+d})"
+            f"{k}={getattr(report.source_after, k):,} "
+            f"({getattr(report.source_after, k) - getattr(plan.source_totals, k):+,d})"
             for k in ProjectTotals.__struct_fields__
         )
         out.append(Line(None, f"  Source (id={plan.source.id}): {diffs}"))
@@ -491,16 +502,109 @@ def failure_json(error: str, report: MoveReport | None = None) -> str:
     return msgspec.json.encode(document, order="sorted").decode()
 
 
-def deployment_table(plan: MovePlan) -> object:
-    """A rich Table of the per-deployment counts, for terminals."""
-    from rich.table import Table
+def move_done(report: MoveReport) -> Line:
+    """All ``-v 0`` prints, once committed: the move id and digest the operator keeps."""
+    return Line(None, f"move {report.move_id} digest {report.digest}")
 
-    table = Table(title="Per-deployment breakdown")
-    for column in ("id", "name", *COUNTED):
-        table.add_column(column, justify="right" if column != "name" else "left")
-    rows: Iterable = (*plan.deployments, plan.totals)
-    for d in rows:
-        table.add_row(
-            str(d.deployment_id or "all"), d.name, *(str(getattr(d, k)) for k in COUNTED)
+
+def phase_line(name: str, at: datetime, elapsed: float) -> Line:
+    """One phase of ``--execute`` as a log line: UTC time, seconds since the start, name."""
+    return Line(None, f"{at.astimezone(UTC):%Y-%m-%dT%H:%M:%SZ} +{elapsed:.1f}s {name}")
+
+
+class PhaseLog:
+    """``--execute``'s progress as one timestamped line per phase (for a log or a pipe).
+
+    Args:
+        write: where lines go (the command's stdout or stderr).
+        statements: the number of SQL statements run so far (the command counts them).
+        detail: ``-v 2``: each step's line adds its time and statement count.
+    """
+
+    def __init__(
+        self,
+        write: Callable[[Line], None],
+        statements: Callable[[], int] = lambda: 0,
+        detail: bool = False,
+    ) -> None:
+        self.write, self.statements, self.detail = write, statements, detail
+        self.started = self.phase_started = time.monotonic()
+        self.phase_statements = 0
+
+    def __enter__(self) -> PhaseLog:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def _begin(self, name: str) -> None:
+        self.phase_started, self.phase_statements = time.monotonic(), self.statements()
+
+    def phase(self, name: str) -> None:
+        self._begin(name)
+        self.write(phase_line(name, datetime.now(UTC), self.phase_started - self.started))
+
+    def step_line(self, step: StepResult) -> Line:
+        if not self.detail:
+            return render_step(step)
+        seconds = time.monotonic() - self.phase_started
+        return render_step(step, seconds, self.statements() - self.phase_statements)
+
+    def step(self, step: StepResult) -> None:
+        self.write(self.step_line(step))
+
+    def lines(self, lines: list[Line]) -> None:
+        for line in lines:
+            self.write(line)
+
+
+RICH_STYLES = {"HTTP_INFO": "bold", "WARNING": "yellow", "ERROR": "bold red", "SUCCESS": "green"}
+
+
+class PhaseDisplay(PhaseLog):
+    """``--execute``'s progress on a terminal: a rich line per phase and per step, with a
+    spinner while it runs and its elapsed time; other lines print above it."""
+
+    def __init__(
+        self, file: IO[str], statements: Callable[[], int] = lambda: 0, detail: bool = False
+    ) -> None:
+        from rich.console import Console
+        from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+        super().__init__(lambda line: None, statements, detail)
+        self.console = Console(file=file)
+        self.progress = Progress(
+            SpinnerColumn(finished_text="[green]✓[/]"),
+            TextColumn("{task.description}", markup=False),
+            TimeElapsedColumn(),
+            console=self.console,
         )
-    return table
+        self.task: object | None = None
+
+    def __enter__(self) -> PhaseDisplay:
+        self.progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._finish()
+        self.progress.stop()
+
+    def _finish(self) -> None:
+        if self.task is not None:
+            self.progress.update(self.task, completed=1)  # type: ignore[arg-type]
+            self.progress.stop_task(self.task)  # type: ignore[arg-type]
+            self.task = None
+
+    def phase(self, name: str) -> None:
+        self._finish()
+        self._begin(name)
+        self.task = self.progress.add_task(name, total=1)
+
+    def step(self, step: StepResult) -> None:
+        if self.task is not None:
+            self.progress.update(self.task, description=self.step_line(step).text)  # type: ignore[arg-type]
+
+    def lines(self, lines: list[Line]) -> None:
+        for line in lines:
+            style = RICH_STYLES.get(line.style or "")
+            self.console.print(line.text, markup=False, highlight=False, style=style)

@@ -17,6 +17,7 @@ INSTALLED_APPS = [
     "django.contrib.contenttypes",
     "django.contrib.sessions",
     "django.contrib.messages",
+    "django.contrib.staticfiles",
     "pgtrigger",
     "pghistory",
     "guardian",
@@ -30,6 +31,9 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # Serves the admin's styles and scripts under runserver, DEBUG or not, and under any WSGI
+    # server, straight from the apps' static folders (no STATIC_ROOT, no collectstatic).
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -64,6 +68,9 @@ ANONYMOUS_USER_NAME = "anonymoususer"
 USE_TZ = True
 TIME_ZONE = "UTC"
 STATIC_URL = "static/"
+WHITENOISE_USE_FINDERS = True
+# Dates and times read "2025-03-02 10:14:07 UTC" everywhere in the admin: seconds and zone.
+FORMAT_MODULE_PATH = ["ami.settings.formats"]
 
 LOGGING = {
     "version": 1,
@@ -98,3 +105,14 @@ if AMI_ATTACH:
     MIGRATION_MODULES = dict.fromkeys(
         ("users", "main", "ml", "jobs", "exports", "labelstudio", "guardian", "pghistory")
     )
+
+# The reviewer pages check signatures with the public key `run_demo` (ledger_keygen) writes.
+LEDGER_PUBLIC_KEY_FILE = _ledger_file("LEDGER_PUBLIC_KEY_FILE", "signing.pub")
+
+# What the reviewer pages and `list_moves` show of a move's arguments as columns of their own,
+# in order (heading, argument key); every other argument is shown on the move's page.
+LEDGER_ARGUMENT_COLUMNS = (
+    ("source", "source_project"),
+    ("target", "target_project"),
+    ("deployments", "deployment_ids"),
+)

@@ -116,6 +116,7 @@ def superuser_bypass():
 def purge_ledger() -> None:
     """Empty the ledger with the superuser bypass (transactional tests' teardown only)."""
     with superuser_bypass(), connection.cursor() as cursor:
+        # The row index references ledger_change: truncated in the same statement.
         cursor.execute(
             "TRUNCATE ledger_row_index, ledger_row_index_done, ledger_change, ledger_step, "
             "ledger_move"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from io import StringIO
 
 import msgspec
@@ -46,13 +47,38 @@ def moves(seeded):
     return move, revert
 
 
-def test_list_moves_shows_arguments_and_lineage(moves):
+def columns(text: str) -> list[dict[str, str]]:
+    """An aligned table back into rows (cells are two or more spaces apart), checking that
+    every cell starts or ends where its heading does."""
+    header, *lines = text.splitlines()
+    names = re.split(r" {2,}", header.strip())
+    rows = []
+    for line in lines:
+        cells = re.split(r" {2,}", line.strip())
+        assert len(cells) == len(names), line
+        for name, cell in zip(names, cells, strict=True):
+            at = re.search(rf"(?<!\S){re.escape(name)}(?!\S)", header).start()
+            assert line[at:].startswith(cell) or line[: at + len(name)].endswith(cell), line
+        rows.append(dict(zip(names, cells, strict=True)))
+    return rows
+
+
+def test_list_moves_is_a_table_with_arguments_and_lineage(moves):
     move, revert = moves
     text = run("list_moves")
-    assert f"{move.move_id} move " in text
-    assert "source=3 target=9 deployments=[4,5]" in text
-    assert f"reverted by {revert.move_id}" in text
-    assert f"(undoes {move.move_id})" in text
+    assert text.splitlines()[0].split() == [
+        "id", "kind", "committed", "operator", "source", "target", "deployments", "lineage",
+        "reason",
+    ]  # fmt: skip
+    rows = {r["kind"]: r for r in columns(text)}
+    assert rows["move"]["id"] == str(move.move_id)
+    assert (rows["move"]["source"], rows["move"]["target"]) == ("3", "9")
+    assert rows["move"]["deployments"] == "[4,5]"
+    assert rows["move"]["lineage"] == f"reverted by {revert.move_id}"
+    assert rows["move"]["reason"] == "split"
+    assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC", rows["move"]["committed"])
+    assert rows["revert"]["lineage"] == f"undoes {move.move_id}"
+    assert rows["revert"]["source"] == "-"
     rows = msgspec.json.decode(run("list_moves", "--project", "9", "--format", "json"))
     assert [r["id"] for r in rows] == [move.move_id]
     assert msgspec.json.decode(run("list_moves", "--project", "1", "--format", "json")) == []
@@ -86,9 +112,18 @@ def test_show_move_names_an_unknown_move(db):
 
 def test_row_history_by_table_and_by_model(moves, db):
     move, _ = moves
-    text = run("row_history", "ledger_t_child", "4")
-    assert f"move {move.move_id} (move)" in text
-    assert "[move-children] U" in text
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT id FROM ledger_t_child WHERE name = 'c4'")
+        (child,) = cursor.fetchone()
+    text = run("row_history", "ledger_t_child", str(child))
+    assert text.splitlines()[0].split() == [
+        "entry", "move", "kind", "committed", "operator", "step", "op", "change"
+    ]  # fmt: skip
+    (row,) = columns(text)
+    assert (row["move"], row["kind"], row["step"], row["op"]) == (
+        str(move.move_id), "move", "[move-children]", "U"
+    )  # fmt: skip
+    assert re.fullmatch(r"parent_id: \d+ → \d+", row["change"])
     history = msgspec.json.decode(run("row_history", "ledger_t_parent", "1", "--format", "json"))
     assert [(h["op"], h["after"]) for h in history] == [("U", {"name": "stray"})]
     assert "no ledger entries for auth_group row 1" in run("row_history", "auth.Group", "1")
@@ -171,3 +206,11 @@ def test_export_ledger_names_an_unwritable_output(moves):
     move, _ = moves
     with pytest.raises(CommandError, match=r"cannot write /nonexistent/dir/x\.jsonl"):
         run("export_ledger", "--move", str(move.move_id), "--output", "/nonexistent/dir/x.jsonl")
+
+
+def test_list_moves_shows_the_arguments_whole_when_no_columns_are_configured(moves, settings):
+    settings.LEDGER_ARGUMENT_COLUMNS = ()
+    text = run("list_moves")
+    assert "arguments" in text.splitlines()[0].split()
+    rows = columns(text)
+    assert rows[0]["arguments"] == '{"deployment_ids":[4,5],"source_project":3,"target_project":9}'

@@ -1,5 +1,5 @@
-"""One line per sealed move: id, kind, when, operator, reason, source, target, deployments,
-reverted by.
+"""Sealed moves as a table: id, kind, when, operator, the arguments the settings name
+(``LEDGER_ARGUMENT_COLUMNS``, e.g. source, target, deployments), lineage, reason.
 
     python manage.py list_moves [--project 7] [--since 2025-01-31] [--format json]
 """
@@ -11,7 +11,12 @@ from datetime import date
 import msgspec
 from django.core.management.base import BaseCommand, CommandError
 
+from ledger import config
+from ledger.models import Move
 from ledger.queries import list_moves
+from ledger.structs import MoveSummary
+from ledger.web.formats import text_table, when
+from ledger.web.review import show_value
 
 
 class Command(BaseCommand):
@@ -41,14 +46,37 @@ class Command(BaseCommand):
         if not moves:
             self.stdout.write("no moves recorded")
             return
-        for m in moves:
-            reverted = f" reverted by {m.reverted_by}" if m.reverted_by else ""
-            undoes = f" (undoes {m.reverts_id})" if m.reverts_id else ""
-            self.stdout.write(
-                f"{m.id} {m.kind}{undoes} {m.committed_at} operator={m.operator} "
-                f"source={_show(m.source)} target={_show(m.target)} "
-                f"deployments={_show(m.deployments)}{reverted} reason={m.reason!r}"
-            )
+        for line in render(moves):
+            self.stdout.write(line)
+
+
+def render(moves: list[MoveSummary]) -> list[str]:
+    """The moves as an aligned table."""
+    columns = config.argument_columns()
+    arguments = dict(
+        Move.objects.filter(pk__in=[m.id for m in moves]).values_list("id", "arguments")
+    )
+    headings = ["id", "kind", "committed", "operator"]
+    headings += [h for h, _ in columns] or ["arguments"]
+    headings += ["lineage", "reason"]
+    rows = []
+    for m in moves:
+        given = arguments.get(m.id) or {}
+        values = [_show(given.get(key)) for _, key in columns] or [show_value(given)]
+        rows.append(
+            [str(m.id), m.kind, when(m.committed_at), m.operator, *values, _lineage(m), m.reason]
+        )
+    return text_table(headings, rows, right={"id"})
+
+
+def _lineage(m: MoveSummary) -> str:
+    if m.reverts_id:
+        return f"undoes {m.reverts_id}"
+    return f"reverted by {m.reverted_by}" if m.reverted_by else "-"
+
+
+def _show(value: object) -> str:
+    return "-" if value is None else show_value(value)
 
 
 def project_id(value: str | None) -> str | None:
@@ -58,7 +86,3 @@ def project_id(value: str | None) -> str | None:
     if not value.strip().isdecimal() or int(value) < 1:
         raise CommandError(f"--project {value!r} is not a project id: pass a number, e.g. 7")
     return str(int(value))
-
-
-def _show(value: object) -> str:
-    return "-" if value is None else msgspec.json.encode(value).decode()

@@ -7,12 +7,12 @@ python manage.py row_history main_sourceimage 42
 from __future__ import annotations
 
 import msgspec
-from django.apps import apps
-from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
-from ledger.digest import canonical_time
-from ledger.queries import row_history, table_exists
+from ledger.queries import HistoryRow, row_history
+from ledger.web.formats import text_table, when
+from ledger.web.review import column_diff
+from ledger.web.rows import UnknownRow, primary_key, resolve_table
 
 
 class Command(BaseCommand):
@@ -24,8 +24,11 @@ class Command(BaseCommand):
         parser.add_argument("--format", choices=["text", "json"], default="text")
 
     def handle(self, *args, **options) -> None:
-        table = resolve_table(options["model"])
-        pk = primary_key(table, options["pk"], options["model"])
+        try:
+            table = resolve_table(options["model"])
+            pk = primary_key(table, options["pk"], options["model"])
+        except UnknownRow as exc:
+            raise CommandError(str(exc)) from exc
         history = row_history(table, pk)
         if options["format"] == "json":
             self.stdout.write(msgspec.json.encode(history).decode())
@@ -33,46 +36,34 @@ class Command(BaseCommand):
         if not history:
             self.stdout.write(f"no ledger entries for {table} row {pk}")
             return
-        for h in history:
-            step = h.step or "(outside steps)"
-            self.stdout.write(
-                f"entry {h.entry_id} move {h.move_id} ({h.kind}) {canonical_time(h.committed_at)}"
-                f" operator={h.operator} {step} {h.op} "
-                f"before={msgspec.json.encode(h.before).decode()} "
-                f"after={msgspec.json.encode(h.after).decode()}"
-            )
+        for line in render(history):
+            self.stdout.write(line)
 
 
-def resolve_table(name: str) -> str:
-    """``app_label.Model`` to its db_table; a raw table name as is, if it exists."""
-    if "." in name:
-        try:
-            return apps.get_model(name)._meta.db_table
-        except (LookupError, ValueError) as exc:
-            raise CommandError(
-                f"unknown model {name!r}: use app_label.ModelName (e.g. auth.Group) "
-                "or a table name"
-            ) from exc
-    if not table_exists(name):
-        raise CommandError(
-            f"unknown table {name!r}: use app_label.ModelName or an existing table name"
-        )
-    return name
+def render(history: list[HistoryRow]) -> list[str]:
+    """The entries as an aligned table; the change column by column, last."""
+    rows = [
+        [
+            str(h.entry_id),
+            str(h.move_id),
+            h.kind,
+            when(h.committed_at),
+            h.operator,
+            h.step or "(outside steps)",
+            h.op,
+            change(h.before, h.after),
+        ]
+        for h in history
+    ]
+    headings = ["entry", "move", "kind", "committed", "operator", "step", "op", "change"]
+    return text_table(headings, rows, right={"entry", "move"})
 
 
-def primary_key(table: str, value: str, name: str) -> str:
-    """The pk as the ledger holds it (the column's text: "07" is 7), checked against the model.
-
-    A table no model maps is taken as is: there is nothing to check the value against.
-    """
-    models = [m for m in apps.get_models(include_auto_created=True) if m._meta.db_table == table]
-    if not models:
-        return value
-    try:
-        return str(models[0]._meta.pk.to_python(value))
-    except ValidationError as exc:
-        reason = " ".join(exc.messages).rstrip(".")
-        raise CommandError(
-            f"{value!r} is not a primary key of {name} ({reason}): pass the row's id, "
-            f"e.g. row_history {name} 3"
-        ) from exc
+def change(before: dict[str, object] | None, after: dict[str, object] | None) -> str:
+    """``column: before → after`` per column; an insert or delete shows the whole row."""
+    columns = column_diff(before, after)
+    if before is None:
+        return "new row: " + ", ".join(f"{c.column}={c.after}" for c in columns)
+    if after is None:
+        return "deleted row: " + ", ".join(f"{c.column}={c.before}" for c in columns)
+    return "; ".join(f"{c.column}: {c.before} → {c.after}" for c in columns)

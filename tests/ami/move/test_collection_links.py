@@ -54,7 +54,7 @@ def test_split_all_images_merges_into_the_targets_own(world):
     ) in out
     out = run_move(src.project, [src.dep.pk], target=target)
     assert "[all-images]" in out
-    assert "(rows=4/4)" in out.split("[all-images]")[1].splitlines()[0]
+    assert "(rows=4/4)" in out.split("\n[all-images]")[1].splitlines()[0]
     assert _all_images(target) == [own]
     assert _image_ids(own) == {own_image.pk, *(i.pk for i in src.images)}
     assert _image_ids(source_all) == {i.pk for i in staying.images}

@@ -60,7 +60,7 @@ def test_a_tag_already_on_the_taxon_adds_nothing(src):
     Tag.objects.create(name="pollinator", project=target).taxa.add(src.species)
     out = run_move(src.project, [src.dep.pk], target=target)
     assert "[copy-tags] 1 tag(s) on moved taxa: 0 created on the target, 1 reused by name" in out
-    assert "(rows=0/0)" in out.split("[copy-tags]")[1].splitlines()[0]
+    assert "(rows=0/0)" in out.split("\n[copy-tags]")[1].splitlines()[0]
 
 
 def test_revert_removes_the_copied_tags_and_links(src):

@@ -8,6 +8,10 @@ dry run showed. It validates before commit and rolls back on failure.
     python manage.py move_project_data --source-project 7 --target-project 20 \
         --deployment-ids 61,62 --reason "stations handed over" [--execute]
 
+Verbosity: ``-v 0`` prints only the move id and digest, once committed; ``-v 1`` the plan,
+each phase as it starts (a rich display on a terminal, one timestamped line each otherwise),
+each step's result and the report; ``-v 2`` adds each step's time and SQL statement count.
+
 The work is done by ``ami.move``; this command parses, calls, renders and translates errors.
 See docs/operator-guide.md.
 """
@@ -17,11 +21,12 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import connection
 
 from ami.move import MoveError, MoveRequest, build_plan, cli, execute_move, plan_digest
 from ami.move import report as render
 from ami.move.errors import ValidationFailed
-from ami.move.structs import MovePlan, MoveReport, StepResult
+from ami.move.structs import MovePlan, MoveReport
 
 
 class Command(BaseCommand):
@@ -39,7 +44,9 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         self.json = options["format"] == "json"
-        self.silent = options.get("verbosity", 1) == 0
+        self.verbosity = options.get("verbosity", 1)
+        self.silent = self.verbosity == 0
+        self.progress: render.PhaseLog | None = None
         try:
             request = cli.request_from(options)
             if request.execute:
@@ -62,16 +69,36 @@ class Command(BaseCommand):
             self.stdout.write(render.to_json(report))
 
     def _execute(self, request: MoveRequest, options: dict[str, Any]) -> None:
-        report = execute_move(
-            request,
-            expect_plan=options["expect_plan"],
-            lock_timeout=options["lock_timeout"],
-            on_plan=self._show_plan,
-            on_step=self._on_step,
-        )
-        self._emit(render.render_report(report))  # only now: the transaction has committed
+        statements = _StatementCounter()
+        with connection.execute_wrapper(statements), self._phases(statements) as progress:
+            self.progress = progress
+            try:
+                report = execute_move(
+                    request,
+                    expect_plan=options["expect_plan"],
+                    lock_timeout=options["lock_timeout"],
+                    on_plan=self._show_plan,
+                    on_step=progress.step,
+                    on_phase=progress.phase,
+                )
+            finally:
+                self.progress = None
+        if self.silent:  # only now: the transaction has committed
+            self.stdout.write(render.move_done(report).text)
+        self._emit(render.render_report(report))
         if self.json:
             self.stdout.write(render.to_json(report))
+
+    def _phases(self, statements: _StatementCounter) -> render.PhaseLog:
+        """On a terminal a rich display; else a line per phase (stderr with --format json)."""
+        detail = self.verbosity >= 2
+        if self.silent:
+            return render.PhaseLog(lambda line: None)
+        if not self.json and self.stdout.isatty():
+            file = getattr(self.stdout, "_out", self.stdout)
+            return render.PhaseDisplay(file, statements.total, detail)
+        write = self.stderr.write if self.json else self._write
+        return render.PhaseLog(lambda line: write(line.text), statements.total, detail)
 
     def _show_plan(self, plan: MovePlan) -> None:
         self._emit(render.header(plan.request.execute))
@@ -79,18 +106,36 @@ class Command(BaseCommand):
         if plan.request.execute:
             self._emit([render.Line("HTTP_INFO", ""), render.Line("HTTP_INFO", "EXECUTING")])
 
-    def _on_step(self, step: StepResult) -> None:
-        self._emit([render.render_step(step)])
-
     def _fail(self, exc: MoveError, report: MoveReport | None = None) -> None:
         if self.json:
             self.stdout.write(render.failure_json(str(exc), report))
         raise CommandError(str(exc)) from exc
 
     def _emit(self, lines: list[render.Line]) -> None:
-        """Human lines go to stdout; with --format json they are dropped (one document only)."""
+        """Human lines go to stdout (above the progress display, while there is one); with
+        --format json they are dropped (one document only)."""
         if self.json or self.silent:
             return
+        if isinstance(self.progress, render.PhaseDisplay):
+            self.progress.lines(lines)
+            return
         for line in lines:
-            style = getattr(self.style, line.style) if line.style else None
-            self.stdout.write(style(line.text) if style else line.text)
+            self._write(line.text, line.style)
+
+    def _write(self, text: str, style: str | None = None) -> None:
+        styled = getattr(self.style, style) if style else None
+        self.stdout.write(styled(text) if styled else text)
+
+
+class _StatementCounter:
+    """Counts the SQL statements the move runs (``connection.execute_wrapper``)."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def __call__(self, execute, sql, params, many, context):
+        self.count += 1
+        return execute(sql, params, many, context)
+
+    def total(self) -> int:
+        return self.count
