@@ -16,9 +16,9 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 
 from ledger.errors import LedgerError
-from ledger.management.commands.row_history import primary_key, resolve_table
 from ledger.proof import build_proof, encode_proof
 from ledger.structs import InclusionProof
+from ledger.web.rows import primary_key, resolve_table
 
 
 class Command(BaseCommand):
@@ -38,9 +38,9 @@ class Command(BaseCommand):
         parser.add_argument("--output", help="File to write (default: stdout).")
 
     def handle(self, *args, **options) -> None:
-        table = resolve_table(options["table"])
-        pk = primary_key(table, options["pk"], options["table"])
         try:
+            table = resolve_table(options["table"])
+            pk = primary_key(table, options["pk"], options["table"])
             proof = build_proof(options["move"], table, pk, entry_id=options["entry"])
         except LedgerError as exc:
             raise CommandError(str(exc)) from exc
