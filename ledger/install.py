@@ -33,7 +33,7 @@ from ledger.capture import (
     render_comments,
     render_drop,
 )
-from ledger.dbapi import LOCK_NOT_AVAILABLE, side_connection, sql, sqlstate
+from ledger.dbapi import LOCK_NOT_AVAILABLE, LedgerCursor, side_connection, sql, sqlstate
 from ledger.dbapi import cursor as ledger_cursor
 from ledger.errors import CaptureUnavailable
 from ledger.registry import TableSpec
@@ -237,7 +237,8 @@ def lock_tables(cursor, tables: Iterable[str]) -> None:
     """
     names = sorted(tables)
     if names:
-        cursor.execute(
+        # As text: hosts patch Django's cursor and expect a string (django-cachalot lowers it).
+        LedgerCursor(cursor).execute(
             sql.SQL("LOCK TABLE {} IN ROW EXCLUSIVE MODE").format(
                 sql.SQL(", ").join(sql.Identifier(t) for t in names)
             )
