@@ -46,7 +46,7 @@ def _ownership(alias: str) -> list[checks.CheckMessage]:
         # ledger_setup_roles refuses a superuser as the application's role: nothing protects
         # the ledger from one (Antenna's docker setup connects as the image's superuser).
         fix = (
-            "connect the application as an ordinary role that owns its tables, then " + fix
+            "connect the application as an ordinary role that owns its tables, then, " + fix
         ).replace(f"--app-role {state.role}", "--app-role <that role>")
     if state.superuser or state.owns_or_holds_owner:
         what = "is a superuser" if state.superuser else "owns the ledger"
