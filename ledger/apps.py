@@ -9,3 +9,6 @@ class LedgerConfig(AppConfig):
 
     def ready(self) -> None:
         from ledger import checks  # noqa: F401 - registers the system checks
+        from ledger.registry import register_from_settings
+
+        register_from_settings()  # LEDGER_TABLES: a host's tables, from its settings

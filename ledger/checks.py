@@ -38,10 +38,15 @@ def check_ledger_objects(app_configs=None, databases=None, **kwargs) -> list[che
 
 def _ownership(alias: str) -> list[checks.CheckMessage]:
     state = inspect(using=alias)
+    # ledger_setup_roles refuses a superuser as the application's role: nothing protects the
+    # ledger from one (Antenna's docker setup connects as the image's superuser).
+    app_role = "<that role>" if state.superuser else state.role
     fix = (
         "as a database administrator, run `python manage.py ledger_setup_roles --owner "
-        f"ledger_owner --app-role {state.role}` (docs/compliance.md)"
+        f"ledger_owner --app-role {app_role}` (docs/compliance.md)"
     )
+    if state.superuser:
+        fix = "connect the application as an ordinary role that owns its tables, then, " + fix
     if state.superuser or state.owns_or_holds_owner:
         what = "is a superuser" if state.superuser else "owns the ledger"
         return [

@@ -33,7 +33,14 @@ from ledger.capture import (
     render_capture,
     render_drop,
 )
-from ledger.dbapi import LOCK_NOT_AVAILABLE, OBJECT_IN_USE, side_connection, sql, sqlstate
+from ledger.dbapi import (
+    LOCK_NOT_AVAILABLE,
+    OBJECT_IN_USE,
+    LedgerCursor,
+    side_connection,
+    sql,
+    sqlstate,
+)
 from ledger.dbapi import cursor as ledger_cursor
 from ledger.errors import CaptureUnavailable
 from ledger.registry import TableSpec
@@ -239,7 +246,8 @@ def lock_tables(cursor, tables: Iterable[str]) -> None:
     """
     names = sorted(tables)
     if names:
-        cursor.execute(
+        # As text: hosts patch Django's cursor and expect a string (django-cachalot lowers it).
+        LedgerCursor(cursor).execute(
             sql.SQL("LOCK TABLE {} IN ROW EXCLUSIVE MODE").format(
                 sql.SQL(", ").join(sql.Identifier(t) for t in names)
             )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from ledger.errors import RegistryError
@@ -108,6 +109,38 @@ def register_table(
             )
         _registry[table] = spec
     return spec
+
+
+def register_from_settings() -> tuple[TableSpec, ...]:
+    """Register the tables of the ``LEDGER_TABLES`` setting (run by the app's ``ready``).
+
+    For a host that records in its own process without code of its own to register tables:
+    each item is a table name, or a mapping of ``register_table``'s arguments, e.g.
+    ``{"table": "main_s3storagesource", "secret_columns": ["secret_key"],
+    "label": "main.S3StorageSource"}``.
+
+    Raises:
+        RegistryError: an item that is neither, an unknown argument, or a bad registration.
+    """
+    from django.conf import settings
+
+    specs = []
+    for item in getattr(settings, "LEDGER_TABLES", ()):
+        if isinstance(item, str):
+            specs.append(register_table(item))
+            continue
+        if not isinstance(item, Mapping) or "table" not in item:
+            raise RegistryError(
+                f"LEDGER_TABLES: {item!r} is neither a table name nor a mapping with a 'table'"
+            )
+        unknown = set(item) - {"table", "pk", "secret_columns", "label", "replay"}
+        if unknown:
+            raise RegistryError(
+                f"LEDGER_TABLES: {item['table']} has unknown keys {sorted(unknown)}"
+            )
+        options = dict(item)
+        specs.append(register_table(options.pop("table"), **options))
+    return tuple(specs)
 
 
 def unregister_table(table: str) -> None:

@@ -39,7 +39,7 @@ class Job(BaseModel):
     limit = models.IntegerField(null=True, blank=True)
     shuffle = models.BooleanField(default=True)
     job_type_key = models.CharField(max_length=255, default="unknown")
-    dispatch_mode = models.CharField(max_length=255, default="internal")
+    dispatch_mode = models.CharField(max_length=32, default="internal")
 
     project = models.ForeignKey("main.Project", on_delete=models.CASCADE, related_name="jobs")
     deployment = models.ForeignKey(

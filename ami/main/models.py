@@ -267,7 +267,7 @@ class Device(BaseModel):
     project = models.ForeignKey(
         Project, on_delete=models.SET_NULL, null=True, blank=True, related_name="devices"
     )
-    name = models.CharField(max_length=255)
+    name = models.CharField(max_length=80)  # Antenna's _POST_TITLE_MAX_LENGTH
     description = models.TextField(blank=True)
 
     def __str__(self) -> str:
@@ -278,7 +278,7 @@ class Site(BaseModel):
     project = models.ForeignKey(
         Project, on_delete=models.SET_NULL, null=True, blank=True, related_name="sites"
     )
-    name = models.CharField(max_length=255)
+    name = models.CharField(max_length=80)  # Antenna's _POST_TITLE_MAX_LENGTH
     description = models.TextField(blank=True)
 
     def __str__(self) -> str:

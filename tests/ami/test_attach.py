@@ -32,6 +32,12 @@ UNION ALL SELECT 'trigger ' || tgname || ' on ' || tgrelid::regclass FROM pg_tri
 UNION ALL SELECT 'function ' || proname FROM pg_proc WHERE pronamespace = 'public'::regnamespace
 """
 
+_FOREIGN_TYPES = (
+    "SELECT id FROM django_content_type WHERE app_label IN ('ledger', 'pghistory') "
+    "OR (app_label, model) = ('main', 'projectsettingsevent')"
+)
+_CONTENT_TYPES = "SELECT app_label || '.' || model FROM django_content_type"
+
 
 def _url(database: str) -> str:
     s = connection.settings_dict
@@ -96,6 +102,10 @@ def antenna_database(django_db_blocker):
             f"ARRAY{list(DOMAIN_APPS)})",
             "INSERT INTO django_migrations (app, name, applied) VALUES "
             + ", ".join(f"('{a}', '{n}', now())" for a, n in ANTENNA_MIGRATIONS),
+            # Antenna's content types and permissions: none for the ledger, pghistory or the
+            # settings history.
+            f"DELETE FROM auth_permission WHERE content_type_id IN ({_FOREIGN_TYPES})",
+            f"DELETE FROM django_content_type WHERE id IN ({_FOREIGN_TYPES})",
             "DO $$ DECLARE t record; BEGIN FOR t IN SELECT tgname, tgrelid::regclass AS rel "
             "FROM pg_trigger WHERE tgname LIKE 'pgtrigger_%' LOOP "
             "EXECUTE format('DROP TRIGGER %I ON %s', t.tgname, t.rel); END LOOP; END $$",
@@ -115,11 +125,16 @@ def test_attach_installs_only_the_ledger_then_moves_verifies_and_reverts(
     db = antenna_database
     django_db_blocker.unblock()
     before = {row[0] for row in _sql(db, _CATALOG)}
+    types_before = {row[0] for row in _sql(db, _CONTENT_TYPES)}
     _manage(db, "migrate", "-v0")
     added = {row[0] for row in _sql(db, _CATALOG)} - before
     assert added, "migrate created nothing"
     assert all("ledger" in item for item in added), sorted(added)
     assert not [i for i in added if i.startswith("trigger") and " on ledger" not in i]
+    types_added = {row[0] for row in _sql(db, _CONTENT_TYPES)} - types_before
+    assert types_added == {
+        f"ledger.{m}" for m in ("move", "step", "change", "entry", "rowindex", "rowindexdone")
+    }
     demo = json.loads(
         _manage(db, "generate_demo_data", "--scale", "tiny", "--format", "json").stdout
     )

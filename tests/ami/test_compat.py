@@ -75,6 +75,26 @@ def test_table_names_keep_django_defaults():
 
 
 @pytest.mark.django_db
+def test_column_sizes_as_antenna_in_tables_a_move_writes():
+    """Antenna's sizes (RolnickLab/antenna: ``_POST_TITLE_MAX_LENGTH = 80`` for project, device
+    and site names; ``Job.dispatch_mode`` 32), so an attached database passes the schema check
+    and these tests fail where Antenna's database would."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT table_name || '.' || column_name, character_maximum_length "
+            "FROM information_schema.columns WHERE (table_name, column_name) IN "
+            "(('main_project', 'name'), ('main_device', 'name'), ('main_site', 'name'), "
+            "('jobs_job', 'dispatch_mode')) ORDER BY 1"
+        )
+        assert cursor.fetchall() == [
+            ("jobs_job.dispatch_mode", 32),
+            ("main_device.name", 80),
+            ("main_project.name", 80),
+            ("main_site.name", 80),
+        ]
+
+
+@pytest.mark.django_db
 def test_user_logs_in_by_email():
     user = get_user_model().objects.create_user(email="a@example.com", password="pw")
     assert get_user_model().USERNAME_FIELD == "email"

@@ -33,6 +33,15 @@ def test_move_then_revert_restores_every_registered_table(world):
     assert dump() == before
 
 
+def test_revert_says_what_to_do_about_antennas_query_cache(world):
+    src, _staying, target = world
+    move_id = move_to(src.project.pk, target.pk, src.dep.pk)
+    assert "invalidate_cachalot" not in revert(move_id)  # a dry run changes nothing
+    done = revert(move_id, "--execute", "--reason", "undo")
+    assert done.splitlines()[-1].startswith("Antenna caches query results (django-cachalot)")
+    assert "`python manage.py invalidate_cachalot` in Antenna" in done
+
+
 def test_revert_of_created_project_removes_it(world):
     src, _staying, _target = world
     before = dump()
