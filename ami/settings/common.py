@@ -7,7 +7,10 @@ import os
 from ami.database import PROJECT_ROOT
 
 BASE_DIR = PROJECT_ROOT
-SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "insecure-local-only-key")
+# Without DJANGO_SECRET_KEY the commands run, but the admin is not served (ami/urls.py):
+# sessions signed with a key anyone can read in this repository would let anyone in.
+INSECURE_SECRET_KEY = "insecure-local-only-key"
+SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY") or INSECURE_SECRET_KEY
 DEBUG = os.environ.get("DJANGO_DEBUG", "") == "1"
 ALLOWED_HOSTS = ["localhost", "127.0.0.1"]
 
@@ -31,6 +34,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
     # Serves the admin's styles and scripts under runserver, DEBUG or not, and under any WSGI
     # server, straight from the apps' static folders (no STATIC_ROOT, no collectstatic).
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -39,6 +43,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
 ROOT_URLCONF = "ami.urls"

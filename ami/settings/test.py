@@ -22,3 +22,5 @@ LEDGER_PUBLIC_KEY_FILE = None
 LEDGER_FINGERPRINT_KEY_FILE = None
 LEDGER_FINGERPRINT_KEY_ENV = "AMI_TEST_FINGERPRINT_KEY"
 os.environ.setdefault("AMI_TEST_FINGERPRINT_KEY", "5e" * 32)
+
+SECRET_KEY = "test-only-key-never-used-outside-the-test-suite-" + "x" * 20
