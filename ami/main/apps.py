@@ -10,12 +10,7 @@ class MainConfig(AppConfig):
         from django.conf import settings
 
         from ami.main import signals  # noqa: F401  (connects receivers)
-        from ami.move.revert import register_revert_hooks
-        from ami.move.tracking import register_move_tables
 
-        # Tell the ledger what a move writes and how a move checks itself when reverted.
-        register_move_tables()
-        register_revert_hooks()
         if getattr(settings, "AMI_ATTACH", False):
             content_types_for_migrated_apps_only(settings.MIGRATION_MODULES)
 

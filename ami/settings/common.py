@@ -30,6 +30,7 @@ INSTALLED_APPS = [
     "ami.jobs",
     "ami.exports",
     "ami.labelstudio",
+    "ami.move",
     "ledger",
 ]
 
