@@ -220,6 +220,7 @@ def main() -> None:
     args = parser.parse_args()
 
     server = Server(args.database_url)
+    keys = _production_keys(server)
     results: dict = {"scales": {}, "capture": {}, "meta": _meta(server)}
     if args.baseline:
         earlier = json.loads(Path(args.baseline).read_text())
@@ -237,6 +238,26 @@ def main() -> None:
     results["verdicts"] = report.verdicts_json(results)
     _save(args.json, results)
     report.render(results, console)
+    keys.cleanup()
+
+
+def _production_keys(server: Server) -> tempfile.TemporaryDirectory:
+    """Moves are measured as production runs them: signed, checkpointed, secrets fingerprinted
+    with a key (a move refuses to record secrets without one). The keys live in a scratch
+    folder for the run; every probe inherits the variables that name them."""
+    folder = tempfile.TemporaryDirectory(prefix="ami-bench-keys-")
+    path = Path(folder.name)
+    env = dict(os.environ, DJANGO_SETTINGS_MODULE="ami.settings.base",
+               DATABASE_URL=server.url("postgres"))  # fmt: skip
+    subprocess.run(
+        [sys.executable, "manage.py", "ledger_keygen", "--signing", str(path / "signing.pem"),
+         "--fingerprint", str(path / "fingerprint.key")],
+        cwd=ROOT, env=env, check=True, capture_output=True,
+    )  # fmt: skip
+    os.environ["LEDGER_SIGNING_KEY_FILE"] = str(path / "signing.pem")
+    os.environ["LEDGER_FINGERPRINT_KEY_FILE"] = str(path / "fingerprint.key")
+    os.environ["LEDGER_CHECKPOINT_FILE"] = str(path / "checkpoint.jsonl")
+    return folder
 
 
 def _meta(server: Server) -> dict:
