@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 from ami.database import PROJECT_ROOT
 
@@ -86,8 +87,9 @@ LOGGING = {
 }
 
 # The ledger's keys live outside the database: in files named by the environment, else in the
-# git-ignored .ledger-keys/ folder that `run_demo` fills (docs/compliance.md).
-LEDGER_KEYS_DIR = BASE_DIR / ".ledger-keys"
+# git-ignored .ledger-keys/ folder that `run_demo` fills (docs/compliance.md), or the folder
+# LEDGER_KEYS_DIR names.
+LEDGER_KEYS_DIR = Path(os.environ.get("LEDGER_KEYS_DIR") or BASE_DIR / ".ledger-keys")
 
 
 def _ledger_file(variable: str, name: str) -> str | None:
