@@ -2,7 +2,18 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
+from hypothesis import HealthCheck, settings
+
+# Hypothesis profiles, chosen by HYPOTHESIS_PROFILE: "ci" (the default) and "deep", which
+# also multiplies the examples of the slow database properties (tests/ami/move/properties.py).
+_SLOW_OK = {"deadline": None, "suppress_health_check": [HealthCheck.function_scoped_fixture,
+                                                         HealthCheck.too_slow]}  # fmt: skip
+settings.register_profile("ci", **_SLOW_OK)
+settings.register_profile("deep", max_examples=500, **_SLOW_OK)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
 @pytest.fixture
