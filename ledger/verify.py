@@ -14,11 +14,11 @@ from typing import TYPE_CHECKING
 from django.db import connections
 
 from ledger.checkpoint import CheckpointLine, compare
-from ledger.digest import GroupDigest, MerkleBuilder, move_digest
+from ledger.digest import GroupDigest, MerkleBuilder, encode, leaf_hash, move_digest
 from ledger.errors import MoveNotFound, TamperDetected
 from ledger.queries import iter_groups, read_headers, signature_of
 from ledger.signing import fingerprint, verify_signature
-from ledger.structs import MoveHeader, VerifyFailure, VerifyReport
+from ledger.structs import EntryPayload, MoveHeader, VerifyFailure, VerifyReport
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -40,9 +40,38 @@ def verify_entries(header: MoveHeader, groups, builder: MerkleBuilder) -> Verify
     failure = None
     step_ids = {step.id for step in header.steps}
     expected = header.first_entry_id
+    # Single-row groups (inserts and deletes) take a short path: their leaf is their hash, and
+    # their leaves reach the builder in batches, not one call each.
+    single: list[bytes] = []
     for group in groups:
         if failure is None:
             failure = _check_group(header, group, expected, step_ids)
+        if len(group.pks) == 1:
+            leaf = leaf_hash(
+                encode(
+                    EntryPayload(
+                        id=group.id,
+                        move_id=header.id,
+                        step_id=group.step_id,
+                        table=group.table,
+                        op=group.op,  # type: ignore[arg-type]
+                        pk=group.pks[0],
+                        before=group.before,
+                        after=group.after,
+                    )
+                )
+            )
+            single.append(leaf)
+            if len(single) == _SLICE:
+                builder.extend(single)
+                single = []
+            if failure is None and leaf.hex() != group.hash:
+                failure = _edited(header, group)
+            expected = group.id + 1
+            continue
+        if single:
+            builder.extend(single)
+            single = []
         digest = GroupDigest(
             builder,
             first_id=group.id,
@@ -57,13 +86,10 @@ def verify_entries(header: MoveHeader, groups, builder: MerkleBuilder) -> Verify
         for start in range(0, len(group.pks), _SLICE):
             digest.add(group.pks[start : start + _SLICE])
         if failure is None and digest.hexdigest() != group.hash:
-            failure = VerifyFailure(
-                move_id=header.id,
-                entry_id=group.id,
-                reason=f"{_span(group.id, len(group.pks))} ({group.op} {group.table}) do not "
-                "match their recorded hash: edited or reordered",
-            )
+            failure = _edited(header, group)
         expected = group.id + len(group.pks)
+    if single:
+        builder.extend(single)
     if failure is None and builder.count != header.entry_count:
         failure = VerifyFailure(
             move_id=header.id,
@@ -71,6 +97,15 @@ def verify_entries(header: MoveHeader, groups, builder: MerkleBuilder) -> Verify
             reason=f"move holds {builder.count} entries but was sealed with {header.entry_count}",
         )
     return failure
+
+
+def _edited(header: MoveHeader, group) -> VerifyFailure:
+    return VerifyFailure(
+        move_id=header.id,
+        entry_id=group.id,
+        reason=f"{_span(group.id, len(group.pks))} ({group.op} {group.table}) do not "
+        "match their recorded hash: edited or reordered",
+    )
 
 
 def _check_group(header, group, expected, step_ids) -> VerifyFailure | None:
