@@ -6,6 +6,7 @@ Ratios are medians of per-repetition ratios. ``results`` is what ``bench/run.py 
 
 from __future__ import annotations
 
+import re
 import statistics
 from dataclasses import asdict, dataclass
 
@@ -73,14 +74,14 @@ def _scale_verdicts(name: str, scale: dict) -> list[Verdict]:
         _check(
             f"{name}: execute / floor",
             _ratio(scale, "execute", "floor"),
-            2.0,
+            1.5,
             below=True,
             note="" if name == "bci" else "target is set at bci; for information",
         ),
         _check(
             f"{name}: revert / execute",
             _ratio(scale, "revert", "execute"),
-            1.5,
+            1.2,
             below=True,
             note=scale.get("revert_note", ""),
         ),
@@ -152,12 +153,23 @@ def verdicts(results: dict) -> list[Verdict]:
         _check(
             "capture overhead, 1M-row bulk FK update",
             capture.get("ratio"),
-            1.4,
+            1.3,
             below=True,
             note=capture.get("note", ""),
         )
     )
+    # Every move shape verifies at 300k entries/s, single-row groups (inserts) included.
+    for shape, rate in _verify_rates(capture.get("lines", "")):
+        out.append(_check(f"verify entries/s, {shape}", rate, 300_000, below=False))
     return out
+
+
+_VERIFY_LINE = re.compile(r"^\(c\) verify (.+?): [0-9,]+ entries, ([0-9,]+) entries/s", re.M)
+
+
+def _verify_rates(lines: str) -> list[tuple[str, float]]:
+    """(move shape, entries/s) of the capture benchmark's verify lines."""
+    return [(m[1], float(m[2].replace(",", ""))) for m in _VERIFY_LINE.finditer(lines)]
 
 
 def _fmt(value: float | None, digits: int = 2) -> str:
