@@ -99,7 +99,7 @@ def argument_columns() -> tuple[tuple[str, str], ...]:
     """Arguments shown as columns of their own in the moves list of the admin and of
     ``list_moves``: ``(heading, argument key)`` pairs, in order (``LEDGER_ARGUMENT_COLUMNS``,
     default ``()``: the arguments are shown whole). The ledger never interprets them; the
-    domain names what a reviewer looks for (e.g. ``("source", "source_project")``)."""
+    domain names what a reviewer looks for (e.g. ``("account", "account_id")``)."""
     value = getattr(settings, "LEDGER_ARGUMENT_COLUMNS", ())
     pairs = tuple(tuple(pair) for pair in value)
     assert all(

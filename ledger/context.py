@@ -120,7 +120,7 @@ class Recording:
         """Declare a step: the writes inside it are attributed to it and counted.
 
         Args:
-            label: stable label, e.g. ``"[move-images]"``.
+            label: stable label, e.g. ``"[move-items]"``.
             expected_rows: row changes the step will make; ``None`` counts without checking.
             action: a short word for what it does (``update``, ``clone``...).
 
@@ -134,7 +134,7 @@ class Recording:
         if self._in_step:
             raise NotRecording(f"step {label} is inside another step: steps do not nest")
         if not isinstance(label, str) or not label:
-            raise LedgerError("a step needs a non-empty label, e.g. '[move-images]'")
+            raise LedgerError("a step needs a non-empty label, e.g. '[move-items]'")
         if expected_rows is not None and (not isinstance(expected_rows, int) or expected_rows < 0):
             raise LedgerError(f"expected_rows of {label} must be None or an int >= 0")
         handle = StepHandle(
@@ -193,6 +193,55 @@ def _check_arguments(arguments: Mapping[str, object] | None) -> dict[str, object
     except (TypeError, msgspec.EncodeError) as exc:
         raise LedgerError(f"recording arguments must be JSON-encodable: {exc}") from exc
     return normal
+
+
+# Subjects are a summary, not a payload: a few keys and ids.
+SUBJECTS_MAX_BYTES = 8192
+_SCALARS = (str, int, bool, type(None))
+
+
+def check_subjects(subjects: Mapping[str, object] | None) -> dict[str, object] | None:
+    """The subjects of a recording, checked: a small JSON object of scalars or lists of them.
+
+    Returns:
+        The subjects as they are stored, or None for none (``None`` or ``{}``).
+
+    Raises:
+        LedgerError: not a mapping, a key that is not a non-empty string, a value that is not
+            a string, an int, a bool, null or a list of those, or larger than 8 kB encoded.
+    """
+    if subjects is None:
+        return None
+    if not isinstance(subjects, Mapping):
+        raise LedgerError(
+            f"subjects must be a mapping such as {{'account': 7}}, not {type(subjects).__name__}"
+        )
+    for key, value in subjects.items():
+        if not isinstance(key, str) or not key:
+            raise LedgerError(f"subject keys must be non-empty strings, not {key!r}")
+        items = value if isinstance(value, list | tuple) else [value]
+        if not all(isinstance(item, _SCALARS) for item in items):
+            raise LedgerError(
+                f"subject {key!r} must be a string, an int, a bool, null or a list of those "
+                f"(the ledger filters on them), not {value!r}"
+            )
+    checked = {k: list(v) if isinstance(v, tuple) else v for k, v in subjects.items()}
+    size = len(encode(checked))
+    if size > SUBJECTS_MAX_BYTES:
+        raise LedgerError(
+            f"subjects take {size} bytes encoded, more than {SUBJECTS_MAX_BYTES}: keep them a "
+            "summary (ids and keys); the arguments hold the rest"
+        )
+    return checked or None
+
+
+def _inherited_subjects(cursor, reverts: int | None) -> dict[str, object] | None:
+    """A revert concerns what the move it undoes concerned: that move's subjects."""
+    if reverts is None:
+        return None
+    cursor.execute("SELECT subjects::text FROM ledger_move WHERE id = %s", [reverts])
+    row = cursor.fetchone()
+    return None if row is None or row[0] is None else decode(row[0])
 
 
 def check_reverts(cursor, kind: str, reverts: int | None) -> None:
@@ -256,12 +305,13 @@ def recording(
     reverts: int | None = None,
     tables: Iterable[TableSpec] = (),
     using: str = "default",
+    subjects: Mapping[str, object] | None = None,
 ) -> Iterator[Recording]:
     """Record every write to registered tables made inside the block as one sealed move.
 
     Args:
         kind: ``"move"`` or ``"revert"``.
-        command: the command that makes the move, e.g. ``"move_project_data"``.
+        command: the command that makes the move, e.g. ``"move_data"``.
         arguments: its arguments (JSON-encodable).
         reason: why, in the operator's words (required).
         operator: who (a login or an id, never an e-mail).
@@ -269,8 +319,15 @@ def recording(
         tables: tables to capture besides the registered ones (a revert passes the tables the
             reverted move captured, so it records in any process).
         using: the database alias.
+        subjects: what the move concerns, in the domain's words: a small JSON object of
+            strings, ints, bools or lists of them (e.g. ``{"account": 7, "items": [3, 4]}``).
+            Stored in ``ledger_move.subjects``, sealed in the header (version 3), indexed and
+            filtered on by ``list_moves --subject key=value``; the ledger never interprets
+            them. A revert given none records the subjects of the move it undoes.
 
     Raises:
+        LedgerError: a bad operator, reason or subjects (``check_who_and_why``,
+            ``check_subjects``).
         NotRecording: called outside ``transaction.atomic()``, nested, or nothing to capture.
         RegistryError: a registered table or column does not exist.
         StepCountMismatch: a step's captured rows differ from its expected rows.
@@ -279,8 +336,8 @@ def recording(
     Example:
         >>> with transaction.atomic():
         ...     with ledger.recording(command="c", reason="r", operator="7") as rec:
-        ...         with rec.step("[move-images]", expected_rows=n, action="update"):
-        ...             SourceImage.objects.filter(...).update(project_id=target)
+        ...         with rec.step("[move-items]", expected_rows=n, action="update"):
+        ...             Item.objects.filter(...).update(account_id=target)
         >>> rec.move_id, rec.digest
     """
     connection = connections[using]
@@ -290,10 +347,13 @@ def recording(
         raise NotRecording("a recording is already open in this thread: recordings do not nest")
     operator, reason = check_who_and_why(operator, reason)
     arguments = _check_arguments(arguments)
+    checked_subjects = check_subjects(subjects)
     specs = _specs(tables)
     with transaction.atomic(using=using):
         with connection.cursor() as cursor:
             check_reverts(cursor, kind, reverts)
+            if subjects is None:
+                checked_subjects = _inherited_subjects(cursor, reverts)
             install.acquire_shared(cursor)
         captures = install.ensure_capture(using, specs)
         rec, before = _open(using, captures, secrets=any(s.secret_columns for s in specs))
@@ -323,6 +383,7 @@ def recording(
                     "reason": reason,
                     "operator": operator,
                     "reverts_id": reverts,
+                    "subjects": checked_subjects,
                 },
             )
             rec.move_id, rec.digest, rec.entry_count = (

@@ -22,7 +22,7 @@ from ledger import capture_state, config
 from ledger.digest import GroupDigest, MerkleBuilder, canonical_time, decode, encode, move_digest
 from ledger.errors import StepCountMismatch
 from ledger.signing import configured_signer
-from ledger.structs import MoveHeader, StepRecord
+from ledger.structs import SUBJECTS_VERSION, MoveHeader, StepRecord
 
 if TYPE_CHECKING:
     from ledger.capture import TableCapture
@@ -203,14 +203,24 @@ def finish(
         steps = [msgspec.structs.replace(s, id=first_step + s.seq - 1) for s in steps]
         # Hash arguments and tables as the database stores them (jsonb rewrites numbers and
         # key order), so verification, which reads them back, finds the same bytes.
+        subjects = header_fields.get("subjects") or None
         cursor.execute(
-            "SELECT %s::jsonb::text, %s::jsonb::text",
-            [encode(header_fields["arguments"]).decode(), encode(tables).decode()],
+            "SELECT %s::jsonb::text, %s::jsonb::text, %s::jsonb::text",
+            [
+                encode(header_fields["arguments"]).decode(),
+                encode(tables).decode(),
+                None if subjects is None else encode(subjects).decode(),
+            ],
         )
-        arguments_json, tables_json = cursor.fetchone()
+        arguments_json, tables_json, subjects_json = cursor.fetchone()
         fingerprint = schema_fingerprint(cursor, apps_of(tables))
     builder, seqs, ids, hashes = _hash_staging(connection, move_id, first_id, first_step)
+    # Version-gated: a move with no subjects encodes as every move did before they existed.
+    extra: dict[str, object] = {}
+    if subjects_json is not None:
+        extra = {"v": SUBJECTS_VERSION, "subjects": decode(subjects_json)}
     header = MoveHeader(
+        **extra,  # type: ignore[arg-type]
         id=move_id,
         kind=header_fields["kind"],  # type: ignore[arg-type]
         reverts_id=header_fields["reverts_id"],  # type: ignore[arg-type]
@@ -236,6 +246,7 @@ def finish(
         **{name: getattr(header, name) for name in _STORED},
         "arguments": decode(arguments_json),
         "tables": decode(tables_json),
+        "subjects": None if subjects_json is None else decode(subjects_json),
         "started_at": rec.started_at.isoformat(),
         "committed_at": committed_at.isoformat(),
         "digest": digest,

@@ -31,6 +31,7 @@ import ledger
 from ami.move import errors
 from ami.move.checks import run_checks
 from ami.move.counts import project_totals
+from ami.move.listing import move_subjects
 from ami.move.locks import claim_deployments, lock_planned_rows, lock_projects_and_deployments
 from ami.move.locks import name_session as _name_session
 from ami.move.plan import build_plan
@@ -208,6 +209,7 @@ def _execute(
             arguments=_arguments(request, target_id),
             reason=request.reason,
             operator=request.operator or ledger.default_operator(),
+            subjects=move_subjects(request.source_project_id, target_id, request.deployment_ids),
         ) as rec:
             phase("locking")
             claim_deployments(request.deployment_ids)
