@@ -27,6 +27,7 @@ from ledger.context import (
     default_operator,
     prepare_capture,
     recording,
+    who_and_why,
 )
 from ledger.errors import (
     CaptureBroken,
@@ -119,6 +120,7 @@ __all__ = [
     "verify",
     "verify_file",
     "verify_proof",
+    "who_and_why",
 ]
 
 

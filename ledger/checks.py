@@ -107,7 +107,7 @@ def _installed(alias: str) -> list[checks.CheckMessage]:
                 f"the installed {difference} is not what this version of the ledger renders",
                 hint="run `python manage.py migrate ledger`; with every migration applied, the "
                 "object was changed by hand or by another version: restore it, as the "
-                "ledger's owner, from the code's SQL (docs/ledger.md, Checks)",
+                "ledger's owner, from the template the error names (docs/ledger.md)",
                 id="ledger.E004",
             )
         )

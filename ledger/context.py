@@ -55,8 +55,41 @@ def default_operator() -> str:
         return "unknown"
 
 
+_EMAIL = (
+    "--operator looks like an e-mail address: pass a login name or a user id "
+    "(the ledger stores it, and e-mail addresses are personal data)"
+)
+
+
+def who_and_why(operator: str | None, reason: str | None, *, executing: bool) -> tuple[str, str]:
+    """The operator and reason a command records: the rules every command follows (the move,
+    its revert, any domain's command), in one place.
+
+    - ``operator``: as given, stripped; ``None`` or blank: ``default_operator()`` (the
+      operating system login, ``"unknown"`` where there is none).
+    - An operator that looks like an e-mail address is refused, dry run or not: the ledger
+      would store it, and e-mail addresses are personal data.
+    - ``reason``: stripped; required to execute (it is stored with the change); a dry run may
+      have none.
+
+    Returns:
+        ``(operator, reason)`` as they are recorded.
+
+    Raises:
+        LedgerError: an e-mail as operator, or no reason to execute.
+    """
+    who = (operator or "").strip() or default_operator()
+    why = (reason or "").strip()
+    if "@" in who:
+        raise LedgerError(_EMAIL)
+    if executing and not why:
+        raise LedgerError('--execute needs --reason "why" (it is stored with the change)')
+    return who, why
+
+
 def check_who_and_why(operator: str, reason: str) -> tuple[str, str]:
-    """The rules every recording's operator and reason follow, in one place.
+    """The operator and reason of a recording, checked (``recording()`` calls it): as
+    ``who_and_why`` for an executed change, but an operator must be given.
 
     Raises:
         LedgerError: an empty reason, an empty operator, or an operator that is an e-mail.
@@ -69,10 +102,7 @@ def check_who_and_why(operator: str, reason: str) -> tuple[str, str]:
     if not operator:
         raise LedgerError("a recorded change needs an operator: pass --operator LOGIN")
     if "@" in operator:
-        raise LedgerError(
-            "--operator looks like an e-mail address: pass a login name or a user id "
-            "(the ledger stores it, and e-mail addresses are personal data)"
-        )
+        raise LedgerError(_EMAIL)
     return operator, reason
 
 

@@ -123,9 +123,10 @@ def execute_move(
             report; a deadlock, a lock timeout, a lost connection). Nothing was written.
     """
     try:
-        ledger.check_who_and_why(request.operator or ledger.default_operator(), request.reason)
+        operator, reason = ledger.who_and_why(request.operator, request.reason, executing=True)
     except ledger.LedgerError as exc:
         raise errors.InvalidRequest(str(exc)) from exc
+    request = msgspec.structs.replace(request, operator=operator, reason=reason)
     phase = on_phase or (lambda _name: None)
     try:
         register_move_tables()
@@ -208,7 +209,7 @@ def _execute(
             command="move_project_data",
             arguments=_arguments(request, target_id),
             reason=request.reason,
-            operator=request.operator or ledger.default_operator(),
+            operator=request.operator,
             subjects=move_subjects(request.source_project_id, target_id, request.deployment_ids),
         ) as rec:
             phase("locking")

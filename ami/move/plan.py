@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from django.db import connection
 
+import ledger
 from ami.move import errors
 from ami.move.collection_links import plan_all_images, plan_labelstudio_configs
 from ami.move.counts import COUNTED, NO_PROJECT, deployment_counts, project_totals
@@ -223,11 +224,10 @@ def _validate(request: MoveRequest) -> tuple[dict[int, tuple], dict[int, tuple]]
             f"--create-project name has {len(name)} characters; "
             f"the limit is {PROJECT_NAME_MAX}: pass a shorter name"
         )
-    if "@" in request.operator:
-        raise errors.InvalidRequest(
-            "--operator looks like an e-mail address: pass a login name or a user id "
-            "(the ledger stores it, and e-mail addresses are personal data)"
-        )
+    try:
+        ledger.who_and_why(request.operator, request.reason, executing=False)
+    except ledger.LedgerError as exc:
+        raise errors.InvalidRequest(str(exc)) from exc
     if name and request.keep_target_settings:
         raise errors.InvalidRequest(
             "--keep-target-settings needs an existing --target-project: a new project has no "
