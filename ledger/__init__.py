@@ -17,7 +17,7 @@ reviewers.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ledger.context import (
     Recording,
@@ -124,7 +124,7 @@ __all__ = [
 ]
 
 
-def history_events(event_model: type[Model], move_id: int) -> QuerySet:
+def history_events(event_model: type[Model], move_id: int) -> QuerySet[Any]:
     """Events a pghistory tracker wrote during a move, through the move's pghistory context.
 
     A domain that wants full-row history of a table (e.g. projects' settings) declares an
@@ -143,4 +143,5 @@ def history_events(event_model: type[Model], move_id: int) -> QuerySet:
     from ledger.models import Move
 
     context_id = Move.objects.values_list("context_id", flat=True).get(pk=move_id)
-    return event_model.objects.filter(pgh_context_id=context_id)
+    events: QuerySet[Any] = event_model._default_manager.filter(pgh_context_id=context_id)
+    return events

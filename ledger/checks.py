@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterable
 
 from django.core import checks
 from django.db import connections
@@ -37,7 +38,9 @@ def _migrating() -> bool:
 
 
 @checks.register(checks.Tags.database)
-def check_ledger_objects(app_configs=None, databases=None, **kwargs) -> list[checks.CheckMessage]:
+def check_ledger_objects(
+    app_configs: object = None, databases: Iterable[str] | None = None, **kwargs: object
+) -> list[checks.CheckMessage]:
     """Report missing protection, capture function or view, and missing registered tables."""
     errors: list[checks.CheckMessage] = []
     if _migrating():

@@ -105,7 +105,7 @@ def argument_columns() -> tuple[tuple[str, str], ...]:
     assert all(
         len(pair) == 2 and all(isinstance(part, str) and part for part in pair) for pair in pairs
     ), "LEDGER_ARGUMENT_COLUMNS must be (heading, argument key) pairs of strings"
-    return pairs  # type: ignore[return-value]
+    return pairs
 
 
 def public_key_file() -> str | None:

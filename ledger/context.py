@@ -18,7 +18,7 @@ import threading
 import uuid
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 import pghistory
@@ -42,6 +42,7 @@ if TYPE_CHECKING:
     from datetime import datetime
 
     from ledger.capture import TableCapture
+    from ledger.dbapi import Cursor
 
 _state = threading.local()
 _KINDS = ("move", "revert")
@@ -126,10 +127,11 @@ class Recording:
         self.fingerprint_key: str | None = None
         self._in_step = False
 
-    def _execute(self, query: str, params: list[object]) -> tuple:
+    def _execute(self, query: str, params: list[Any]) -> tuple[Any, ...]:
         with connections[self.using].cursor() as cursor:
             cursor.execute(query, params)
-            return cursor.fetchone()
+            row: tuple[Any, ...] = cursor.fetchone()
+            return row
 
     def captured_rows(self, step: int | None = None) -> int:
         """Row changes captured so far in this recording, or in its step at that position.
@@ -137,11 +139,13 @@ class Recording:
         History tables (registered with ``replay=False``) are recorded but not counted: their
         rows follow from the domain's trackers, not from what a step declares.
         """
-        return self._execute(
-            "SELECT coalesce(sum(row_count), 0) FROM pg_temp.ledger_staging "
-            "WHERE (%s::integer IS NULL OR step = %s) AND NOT table_name = ANY(%s)",
-            [step, step, self.history_tables],
-        )[0]
+        return int(
+            self._execute(
+                "SELECT coalesce(sum(row_count), 0) FROM pg_temp.ledger_staging "
+                "WHERE (%s::integer IS NULL OR step = %s) AND NOT table_name = ANY(%s)",
+                [step, step, self.history_tables],
+            )[0]
+        )
 
     @contextmanager
     def step(
@@ -183,7 +187,7 @@ class Recording:
         else:
             self._end_step(handle, usable=True)
             if expected_rows is not None and handle.captured_rows != expected_rows:
-                raise StepCountMismatch(label, expected_rows, handle.captured_rows)
+                raise StepCountMismatch(label, expected_rows, handle.captured_rows or 0)
         finally:
             self._in_step = False
             pghistory.context(ledger_step=None)
@@ -219,7 +223,7 @@ class StepHandle:
 
 def _check_arguments(arguments: Mapping[str, object] | None) -> dict[str, object]:
     try:
-        normal = decode(encode(dict(arguments or {})))
+        normal: dict[str, object] = decode(encode(dict(arguments or {})))
     except (TypeError, msgspec.EncodeError) as exc:
         raise LedgerError(f"recording arguments must be JSON-encodable: {exc}") from exc
     return normal
@@ -265,7 +269,7 @@ def check_subjects(subjects: Mapping[str, object] | None) -> dict[str, object] |
     return checked or None
 
 
-def _inherited_subjects(cursor, reverts: int | None) -> dict[str, object] | None:
+def _inherited_subjects(cursor: Cursor, reverts: int | None) -> dict[str, object] | None:
     """A revert concerns what the move it undoes concerned: that move's subjects."""
     if reverts is None:
         return None
@@ -274,7 +278,7 @@ def _inherited_subjects(cursor, reverts: int | None) -> dict[str, object] | None
     return None if row is None or row[0] is None else decode(row[0])
 
 
-def check_reverts(cursor, kind: str, reverts: int | None) -> None:
+def check_reverts(cursor: Cursor, kind: str, reverts: int | None) -> None:
     """A revert names a sealed move that is not reverted yet; a move names none.
 
     Raises:
@@ -446,7 +450,7 @@ def _after_commit(using: str, sealed: seal.Sealed) -> None:
 
 def _open(
     using: str, captures: dict[str, TableCapture], *, secrets: bool
-) -> tuple[Recording, dict]:
+) -> tuple[Recording, dict[str, Any]]:
     """Pin the captured tables, read their capture state, create the staging table, key the
     fingerprints of secrets and switch capture on for this transaction."""
     token = str(uuid.uuid4())

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import date, datetime
 from decimal import Decimal
+from typing import Any
 
 import msgspec
 from django.db import connections, transaction
@@ -47,7 +48,7 @@ class Group(msgspec.Struct, frozen=True, array_like=True):
     hash: str
 
 
-def _header(row: tuple, steps: list[StepRecord]) -> tuple[MoveHeader, str]:
+def _header(row: tuple[Any, ...], steps: list[StepRecord]) -> tuple[MoveHeader, str]:
     # A move sealed with subjects has a version 3 header; one without encodes as before.
     extra = {} if row[18] is None else {"v": SUBJECTS_VERSION, "subjects": decode(row[18])}
     header = MoveHeader(
@@ -181,7 +182,7 @@ def iter_leaves(header: MoveHeader, using: str = "default") -> Iterator[tuple[in
     """
     first = header.first_entry_id or 0
     for group in iter_groups(header.id, using):
-        common = {
+        common: dict[str, Any] = {
             "move_id": header.id,
             "step_id": group.step_id,
             "table": group.table,
@@ -282,7 +283,7 @@ def row_history(table: str, pk: str, using: str = "default") -> list[HistoryRow]
     ]
 
 
-def _summary(row: tuple) -> MoveSummary:
+def _summary(row: tuple[Any, ...]) -> MoveSummary:
     return MoveSummary(
         id=row[0],
         kind=row[1],
@@ -299,14 +300,15 @@ def _summary(row: tuple) -> MoveSummary:
 SubjectMatch = Sequence[tuple[str, object]]
 
 
-def _subject_clause(match: SubjectMatch) -> tuple[str, list[object]]:
+def _subject_clause(match: SubjectMatch) -> tuple[str, list[Any]]:
     """``subjects`` holds the value under the key, as the value itself or in a list of them.
 
     Containment (``@>``), so the GIN index on ``subjects`` answers it.
     """
     if not match:
         raise LedgerError("a subject filter needs at least one key=value")
-    parts, params = [], []
+    parts: list[str] = []
+    params: list[Any] = []
     for key, value in match:
         parts.append("m.subjects @> %s::jsonb OR m.subjects @> %s::jsonb")
         params += [encode({key: value}).decode(), encode({key: [value]}).decode()]
@@ -329,7 +331,7 @@ def list_moves(
         LedgerError: a condition with no pair.
     """
     clauses: list[str] = []
-    params: list[object] = []
+    params: list[Any] = []
     for match in subjects:
         clause, values = _subject_clause(match)
         clauses.append(clause)
@@ -377,4 +379,4 @@ def table_exists(table: str, using: str = "default") -> bool:
             "OR EXISTS (SELECT 1 FROM ledger_change WHERE table_name = %s)",
             [table, table],
         )
-        return cursor.fetchone()[0]
+        return bool(cursor.fetchone()[0])

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from hashlib import sha256
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 from django.db import connections
@@ -25,11 +25,14 @@ from ledger.signing import configured_signer
 from ledger.structs import SUBJECTS_VERSION, MoveHeader, StepRecord
 
 if TYPE_CHECKING:
+    from django.db.backends.base.base import BaseDatabaseWrapper
+
     from ledger.capture import TableCapture
     from ledger.context import Recording
+    from ledger.dbapi import Cursor
 
 
-def schema_fingerprint(cursor, apps: list[str]) -> str:
+def schema_fingerprint(cursor: Cursor, apps: list[str]) -> str:
     """sha256 of the applied migrations of the given apps and the ledger."""
     apps = sorted(set(apps) | {"ledger"})
     cursor.execute(
@@ -51,7 +54,7 @@ def apps_of(tables: Mapping[str, object]) -> list[str]:
 _INLINE_KEYS = 10_000
 
 
-def _stream_keys(connection, seq: int) -> Iterator[list[str]]:
+def _stream_keys(connection: BaseDatabaseWrapper, seq: int) -> Iterator[list[str]]:
     """The keys of one staged group, in order, a fetch at a time."""
     with connection.chunked_cursor() as keys:
         keys.execute(
@@ -65,7 +68,9 @@ def _stream_keys(connection, seq: int) -> Iterator[list[str]]:
             yield [pk for (pk,) in batch]
 
 
-def _hash_staging(connection, move_id: int, first_id: int, first_step: int):
+def _hash_staging(
+    connection: BaseDatabaseWrapper, move_id: int, first_id: int, first_step: int
+) -> tuple[MerkleBuilder, list[int], list[int], list[str]]:
     """Hash the staged groups in order: their entry ids, group hashes and the Merkle root."""
     builder = MerkleBuilder()
     seqs: list[int] = []
@@ -135,7 +140,7 @@ _STORED = (
 )
 
 
-def _sealed_steps(cursor, rec: Recording) -> list[StepRecord]:
+def _sealed_steps(cursor: Cursor, rec: Recording) -> list[StepRecord]:
     """Each step with the rows that were staged for it and survive (savepoints rolled back
     take theirs with them); a declared count that no longer holds refuses the seal."""
     cursor.execute(
@@ -172,7 +177,7 @@ def finish(
     *,
     rec: Recording,
     captures: dict[str, TableCapture],
-    state_before: dict,
+    state_before: dict[str, Any],
     header_fields: dict[str, object],
 ) -> Sealed:
     """Check the capture held and write the sealed move, signed when a key is configured.

@@ -9,9 +9,10 @@ Filters the domain registered (``ledger.register_list_filter``) are options of t
 from __future__ import annotations
 
 from datetime import date
+from typing import Any
 
 import msgspec
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from ledger import config
 from ledger.filters import list_filters, parse_subject
@@ -29,7 +30,7 @@ def _dest(name: str) -> str:
 class Command(BaseCommand):
     help = "List sealed moves, oldest first."
 
-    def add_arguments(self, parser) -> None:
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
             "--subject",
             action="append",
@@ -43,7 +44,7 @@ class Command(BaseCommand):
         parser.add_argument("--since", help="Only moves committed on or after this date (UTC).")
         parser.add_argument("--format", choices=["text", "json"], default="text")
 
-    def handle(self, *args, **options) -> None:
+    def handle(self, *args: Any, **options: Any) -> None:
         conditions = []
         try:
             conditions += [parse_subject(text) for text in options["subject"]]
