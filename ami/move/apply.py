@@ -181,7 +181,12 @@ def _lost_race(exc: Exception, lock_timeout: float) -> errors.MoveError:
             "The move was cancelled by the server (statement timeout or an administrator): "
             "nothing was changed; run it again"
         )
-    if isinstance(exc, InterfaceError) or code in (None, ADMIN_SHUTDOWN) or code.startswith("08"):
+    if (
+        isinstance(exc, InterfaceError)
+        or code is None
+        or code == ADMIN_SHUTDOWN
+        or code.startswith("08")
+    ):
         return errors.MoveInterrupted(
             "The connection to the database was lost during the move: the server rolled the "
             "transaction back and nothing was changed; check the server, then run it again"
