@@ -3,28 +3,31 @@
 Usage::
 
     import ledger
-    ledger.register_table("main_sourceimage", pk="id", label="main.SourceImage")
+    ledger.register_table("shop_item", pk="id", label="shop.Item")
     with transaction.atomic():
-        with ledger.recording(command="move_project_data", arguments={...}, reason="...",
-                              operator="7") as rec:
-            with rec.step("[move-images]", expected_rows=n, action="update"):
+        with ledger.recording(command="move_data", arguments={...}, reason="...",
+                              operator="7", subjects={"account": 7}) as rec:
+            with rec.step("[move-items]", expected_rows=n, action="update"):
                 ...
     rec.digest
 
-See docs/ledger.md for the design and docs/compliance.md for reviewers.
+See docs/ledger-api.md for adopters, docs/ledger.md for the design and docs/compliance.md for
+reviewers.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ledger.context import (
     Recording,
     StepHandle,
+    check_subjects,
     check_who_and_why,
     default_operator,
     prepare_capture,
     recording,
+    who_and_why,
 )
 from ledger.errors import (
     CaptureBroken,
@@ -38,6 +41,7 @@ from ledger.errors import (
     TamperDetected,
 )
 from ledger.export import export_move, export_moves, export_schema, verify_file
+from ledger.filters import ListFilter, list_filters, register_list_filter
 from ledger.install import release_capture
 from ledger.proof import build_proof, encode_proof, read_proof, verify_proof
 from ledger.queries import entries, read_header, row_history
@@ -72,6 +76,7 @@ __all__ = [
     "ExportFormatError",
     "InclusionProof",
     "LedgerError",
+    "ListFilter",
     "MoveHeader",
     "MoveNotFound",
     "NotRecording",
@@ -90,6 +95,7 @@ __all__ = [
     "VerifyReport",
     "assert_intact",
     "build_proof",
+    "check_subjects",
     "check_who_and_why",
     "default_operator",
     "encode_proof",
@@ -98,10 +104,12 @@ __all__ = [
     "export_moves",
     "export_schema",
     "history_events",
+    "list_filters",
     "prepare_capture",
     "read_header",
     "read_proof",
     "recording",
+    "register_list_filter",
     "register_replay_hooks",
     "register_table",
     "registered_tables",
@@ -112,10 +120,11 @@ __all__ = [
     "verify",
     "verify_file",
     "verify_proof",
+    "who_and_why",
 ]
 
 
-def history_events(event_model: type[Model], move_id: int) -> QuerySet:
+def history_events(event_model: type[Model], move_id: int) -> QuerySet[Any]:
     """Events a pghistory tracker wrote during a move, through the move's pghistory context.
 
     A domain that wants full-row history of a table (e.g. projects' settings) declares an
@@ -134,4 +143,5 @@ def history_events(event_model: type[Model], move_id: int) -> QuerySet:
     from ledger.models import Move
 
     context_id = Move.objects.values_list("context_id", flat=True).get(pk=move_id)
-    return event_model.objects.filter(pgh_context_id=context_id)
+    events: QuerySet[Any] = event_model._default_manager.filter(pgh_context_id=context_id)
+    return events

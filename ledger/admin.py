@@ -8,7 +8,8 @@ primary key only, so searching "6" never mixes move 6 with rows whose key is 6.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from typing import Any
 
 from django.contrib import admin
 from django.db import connection
@@ -26,21 +27,21 @@ from ledger.web.links import entries_url, move_link, row_url
 from ledger.web.review import OPS, column_diff, show_value
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
+class ReadOnlyAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     """Lists and detail pages only; the ledger is written by recordings, never by hand."""
 
     actions = None
 
-    def has_add_permission(self, request, obj=None) -> bool:
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
-    def has_change_permission(self, request, obj=None) -> bool:
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
-    def has_delete_permission(self, request, obj=None) -> bool:
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
-    def get_readonly_fields(self, request, obj=None):
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
         return [field.name for field in self.model._meta.fields]
 
 
@@ -63,7 +64,7 @@ class MoveAdmin(ReadOnlyAdmin):
     list_select_related = ("reverted_by",)
     list_per_page = 50
 
-    def get_list_display(self, request):
+    def get_list_display(self, request: HttpRequest) -> tuple[Any, ...]:
         arguments = tuple(_argument_column(h, k) for h, k in config.argument_columns())
         return (
             "id",
@@ -105,7 +106,13 @@ class MoveAdmin(ReadOnlyAdmin):
             parts.append(format_html("reverted by {}", move_link(reverted_by.pk)))
         return mark_safe("; ".join(parts)) if parts else "-"
 
-    def change_view(self, request: HttpRequest, object_id: str, form_url="", extra_context=None):
+    def change_view(
+        self,
+        request: HttpRequest,
+        object_id: str,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
         return views.move_page(self, request, object_id)
 
 
@@ -124,19 +131,19 @@ class MoveFilter(admin.SimpleListFilter):
     parameter_name = "move"
     template = "admin/ledger/input_filter.html"
 
-    def lookups(self, request, model_admin):
-        return ()
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[Any, str]]:
+        return []
 
     def has_output(self) -> bool:
         return True
 
-    def queryset(self, request, queryset: QuerySet) -> QuerySet:
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
         value = (self.value() or "").strip()
         if not value:
             return queryset
         return queryset.filter(move_id=int(value)) if value.isdecimal() else queryset.none()
 
-    def choices(self, changelist):
+    def choices(self, changelist: Any) -> Iterator[Any]:
         hidden = [(k, v) for k, v in changelist.params.items() if k != self.parameter_name]
         yield {
             "value": self.value() or "",
@@ -152,7 +159,7 @@ class TableFilter(admin.SimpleListFilter):
     title = "table"
     parameter_name = "table_name"
 
-    def lookups(self, request, model_admin):
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[Any, str]]:
         move = request.GET.get("move", "").strip()
         where, params = ("WHERE move_id = %s", [int(move)]) if move.isdecimal() else ("", [])
         with connection.cursor() as cursor:
@@ -161,7 +168,7 @@ class TableFilter(admin.SimpleListFilter):
             )
             return [(t, t) for (t,) in cursor.fetchall()]
 
-    def queryset(self, request, queryset: QuerySet) -> QuerySet:
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
         return queryset.filter(table_name=self.value()) if self.value() else queryset
 
 
@@ -169,10 +176,10 @@ class OpFilter(admin.SimpleListFilter):
     title = "operation"
     parameter_name = "op"
 
-    def lookups(self, request, model_admin):
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[Any, str]]:
         return list(OPS.items())
 
-    def queryset(self, request, queryset: QuerySet) -> QuerySet:
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
         return queryset.filter(op=self.value()) if self.value() else queryset
 
 
@@ -188,8 +195,8 @@ class EntryAdmin(ReadOnlyAdmin):
     show_full_result_count = False
     fields = ("id", "move_column", "step_column", "table_name", "operation", "row", "diff")
 
-    def get_readonly_fields(self, request, obj=None):
-        return self.fields
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        return list(self.fields)
 
     @admin.display(description="move", ordering="move_id")
     def move_column(self, entry: Entry) -> str:
@@ -197,7 +204,7 @@ class EntryAdmin(ReadOnlyAdmin):
 
     @admin.display(description="step")
     def step_column(self, entry: Entry) -> str:
-        return entry.step.label if entry.step_id else "(outside steps)"
+        return entry.step.label if entry.step is not None else "(outside steps)"
 
     @admin.display(description="op", ordering="op")
     def operation(self, entry: Entry) -> str:
@@ -225,7 +232,7 @@ class EntryAdmin(ReadOnlyAdmin):
     def diff(self, entry: Entry) -> str:
         return views.render_diff(column_diff(entry.before, entry.after))
 
-    def get_urls(self):
+    def get_urls(self) -> list[Any]:
         history = self.admin_site.admin_view(self.row_history_view)
         return [
             path("row/", history, name="ledger_row_lookup"),

@@ -26,7 +26,7 @@ from ledger.errors import RegistryError
 from ledger.registry import TableSpec
 
 if TYPE_CHECKING:
-    from django.db.backends.utils import CursorWrapper
+    from ledger.dbapi import Cursor
 
 # The GUC that switches capture on for one transaction; its value names the recording.
 GATE = "ledger.recording"
@@ -180,7 +180,7 @@ class Column:
         return self.base_type in _FLOAT_TYPES
 
 
-def read_columns(cursor: CursorWrapper, spec: TableSpec) -> tuple[Column, ...]:
+def read_columns(cursor: Cursor, spec: TableSpec) -> tuple[Column, ...]:
     """Read and validate a registered table's columns.
 
     Raises:
@@ -282,7 +282,11 @@ def render_update(spec: TableSpec, columns: tuple[Column, ...]) -> sql.Composabl
     first = sql.SQL(
         "min(ledger_pk)" if pk_column.base_type in _ORDERED else "min(ledger_pk::text)"
     )
-    picks, keys, before, after, changed = [], [], [], [], []
+    picks: list[sql.Composable] = []
+    keys: list[sql.Composable] = []
+    before: list[sql.Composable] = []
+    after: list[sql.Composable] = []
+    changed: list[sql.Composable] = []
     for i, col in enumerate(cols):
         old, new = _key("o", col), _key("n", col)
         b, a = sql.Identifier(f"b{i}"), sql.Identifier(f"a{i}")
@@ -390,7 +394,9 @@ ORDER BY x.name, a.attnum
 """
 
 
-def read_all_columns(cursor: CursorWrapper, specs: tuple[TableSpec, ...]) -> dict[str, tuple]:
+def read_all_columns(
+    cursor: Cursor, specs: tuple[TableSpec, ...]
+) -> dict[str, tuple[Column, ...]]:
     """The columns of every table of ``specs``, in one query, validated as ``read_columns``.
 
     Raises:
@@ -423,7 +429,7 @@ _rendered: dict[tuple[TableSpec, tuple[Column, ...]], TableCapture] = {}
 
 
 def render_capture(
-    cursor: CursorWrapper, spec: TableSpec, columns: tuple[Column, ...] | None = None
+    cursor: Cursor, spec: TableSpec, columns: tuple[Column, ...] | None = None
 ) -> TableCapture:
     """Render the capture triggers of ``spec`` from its live columns (read if not given).
 
@@ -471,9 +477,9 @@ def render_capture(
     return capture
 
 
-def _text(cursor: CursorWrapper, composable: sql.Composable) -> str:
+def _text(cursor: Cursor, composable: sql.Composable) -> str:
     """A composed statement as text, quoted by the driver of this connection."""
-    return composable.as_string(cursor.cursor.connection)
+    return str(composable.as_string(cursor.cursor.connection))  # type: ignore[attr-defined]
 
 
 def render_comments(table: str, comment: str) -> sql.Composable:

@@ -14,9 +14,13 @@ position (``ctid``), so disabling and re-enabling a trigger is seen too.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any
 
 from ledger.capture import TRIGGER_NAMES
 from ledger.errors import CaptureBroken
+
+if TYPE_CHECKING:
+    from ledger.dbapi import Cursor
 
 _STATE = """
 SELECT x.name, c.relfilenode,
@@ -33,7 +37,9 @@ LEFT JOIN pg_class c ON c.oid = to_regclass(quote_ident(x.name))
 State = Mapping[str, tuple[object, tuple[str, ...], tuple[str, ...]]]
 
 
-def read_state(cursor, tables: Iterable[str]) -> dict[str, tuple[object, tuple, tuple]]:
+def read_state(
+    cursor: Cursor, tables: Iterable[str]
+) -> dict[str, tuple[object, tuple[Any, ...], tuple[Any, ...]]]:
     """The catalog state of each table's capture: file, triggers, columns."""
     cursor.execute(_STATE, [list(TRIGGER_NAMES), sorted(tables)])
     return {

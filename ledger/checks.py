@@ -2,6 +2,9 @@
 
 - ``ledger.E001``: an append-only protection trigger is missing on a ledger table.
 - ``ledger.E002``: the capture function or the ``ledger_entry`` view is missing.
+- ``ledger.E003``: a migration of the ledger is not applied (``migrate ledger <previous>``).
+- ``ledger.E004``: a ledger function, protection trigger or the view is not the SQL this code
+  renders (``ledger.installed``): altered by hand, or left by another version.
 - ``ledger.W001``: a registered table does not exist (a recording would refuse to start).
 - ``ledger.W003``: the application's database role owns the ledger (or is a superuser): it
   could disable the protection or rewrite the ledger.
@@ -10,19 +13,38 @@
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Iterable
+
 from django.core import checks
 from django.db import connections
 from django.db.utils import DatabaseError, OperationalError
 
+from ledger import installed
 from ledger.protect import PROTECTED_TABLES
 from ledger.registry import registered_tables
 from ledger.roles import inspect
 
 
+def _migrating() -> bool:
+    """True while ``migrate`` runs: it runs the database checks before it migrates, and what
+    it is about to install or fix must not stop it."""
+    frame = sys._getframe(1)
+    while frame is not None:
+        if frame.f_globals.get("__name__") == "django.core.management.commands.migrate":
+            return True
+        frame = frame.f_back  # type: ignore[assignment]
+    return False
+
+
 @checks.register(checks.Tags.database)
-def check_ledger_objects(app_configs=None, databases=None, **kwargs) -> list[checks.CheckMessage]:
+def check_ledger_objects(
+    app_configs: object = None, databases: Iterable[str] | None = None, **kwargs: object
+) -> list[checks.CheckMessage]:
     """Report missing protection, capture function or view, and missing registered tables."""
     errors: list[checks.CheckMessage] = []
+    if _migrating():
+        return errors
     for alias in databases or ():
         try:
             errors += _check(alias)
@@ -69,6 +91,32 @@ def _ownership(alias: str) -> list[checks.CheckMessage]:
     return []
 
 
+def _installed(alias: str) -> list[checks.CheckMessage]:
+    """Migrations not applied, and SQL objects that are not what the code renders."""
+    errors: list[checks.CheckMessage] = []
+    missing = installed.unapplied_migrations(alias)
+    if missing:
+        errors.append(
+            checks.Error(
+                f"the ledger's migration(s) {', '.join(missing)} are not applied: its tables "
+                "and functions are not what this code expects",
+                hint="run `python manage.py migrate ledger`",
+                id="ledger.E003",
+            )
+        )
+    for difference in installed.differences(alias):
+        errors.append(
+            checks.Error(
+                f"the installed {difference} is not what this version of the ledger renders",
+                hint="run `python manage.py migrate ledger`; with every migration applied, the "
+                "object was changed by hand or by another version: restore it, as the "
+                "ledger's owner, from the template the error names (docs/ledger.md)",
+                id="ledger.E004",
+            )
+        )
+    return errors
+
+
 def _check(alias: str) -> list[checks.CheckMessage]:
     errors: list[checks.CheckMessage] = []
     with connections[alias].cursor() as cursor:
@@ -107,6 +155,7 @@ def _check(alias: str) -> list[checks.CheckMessage]:
                     id="ledger.E002",
                 )
             )
+        errors += _installed(alias)
         errors += _ownership(alias)
         for spec in registered_tables():
             cursor.execute("SELECT to_regclass(quote_ident(%s)) IS NOT NULL", [spec.table])

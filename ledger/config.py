@@ -99,13 +99,13 @@ def argument_columns() -> tuple[tuple[str, str], ...]:
     """Arguments shown as columns of their own in the moves list of the admin and of
     ``list_moves``: ``(heading, argument key)`` pairs, in order (``LEDGER_ARGUMENT_COLUMNS``,
     default ``()``: the arguments are shown whole). The ledger never interprets them; the
-    domain names what a reviewer looks for (e.g. ``("source", "source_project")``)."""
+    domain names what a reviewer looks for (e.g. ``("account", "account_id")``)."""
     value = getattr(settings, "LEDGER_ARGUMENT_COLUMNS", ())
     pairs = tuple(tuple(pair) for pair in value)
     assert all(
         len(pair) == 2 and all(isinstance(part, str) and part for part in pair) for pair in pairs
     ), "LEDGER_ARGUMENT_COLUMNS must be (heading, argument key) pairs of strings"
-    return pairs  # type: ignore[return-value]
+    return pairs
 
 
 def public_key_file() -> str | None:

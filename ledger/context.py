@@ -18,7 +18,7 @@ import threading
 import uuid
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 import pghistory
@@ -42,6 +42,7 @@ if TYPE_CHECKING:
     from datetime import datetime
 
     from ledger.capture import TableCapture
+    from ledger.dbapi import Cursor
 
 _state = threading.local()
 _KINDS = ("move", "revert")
@@ -55,8 +56,41 @@ def default_operator() -> str:
         return "unknown"
 
 
+_EMAIL = (
+    "--operator looks like an e-mail address: pass a login name or a user id "
+    "(the ledger stores it, and e-mail addresses are personal data)"
+)
+
+
+def who_and_why(operator: str | None, reason: str | None, *, executing: bool) -> tuple[str, str]:
+    """The operator and reason a command records: the rules every command follows (the move,
+    its revert, any domain's command), in one place.
+
+    - ``operator``: as given, stripped; ``None`` or blank: ``default_operator()`` (the
+      operating system login, ``"unknown"`` where there is none).
+    - An operator that looks like an e-mail address is refused, dry run or not: the ledger
+      would store it, and e-mail addresses are personal data.
+    - ``reason``: stripped; required to execute (it is stored with the change); a dry run may
+      have none.
+
+    Returns:
+        ``(operator, reason)`` as they are recorded.
+
+    Raises:
+        LedgerError: an e-mail as operator, or no reason to execute.
+    """
+    who = (operator or "").strip() or default_operator()
+    why = (reason or "").strip()
+    if "@" in who:
+        raise LedgerError(_EMAIL)
+    if executing and not why:
+        raise LedgerError('--execute needs --reason "why" (it is stored with the change)')
+    return who, why
+
+
 def check_who_and_why(operator: str, reason: str) -> tuple[str, str]:
-    """The rules every recording's operator and reason follow, in one place.
+    """The operator and reason of a recording, checked (``recording()`` calls it): as
+    ``who_and_why`` for an executed change, but an operator must be given.
 
     Raises:
         LedgerError: an empty reason, an empty operator, or an operator that is an e-mail.
@@ -69,10 +103,7 @@ def check_who_and_why(operator: str, reason: str) -> tuple[str, str]:
     if not operator:
         raise LedgerError("a recorded change needs an operator: pass --operator LOGIN")
     if "@" in operator:
-        raise LedgerError(
-            "--operator looks like an e-mail address: pass a login name or a user id "
-            "(the ledger stores it, and e-mail addresses are personal data)"
-        )
+        raise LedgerError(_EMAIL)
     return operator, reason
 
 
@@ -96,10 +127,11 @@ class Recording:
         self.fingerprint_key: str | None = None
         self._in_step = False
 
-    def _execute(self, query: str, params: list[object]) -> tuple:
+    def _execute(self, query: str, params: list[Any]) -> tuple[Any, ...]:
         with connections[self.using].cursor() as cursor:
             cursor.execute(query, params)
-            return cursor.fetchone()
+            row: tuple[Any, ...] = cursor.fetchone()
+            return row
 
     def captured_rows(self, step: int | None = None) -> int:
         """Row changes captured so far in this recording, or in its step at that position.
@@ -107,11 +139,13 @@ class Recording:
         History tables (registered with ``replay=False``) are recorded but not counted: their
         rows follow from the domain's trackers, not from what a step declares.
         """
-        return self._execute(
-            "SELECT coalesce(sum(row_count), 0) FROM pg_temp.ledger_staging "
-            "WHERE (%s::integer IS NULL OR step = %s) AND NOT table_name = ANY(%s)",
-            [step, step, self.history_tables],
-        )[0]
+        return int(
+            self._execute(
+                "SELECT coalesce(sum(row_count), 0) FROM pg_temp.ledger_staging "
+                "WHERE (%s::integer IS NULL OR step = %s) AND NOT table_name = ANY(%s)",
+                [step, step, self.history_tables],
+            )[0]
+        )
 
     @contextmanager
     def step(
@@ -120,7 +154,7 @@ class Recording:
         """Declare a step: the writes inside it are attributed to it and counted.
 
         Args:
-            label: stable label, e.g. ``"[move-images]"``.
+            label: stable label, e.g. ``"[move-items]"``.
             expected_rows: row changes the step will make; ``None`` counts without checking.
             action: a short word for what it does (``update``, ``clone``...).
 
@@ -134,7 +168,7 @@ class Recording:
         if self._in_step:
             raise NotRecording(f"step {label} is inside another step: steps do not nest")
         if not isinstance(label, str) or not label:
-            raise LedgerError("a step needs a non-empty label, e.g. '[move-images]'")
+            raise LedgerError("a step needs a non-empty label, e.g. '[move-items]'")
         if expected_rows is not None and (not isinstance(expected_rows, int) or expected_rows < 0):
             raise LedgerError(f"expected_rows of {label} must be None or an int >= 0")
         handle = StepHandle(
@@ -153,7 +187,7 @@ class Recording:
         else:
             self._end_step(handle, usable=True)
             if expected_rows is not None and handle.captured_rows != expected_rows:
-                raise StepCountMismatch(label, expected_rows, handle.captured_rows)
+                raise StepCountMismatch(label, expected_rows, handle.captured_rows or 0)
         finally:
             self._in_step = False
             pghistory.context(ledger_step=None)
@@ -189,13 +223,62 @@ class StepHandle:
 
 def _check_arguments(arguments: Mapping[str, object] | None) -> dict[str, object]:
     try:
-        normal = decode(encode(dict(arguments or {})))
+        normal: dict[str, object] = decode(encode(dict(arguments or {})))
     except (TypeError, msgspec.EncodeError) as exc:
         raise LedgerError(f"recording arguments must be JSON-encodable: {exc}") from exc
     return normal
 
 
-def check_reverts(cursor, kind: str, reverts: int | None) -> None:
+# Subjects are a summary, not a payload: a few keys and ids.
+SUBJECTS_MAX_BYTES = 8192
+_SCALARS = (str, int, bool, type(None))
+
+
+def check_subjects(subjects: Mapping[str, object] | None) -> dict[str, object] | None:
+    """The subjects of a recording, checked: a small JSON object of scalars or lists of them.
+
+    Returns:
+        The subjects as they are stored, or None for none (``None`` or ``{}``).
+
+    Raises:
+        LedgerError: not a mapping, a key that is not a non-empty string, a value that is not
+            a string, an int, a bool, null or a list of those, or larger than 8 kB encoded.
+    """
+    if subjects is None:
+        return None
+    if not isinstance(subjects, Mapping):
+        raise LedgerError(
+            f"subjects must be a mapping such as {{'account': 7}}, not {type(subjects).__name__}"
+        )
+    for key, value in subjects.items():
+        if not isinstance(key, str) or not key:
+            raise LedgerError(f"subject keys must be non-empty strings, not {key!r}")
+        items = value if isinstance(value, list | tuple) else [value]
+        if not all(isinstance(item, _SCALARS) for item in items):
+            raise LedgerError(
+                f"subject {key!r} must be a string, an int, a bool, null or a list of those "
+                f"(the ledger filters on them), not {value!r}"
+            )
+    checked = {k: list(v) if isinstance(v, tuple) else v for k, v in subjects.items()}
+    size = len(encode(checked))
+    if size > SUBJECTS_MAX_BYTES:
+        raise LedgerError(
+            f"subjects take {size} bytes encoded, more than {SUBJECTS_MAX_BYTES}: keep them a "
+            "summary (ids and keys); the arguments hold the rest"
+        )
+    return checked or None
+
+
+def _inherited_subjects(cursor: Cursor, reverts: int | None) -> dict[str, object] | None:
+    """A revert concerns what the move it undoes concerned: that move's subjects."""
+    if reverts is None:
+        return None
+    cursor.execute("SELECT subjects::text FROM ledger_move WHERE id = %s", [reverts])
+    row = cursor.fetchone()
+    return None if row is None or row[0] is None else decode(row[0])
+
+
+def check_reverts(cursor: Cursor, kind: str, reverts: int | None) -> None:
     """A revert names a sealed move that is not reverted yet; a move names none.
 
     Raises:
@@ -256,12 +339,13 @@ def recording(
     reverts: int | None = None,
     tables: Iterable[TableSpec] = (),
     using: str = "default",
+    subjects: Mapping[str, object] | None = None,
 ) -> Iterator[Recording]:
     """Record every write to registered tables made inside the block as one sealed move.
 
     Args:
         kind: ``"move"`` or ``"revert"``.
-        command: the command that makes the move, e.g. ``"move_project_data"``.
+        command: the command that makes the move, e.g. ``"move_data"``.
         arguments: its arguments (JSON-encodable).
         reason: why, in the operator's words (required).
         operator: who (a login or an id, never an e-mail).
@@ -269,8 +353,15 @@ def recording(
         tables: tables to capture besides the registered ones (a revert passes the tables the
             reverted move captured, so it records in any process).
         using: the database alias.
+        subjects: what the move concerns, in the domain's words: a small JSON object of
+            strings, ints, bools or lists of them (e.g. ``{"account": 7, "items": [3, 4]}``).
+            Stored in ``ledger_move.subjects``, sealed in the header (version 3), indexed and
+            filtered on by ``list_moves --subject key=value``; the ledger never interprets
+            them. A revert given none records the subjects of the move it undoes.
 
     Raises:
+        LedgerError: a bad operator, reason or subjects (``check_who_and_why``,
+            ``check_subjects``).
         NotRecording: called outside ``transaction.atomic()``, nested, or nothing to capture.
         RegistryError: a registered table or column does not exist.
         StepCountMismatch: a step's captured rows differ from its expected rows.
@@ -279,8 +370,8 @@ def recording(
     Example:
         >>> with transaction.atomic():
         ...     with ledger.recording(command="c", reason="r", operator="7") as rec:
-        ...         with rec.step("[move-images]", expected_rows=n, action="update"):
-        ...             SourceImage.objects.filter(...).update(project_id=target)
+        ...         with rec.step("[move-items]", expected_rows=n, action="update"):
+        ...             Item.objects.filter(...).update(account_id=target)
         >>> rec.move_id, rec.digest
     """
     connection = connections[using]
@@ -290,10 +381,13 @@ def recording(
         raise NotRecording("a recording is already open in this thread: recordings do not nest")
     operator, reason = check_who_and_why(operator, reason)
     arguments = _check_arguments(arguments)
+    checked_subjects = check_subjects(subjects)
     specs = _specs(tables)
     with transaction.atomic(using=using):
         with connection.cursor() as cursor:
             check_reverts(cursor, kind, reverts)
+            if subjects is None:
+                checked_subjects = _inherited_subjects(cursor, reverts)
             install.acquire_shared(cursor)
         captures = install.ensure_capture(using, specs)
         rec, before = _open(using, captures, secrets=any(s.secret_columns for s in specs))
@@ -323,6 +417,7 @@ def recording(
                     "reason": reason,
                     "operator": operator,
                     "reverts_id": reverts,
+                    "subjects": checked_subjects,
                 },
             )
             rec.move_id, rec.digest, rec.entry_count = (
@@ -355,7 +450,7 @@ def _after_commit(using: str, sealed: seal.Sealed) -> None:
 
 def _open(
     using: str, captures: dict[str, TableCapture], *, secrets: bool
-) -> tuple[Recording, dict]:
+) -> tuple[Recording, dict[str, Any]]:
     """Pin the captured tables, read their capture state, create the staging table, key the
     fingerprints of secrets and switch capture on for this transaction."""
     token = str(uuid.uuid4())

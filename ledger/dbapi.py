@@ -7,17 +7,20 @@ module for the few facts whose spelling differs between the drivers.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Protocol
 
 from django.db import connections
 from django.db.backends.postgresql.psycopg_any import errors, is_psycopg3, sql
+
+_sql = sql
 
 if TYPE_CHECKING:
     from django.db.backends.base.base import BaseDatabaseWrapper
 
 __all__ = [
+    "Cursor",
     "cursor",
     "errors",
     "in_failed_transaction",
@@ -57,10 +60,10 @@ def in_failed_transaction(connection: BaseDatabaseWrapper) -> bool:
     if is_psycopg3:
         from psycopg.pq import TransactionStatus
 
-        return raw.info.transaction_status == TransactionStatus.INERROR
+        return bool(raw.info.transaction_status == TransactionStatus.INERROR)
     from psycopg2.extensions import TRANSACTION_STATUS_INERROR
 
-    return raw.get_transaction_status() == TRANSACTION_STATUS_INERROR
+    return bool(raw.get_transaction_status() == TRANSACTION_STATUS_INERROR)
 
 
 def connection_lost(connection: BaseDatabaseWrapper) -> bool:
@@ -71,6 +74,16 @@ def connection_lost(connection: BaseDatabaseWrapper) -> bool:
     return bool(raw.closed)
 
 
+class Cursor(Protocol):
+    """What the ledger asks of a cursor: Django's ``CursorWrapper`` or a ``LedgerCursor``."""
+
+    def execute(self, sql: Any, params: Any = ...) -> Any: ...
+
+    def fetchone(self) -> Any: ...
+
+    def fetchall(self) -> Sequence[Any]: ...
+
+
 class LedgerCursor:
     """Django's cursor, also taking composed SQL (``dbapi.sql``), rendered to text first.
 
@@ -78,15 +91,21 @@ class LedgerCursor:
     triggers of the writes a replay makes; those wrappers expect text, not ``Composed``.
     """
 
-    def __init__(self, wrapped) -> None:
+    def __init__(self, wrapped: Any) -> None:
         self._wrapped = wrapped
 
-    def execute(self, query, params=None):
-        if isinstance(query, sql.Composable):
-            query = query.as_string(self._wrapped.cursor.connection)
-        return self._wrapped.execute(query, params)
+    def execute(self, sql: Any, params: Any = None) -> Any:
+        if isinstance(sql, _sql.Composable):
+            sql = sql.as_string(self._wrapped.cursor.connection)
+        return self._wrapped.execute(sql, params)
 
-    def __getattr__(self, name: str):
+    def fetchone(self) -> Any:
+        return self._wrapped.fetchone()
+
+    def fetchall(self) -> Sequence[Any]:
+        return self._wrapped.fetchall()  # type: ignore[no-any-return]
+
+    def __getattr__(self, name: str) -> Any:
         return getattr(self._wrapped, name)
 
 

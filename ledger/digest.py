@@ -23,6 +23,7 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 from hashlib import sha256
+from typing import Any, cast
 
 import msgspec
 
@@ -82,10 +83,10 @@ def group_leaves(
                         move_id=move_id,
                         step_id=step_id,
                         table=table,
-                        op=op,
+                        op=cast(Any, op),
                         pk=pks[0],
-                        before=before,
-                        after=after,
+                        before=cast(Any, before),
+                        after=cast(Any, after),
                     )
                 )
             )
@@ -103,7 +104,7 @@ def group_leaves(
         + encode(FORMAT_VERSION)
         + b"}"
     )
-    leaves = []
+    leaves: list[bytes] = []
     append = leaves.append
     for entry_id, pk in zip(range(first_id, first_id + len(pks)), pks, strict=True):
         h = head.copy()

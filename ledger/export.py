@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 import msgspec
 
@@ -83,7 +83,7 @@ def export_move(move_id: int, file: BinaryIO, using: str = "default") -> SealLin
     for step in header.steps:
         file.write(encode(StepLine(**{f: getattr(step, f) for f in _STEP_FIELDS})) + b"\n")
     for group in iter_groups(move_id, using):
-        common = {
+        common: dict[str, Any] = {
             "move_id": move_id,
             "step_id": group.step_id,
             "table": group.table,

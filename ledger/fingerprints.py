@@ -17,9 +17,13 @@ from __future__ import annotations
 import os
 from hashlib import sha256
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ledger import config
 from ledger.errors import LedgerError
+
+if TYPE_CHECKING:
+    from ledger.dbapi import Cursor
 
 _BLOCK = 64  # SHA-256's block size, for the HMAC pads
 
@@ -72,7 +76,7 @@ def _pads(key: bytes) -> tuple[str, str]:
     return inner.hex(), outer.hex()
 
 
-def activate(cursor, *, required: bool) -> str | None:
+def activate(cursor: Cursor, *, required: bool) -> str | None:
     """Let ``ledger_fingerprint()`` key its HMAC for the rest of this transaction.
 
     Args:

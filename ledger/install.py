@@ -22,6 +22,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from django.db import connections
 
@@ -44,6 +45,11 @@ from ledger.dbapi import (
 from ledger.dbapi import cursor as ledger_cursor
 from ledger.errors import CaptureUnavailable
 from ledger.registry import TableSpec
+
+if TYPE_CHECKING:
+    from django.db.backends.base.base import BaseDatabaseWrapper
+
+    from ledger.dbapi import Cursor
 
 logger = logging.getLogger(__name__)
 
@@ -72,7 +78,7 @@ WHERE l.pid = pg_backend_pid() AND l.granted AND l.mode = ANY(%s) AND c.oid = AN
 """
 
 
-def installed_versions(cursor, tables: Iterable[str]) -> dict[str, str | None]:
+def installed_versions(cursor: Cursor, tables: Iterable[str]) -> dict[str, str | None]:
     """The capture version installed on each table: its comment when all four triggers exist."""
     tables = list(tables)
     cursor.execute(_INSTALLED, [tables, list(TRIGGER_NAMES)])
@@ -87,7 +93,7 @@ def installed_versions(cursor, tables: Iterable[str]) -> dict[str, str | None]:
     }
 
 
-def acquire_shared(cursor) -> None:
+def acquire_shared(cursor: Cursor) -> None:
     """Hold the capture lock shared for the rest of the transaction: no release drops the
     triggers while this recording runs."""
     cursor.execute("SELECT pg_advisory_xact_lock_shared(%s)", [config.capture_lock_key()])
@@ -133,7 +139,7 @@ def ensure_capture(using: str, specs: tuple[TableSpec, ...]) -> dict[str, TableC
     return captures
 
 
-def _visible(cursor, tables: list[str]) -> dict[str, bool]:
+def _visible(cursor: Cursor, tables: list[str]) -> dict[str, bool]:
     if not tables:
         return {}
     cursor.execute(
@@ -142,7 +148,7 @@ def _visible(cursor, tables: list[str]) -> dict[str, bool]:
     return dict(cursor.fetchall())
 
 
-def _install_outside(side, capture: TableCapture) -> None:
+def _install_outside(side: BaseDatabaseWrapper, capture: TableCapture) -> None:
     """Replace the table's capture triggers in one short transaction (one round trip),
     retried on lock waits."""
     deadline = time.monotonic() + config.install_timeout()
@@ -194,7 +200,7 @@ def release_capture(using: str = "default", tables: Iterable[str] | None = None)
     return left
 
 
-def _tables_with_capture(cursor) -> list[str]:
+def _tables_with_capture(cursor: Cursor) -> list[str]:
     cursor.execute(
         "SELECT DISTINCT c.relname FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid "
         "WHERE t.tgname = ANY(%s) AND c.relnamespace IN "
@@ -217,7 +223,7 @@ END $$
 """
 
 
-def _release_one(side, table: str, attempts: int = 5) -> bool:
+def _release_one(side: BaseDatabaseWrapper, table: str, attempts: int = 5) -> bool:
     with ledger_cursor(side) as cursor:
         statement = sql.SQL(_RELEASE).format(
             key=sql.Literal(config.capture_lock_key()),
@@ -237,7 +243,7 @@ def _release_one(side, table: str, attempts: int = 5) -> bool:
     return False
 
 
-def lock_tables(cursor, tables: Iterable[str]) -> None:
+def lock_tables(cursor: Cursor, tables: Iterable[str]) -> None:
     """ROW EXCLUSIVE on every captured table, in name order, until the transaction ends.
 
     Writers and readers never wait for it; DDL does, so nobody else drops or alters a captured

@@ -10,6 +10,7 @@ seal time, without gaps, so the tables have no sequences.
 from __future__ import annotations
 
 from django.contrib.postgres.fields import ArrayField
+from django.contrib.postgres.indexes import GinIndex
 from django.db import models
 
 
@@ -32,6 +33,12 @@ class Move(models.Model):
     )
     command = models.CharField(max_length=200, help_text="The command that recorded the move.")
     arguments = models.JSONField(default=dict, help_text="The command's arguments, as given.")
+    subjects = models.JSONField(
+        null=True,
+        blank=True,
+        help_text="What the move concerns, in the domain's words (sealed in the header from "
+        "version 3; NULL: none given). The ledger filters on it and never interprets it.",
+    )
     reason = models.TextField(help_text="Why the move was made, in the operator's words.")
     operator = models.CharField(max_length=200, help_text="Who ran it (an id, never an e-mail).")
     started_at = models.DateTimeField()
@@ -66,6 +73,8 @@ class Move(models.Model):
     class Meta:
         db_table = "ledger_move"
         ordering = ["id"]
+        # ``subjects @> '{"key": value}'`` (list_moves --subject key=value) uses it.
+        indexes = [GinIndex(fields=["subjects"], name="ledger_move_subjects")]
 
     def __str__(self) -> str:
         return f"{self.kind} {self.id}"

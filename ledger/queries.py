@@ -6,17 +6,19 @@ never ORM instances, so the revert engine and the commands share one way of read
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import date, datetime
 from decimal import Decimal
+from typing import Any
 
 import msgspec
 from django.db import connections, transaction
 
 from ledger import config
-from ledger.digest import canonical_time, decode, group_leaves
-from ledger.errors import MoveNotFound
+from ledger.digest import canonical_time, decode, encode, group_leaves
+from ledger.errors import LedgerError, MoveNotFound
 from ledger.structs import (
+    SUBJECTS_VERSION,
     EntryPayload,
     MoveDetail,
     MoveHeader,
@@ -28,7 +30,7 @@ from ledger.structs import (
 _HEADER_COLUMNS = """
 id, kind, reverts_id, command, arguments::text, reason, operator, started_at, committed_at,
 schema_fingerprint, tables::text, context_id::text, entry_count, first_entry_id, entries_root,
-prev_digest, signer, digest
+prev_digest, signer, digest, subjects::text
 """
 
 
@@ -46,8 +48,11 @@ class Group(msgspec.Struct, frozen=True, array_like=True):
     hash: str
 
 
-def _header(row: tuple, steps: list[StepRecord]) -> tuple[MoveHeader, str]:
+def _header(row: tuple[Any, ...], steps: list[StepRecord]) -> tuple[MoveHeader, str]:
+    # A move sealed with subjects has a version 3 header; one without encodes as before.
+    extra = {} if row[18] is None else {"v": SUBJECTS_VERSION, "subjects": decode(row[18])}
     header = MoveHeader(
+        **extra,
         id=row[0],
         kind=row[1],
         reverts_id=row[2],
@@ -177,7 +182,7 @@ def iter_leaves(header: MoveHeader, using: str = "default") -> Iterator[tuple[in
     """
     first = header.first_entry_id or 0
     for group in iter_groups(header.id, using):
-        common = {
+        common: dict[str, Any] = {
             "move_id": header.id,
             "step_id": group.step_id,
             "table": group.table,
@@ -278,44 +283,66 @@ def row_history(table: str, pk: str, using: str = "default") -> list[HistoryRow]
     ]
 
 
-def _summary(row: tuple) -> MoveSummary:
-    arguments = decode(row[5])
+def _summary(row: tuple[Any, ...]) -> MoveSummary:
     return MoveSummary(
         id=row[0],
         kind=row[1],
         committed_at=canonical_time(row[2]),
         operator=row[3],
         reason=row[4],
-        source=arguments.get("source_project"),
-        target=arguments.get("target_project"),
-        deployments=arguments.get("deployment_ids"),
+        subjects=None if row[5] is None else decode(row[5]),
         reverts_id=row[6],
         reverted_by=row[7],
     )
 
 
+# One condition of ``list_moves``: any of these (key, value) pairs is among the subjects.
+SubjectMatch = Sequence[tuple[str, object]]
+
+
+def _subject_clause(match: SubjectMatch) -> tuple[str, list[Any]]:
+    """``subjects`` holds the value under the key, as the value itself or in a list of them.
+
+    Containment (``@>``), so the GIN index on ``subjects`` answers it.
+    """
+    if not match:
+        raise LedgerError("a subject filter needs at least one key=value")
+    parts: list[str] = []
+    params: list[Any] = []
+    for key, value in match:
+        parts.append("m.subjects @> %s::jsonb OR m.subjects @> %s::jsonb")
+        params += [encode({key: value}).decode(), encode({key: [value]}).decode()]
+    return "(" + " OR ".join(parts) + ")", params
+
+
 def list_moves(
-    project: str | None = None, since: date | None = None, using: str = "default"
+    subjects: Iterable[SubjectMatch] = (), since: date | None = None, using: str = "default"
 ) -> list[MoveSummary]:
-    """Sealed moves, oldest first, optionally those touching a project or since a date.
+    """Sealed moves, oldest first, optionally filtered on their subjects and date.
 
     Args:
-        project: matches the ``source_project`` or ``target_project`` argument (as text).
+        subjects: conditions that must all hold; each is a list of ``(key, value)`` pairs of
+            which one must match: the move's subjects hold ``value`` under ``key``, as the
+            value or as an item of a list (``[("project", 7)]`` matches ``{"project": 7}``
+            and ``{"project": [3, 7]}``).
         since: only moves committed on or after this date (UTC).
+
+    Raises:
+        LedgerError: a condition with no pair.
     """
-    clauses, params = [], []
-    if project is not None:
-        clauses.append(
-            "(m.arguments->>'source_project' = %s OR m.arguments->>'target_project' = %s)"
-        )
-        params += [project, project]
+    clauses: list[str] = []
+    params: list[Any] = []
+    for match in subjects:
+        clause, values = _subject_clause(match)
+        clauses.append(clause)
+        params += values
     if since is not None:
         clauses.append("m.committed_at >= %s::date")
         params.append(since)
     where = ("WHERE " + " AND ".join(clauses)) if clauses else ""
     with connections[using].cursor() as cursor:
         cursor.execute(
-            "SELECT m.id, m.kind, m.committed_at, m.operator, m.reason, m.arguments::text, "
+            "SELECT m.id, m.kind, m.committed_at, m.operator, m.reason, m.subjects::text, "
             "m.reverts_id, r.id FROM ledger_move m "
             f"LEFT JOIN ledger_move r ON r.reverts_id = m.id {where} ORDER BY m.id",
             params,
@@ -352,4 +379,4 @@ def table_exists(table: str, using: str = "default") -> bool:
             "OR EXISTS (SELECT 1 FROM ledger_change WHERE table_name = %s)",
             [table, table],
         )
-        return cursor.fetchone()[0]
+        return bool(cursor.fetchone()[0])

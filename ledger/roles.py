@@ -18,6 +18,7 @@ the ledger and may create roles), once after ``migrate`` and again after any led
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import msgspec
 from django.db import connections, transaction
@@ -27,6 +28,9 @@ from ledger.dbapi import sql
 from ledger.errors import LedgerError
 from ledger.protect import PROTECTED_TABLES
 from ledger.rowindex import TABLES as ROW_INDEX_TABLES
+
+if TYPE_CHECKING:
+    from ledger.dbapi import Cursor
 
 VIEWS = ("ledger_entry",)
 OWNED_TABLES = (*PROTECTED_TABLES, *ROW_INDEX_TABLES)
@@ -116,7 +120,7 @@ def setup_roles(owner: str, app_roles: Sequence[str], using: str = "default") ->
             _grant(cursor, app)
 
 
-def _check_app_role(cursor, owner: str, app: str) -> None:
+def _check_app_role(cursor: Cursor, owner: str, app: str) -> None:
     cursor.execute("SELECT rolsuper FROM pg_roles WHERE rolname = %s", [app])
     row = cursor.fetchone()
     if row is None:
@@ -135,7 +139,7 @@ def _check_app_role(cursor, owner: str, app: str) -> None:
         )
 
 
-def _grant(cursor, app: str) -> None:
+def _grant(cursor: Cursor, app: str) -> None:
     app_id = sql.Identifier(app)
     for table in (*OWNED_TABLES, *VIEWS):
         cursor.execute(sql.SQL("REVOKE ALL ON {} FROM {}").format(sql.Identifier(table), app_id))

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from hashlib import sha256
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 from django.db import connections
@@ -22,14 +22,17 @@ from ledger import capture_state, config
 from ledger.digest import GroupDigest, MerkleBuilder, canonical_time, decode, encode, move_digest
 from ledger.errors import StepCountMismatch
 from ledger.signing import configured_signer
-from ledger.structs import MoveHeader, StepRecord
+from ledger.structs import SUBJECTS_VERSION, MoveHeader, StepRecord
 
 if TYPE_CHECKING:
+    from django.db.backends.base.base import BaseDatabaseWrapper
+
     from ledger.capture import TableCapture
     from ledger.context import Recording
+    from ledger.dbapi import Cursor
 
 
-def schema_fingerprint(cursor, apps: list[str]) -> str:
+def schema_fingerprint(cursor: Cursor, apps: list[str]) -> str:
     """sha256 of the applied migrations of the given apps and the ledger."""
     apps = sorted(set(apps) | {"ledger"})
     cursor.execute(
@@ -51,7 +54,7 @@ def apps_of(tables: Mapping[str, object]) -> list[str]:
 _INLINE_KEYS = 10_000
 
 
-def _stream_keys(connection, seq: int) -> Iterator[list[str]]:
+def _stream_keys(connection: BaseDatabaseWrapper, seq: int) -> Iterator[list[str]]:
     """The keys of one staged group, in order, a fetch at a time."""
     with connection.chunked_cursor() as keys:
         keys.execute(
@@ -65,7 +68,9 @@ def _stream_keys(connection, seq: int) -> Iterator[list[str]]:
             yield [pk for (pk,) in batch]
 
 
-def _hash_staging(connection, move_id: int, first_id: int, first_step: int):
+def _hash_staging(
+    connection: BaseDatabaseWrapper, move_id: int, first_id: int, first_step: int
+) -> tuple[MerkleBuilder, list[int], list[int], list[str]]:
     """Hash the staged groups in order: their entry ids, group hashes and the Merkle root."""
     builder = MerkleBuilder()
     seqs: list[int] = []
@@ -135,7 +140,7 @@ _STORED = (
 )
 
 
-def _sealed_steps(cursor, rec: Recording) -> list[StepRecord]:
+def _sealed_steps(cursor: Cursor, rec: Recording) -> list[StepRecord]:
     """Each step with the rows that were staged for it and survive (savepoints rolled back
     take theirs with them); a declared count that no longer holds refuses the seal."""
     cursor.execute(
@@ -172,7 +177,7 @@ def finish(
     *,
     rec: Recording,
     captures: dict[str, TableCapture],
-    state_before: dict,
+    state_before: dict[str, Any],
     header_fields: dict[str, object],
 ) -> Sealed:
     """Check the capture held and write the sealed move, signed when a key is configured.
@@ -203,14 +208,24 @@ def finish(
         steps = [msgspec.structs.replace(s, id=first_step + s.seq - 1) for s in steps]
         # Hash arguments and tables as the database stores them (jsonb rewrites numbers and
         # key order), so verification, which reads them back, finds the same bytes.
+        subjects = header_fields.get("subjects") or None
         cursor.execute(
-            "SELECT %s::jsonb::text, %s::jsonb::text",
-            [encode(header_fields["arguments"]).decode(), encode(tables).decode()],
+            "SELECT %s::jsonb::text, %s::jsonb::text, %s::jsonb::text",
+            [
+                encode(header_fields["arguments"]).decode(),
+                encode(tables).decode(),
+                None if subjects is None else encode(subjects).decode(),
+            ],
         )
-        arguments_json, tables_json = cursor.fetchone()
+        arguments_json, tables_json, subjects_json = cursor.fetchone()
         fingerprint = schema_fingerprint(cursor, apps_of(tables))
     builder, seqs, ids, hashes = _hash_staging(connection, move_id, first_id, first_step)
+    # Version-gated: a move with no subjects encodes as every move did before they existed.
+    extra: dict[str, object] = {}
+    if subjects_json is not None:
+        extra = {"v": SUBJECTS_VERSION, "subjects": decode(subjects_json)}
     header = MoveHeader(
+        **extra,  # type: ignore[arg-type]
         id=move_id,
         kind=header_fields["kind"],  # type: ignore[arg-type]
         reverts_id=header_fields["reverts_id"],  # type: ignore[arg-type]
@@ -236,6 +251,7 @@ def finish(
         **{name: getattr(header, name) for name in _STORED},
         "arguments": decode(arguments_json),
         "tables": decode(tables_json),
+        "subjects": None if subjects_json is None else decode(subjects_json),
         "started_at": rec.started_at.isoformat(),
         "committed_at": committed_at.isoformat(),
         "digest": digest,

@@ -11,6 +11,10 @@ from typing import Any, Literal
 import msgspec
 
 FORMAT_VERSION = 2
+# The version of a move header that carries ``subjects``. A header without subjects (every move
+# sealed before they existed, and any move recorded without them) keeps version 2 and encodes
+# exactly as before (``subjects`` is UNSET, so omitted), so its digest is unchanged.
+SUBJECTS_VERSION = 3
 
 # A JSON object: row values (before/after), arguments, table snapshots. msgspec's JSON
 # Schema generator needs ``Any`` (not ``object``) for an unconstrained value.
@@ -63,6 +67,10 @@ class HeaderFields(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     entries_root: str
     prev_digest: str | None
     signer: str | None
+    # What the move concerns, in the domain's words (e.g. the ids it is about): a small JSON
+    # object the ledger stores, indexes and filters on, and never interprets. Omitted from the
+    # encoding (and the digest) when UNSET; present, the header's ``v`` is SUBJECTS_VERSION.
+    subjects: Json | msgspec.UnsetType = msgspec.UNSET
 
 
 class MoveHeader(HeaderFields, frozen=True, kw_only=True):
@@ -185,16 +193,14 @@ class VerifyReport(msgspec.Struct, kw_only=True):
 
 
 class MoveSummary(msgspec.Struct, frozen=True, kw_only=True):
-    """One line of ``list_moves``: source, target and deployments come from the arguments."""
+    """One line of ``list_moves``: who, when, why, what it concerns (its subjects), lineage."""
 
     id: int
     kind: str
     committed_at: str
     operator: str
     reason: str
-    source: Any = None
-    target: Any = None
-    deployments: Any = None
+    subjects: Json | None = None
     reverts_id: int | None
     reverted_by: int | None
 

@@ -21,7 +21,11 @@ from ledger.signing import fingerprint, verify_signature
 from ledger.structs import EntryPayload, MoveHeader, VerifyFailure, VerifyReport
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+    from ledger.queries import Group
 
 
 def _span(first: int, count: int) -> str:
@@ -31,7 +35,9 @@ def _span(first: int, count: int) -> str:
 _SLICE = 1 << 14
 
 
-def verify_entries(header: MoveHeader, groups, builder: MerkleBuilder) -> VerifyFailure | None:
+def verify_entries(
+    header: MoveHeader, groups: Iterable[Group], builder: MerkleBuilder
+) -> VerifyFailure | None:
     """Check a move's change groups in order; feed their leaves to ``builder``.
 
     Returns:
@@ -99,7 +105,7 @@ def verify_entries(header: MoveHeader, groups, builder: MerkleBuilder) -> Verify
     return failure
 
 
-def _edited(header: MoveHeader, group) -> VerifyFailure:
+def _edited(header: MoveHeader, group: Group) -> VerifyFailure:
     return VerifyFailure(
         move_id=header.id,
         entry_id=group.id,
@@ -108,7 +114,9 @@ def _edited(header: MoveHeader, group) -> VerifyFailure:
     )
 
 
-def _check_group(header, group, expected, step_ids) -> VerifyFailure | None:
+def _check_group(
+    header: MoveHeader, group: Group, expected: int | None, step_ids: set[int]
+) -> VerifyFailure | None:
     if expected is None:
         return VerifyFailure(
             move_id=header.id,

@@ -31,6 +31,7 @@ import ledger
 from ami.move import errors
 from ami.move.checks import run_checks
 from ami.move.counts import project_totals
+from ami.move.listing import move_subjects
 from ami.move.locks import claim_deployments, lock_planned_rows, lock_projects_and_deployments
 from ami.move.locks import name_session as _name_session
 from ami.move.plan import build_plan
@@ -122,9 +123,10 @@ def execute_move(
             report; a deadlock, a lock timeout, a lost connection). Nothing was written.
     """
     try:
-        ledger.check_who_and_why(request.operator or ledger.default_operator(), request.reason)
+        operator, reason = ledger.who_and_why(request.operator, request.reason, executing=True)
     except ledger.LedgerError as exc:
         raise errors.InvalidRequest(str(exc)) from exc
+    request = msgspec.structs.replace(request, operator=operator, reason=reason)
     phase = on_phase or (lambda _name: None)
     try:
         register_move_tables()
@@ -179,7 +181,12 @@ def _lost_race(exc: Exception, lock_timeout: float) -> errors.MoveError:
             "The move was cancelled by the server (statement timeout or an administrator): "
             "nothing was changed; run it again"
         )
-    if isinstance(exc, InterfaceError) or code in (None, ADMIN_SHUTDOWN) or code.startswith("08"):
+    if (
+        isinstance(exc, InterfaceError)
+        or code is None
+        or code == ADMIN_SHUTDOWN
+        or code.startswith("08")
+    ):
         return errors.MoveInterrupted(
             "The connection to the database was lost during the move: the server rolled the "
             "transaction back and nothing was changed; check the server, then run it again"
@@ -207,7 +214,8 @@ def _execute(
             command="move_project_data",
             arguments=_arguments(request, target_id),
             reason=request.reason,
-            operator=request.operator or ledger.default_operator(),
+            operator=request.operator,
+            subjects=move_subjects(request.source_project_id, target_id, request.deployment_ids),
         ) as rec:
             phase("locking")
             claim_deployments(request.deployment_ids)

@@ -10,8 +10,10 @@ class MoveConfig(AppConfig):
     verbose_name = "Move stations between projects"
 
     def ready(self) -> None:
+        from ami.move.listing import register_list_filters
         from ami.move.revert import register_revert_hooks
         from ami.move.tracking import register_move_tables
 
         register_move_tables()
         register_revert_hooks()
+        register_list_filters()

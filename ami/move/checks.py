@@ -8,7 +8,8 @@ never prints; one failure rolls the whole move back.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from django.db import connection
 
@@ -110,7 +111,7 @@ FROM main_project p WHERE id = ANY(%(p)s) ORDER BY (id = %(t)s)
 """
 
 
-def _rows(sql: str, params: dict[str, object]) -> list[tuple]:
+def _rows(sql: str, params: Mapping[str, Any]) -> list[tuple]:
     with connection.cursor() as cur:
         cur.execute(sql, params)
         return cur.fetchall()
@@ -231,7 +232,7 @@ def check_shared_resources(ctx: StepContext, after: After) -> CheckResult:
     from ami.move.plan import RESOURCES
 
     messages = []
-    touched = {r.kind: [] for r in ctx.plan.resources}
+    touched: dict[str, list[Any]] = {r.kind: [] for r in ctx.plan.resources}
     for r in ctx.plan.resources:
         if r.action != "skip":
             touched[r.kind].append(r.resource_id)

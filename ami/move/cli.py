@@ -100,8 +100,13 @@ def request_from(options: dict[str, Any]) -> MoveRequest:
     Raises:
         MoveError: flags that do not go together, or a bad deployment list.
     """
-    if options["execute"] and not (options["reason"] or "").strip():
-        raise MoveError('--execute needs --reason "why" (it is stored with the move)')
+    try:
+        # The ledger's rules, as every command that records follows them.
+        operator, reason = ledger.who_and_why(
+            options["operator"], options["reason"], executing=options["execute"]
+        )
+    except ledger.LedgerError as exc:
+        raise MoveError(str(exc)) from exc
     if options["expect_plan"] and not options["execute"]:
         raise MoveError("--expect-plan goes with --execute: drop it for a dry run")
     if options["lock_timeout"] <= 0:
@@ -118,6 +123,6 @@ def request_from(options: dict[str, Any]) -> MoveRequest:
         preserve_roles=options["preserve_roles"],
         keep_target_settings=options["keep_target_settings"],
         allow_running_jobs=options["allow_running_jobs"],
-        reason=options["reason"],
-        operator=options["operator"] or ledger.default_operator(),
+        reason=reason,
+        operator=operator,
     )

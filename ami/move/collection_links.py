@@ -21,7 +21,8 @@ keeps pointing at it; with ``--no-clone-collections`` it stays on the source's c
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from django.db import connection
 
@@ -42,7 +43,7 @@ WHERE task_collection_id = ANY(%(c)s) ORDER BY id
 """
 
 
-def _query(sql: str, params: dict[str, object]) -> list[tuple]:
+def _query(sql: str, params: Mapping[str, Any]) -> list[tuple]:
     with connection.cursor() as cur:
         cur.execute(sql, params)
         return cur.fetchall()
@@ -60,7 +61,7 @@ def plan_all_images(
     if not arriving:
         return ()
     c = arriving[0]
-    common = {
+    common: dict[str, Any] = {
         "source_collection_id": c.collection_id,
         "collection_action": c.action,
         "moved_images": c.moved_images,

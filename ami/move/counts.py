@@ -6,6 +6,7 @@ Each function is one query whatever the number of rows: counts grow with data, q
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from django.db import connection
 
@@ -81,7 +82,11 @@ def deployment_counts(
     per_dep: dict[int, dict[str, int]] = {d: dict.fromkeys(COUNTED, 0) for d in deployment_ids}
     retag = dict.fromkeys(RETAGGED, 0)
     foreign = dict.fromkeys(RETAGGED, 0)
-    params = {"d": list(deployment_ids), "s": source_id, "t": target_id or NO_PROJECT}
+    params: dict[str, Any] = {
+        "d": list(deployment_ids),
+        "s": source_id,
+        "t": target_id or NO_PROJECT,
+    }
     with connection.cursor() as cur:
         cur.execute(_DEPLOYMENT_COUNTS, params)
         for kind, dep_id, n, n_retag, n_foreign in cur.fetchall():

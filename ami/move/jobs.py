@@ -10,8 +10,8 @@ job pointing at a collection without moved images never blocks a move.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import NamedTuple
+from collections.abc import Iterable, Mapping
+from typing import Any, NamedTuple
 
 from django.db import connection
 
@@ -114,7 +114,7 @@ def _project_level(job: _JobRow, coll_action: str | None, image_moves: bool) -> 
 
 def plan_jobs(
     request: MoveRequest,
-    params: dict[str, object],
+    params: Mapping[str, Any],
     collections: Iterable[CollectionDecision],
     target_id: int | None,
 ) -> tuple[tuple[JobDecision, ...], tuple[int, ...]]:
@@ -125,7 +125,7 @@ def plan_jobs(
         data, moving or not). Ordinary jobs of moved deployments, which only change project,
         are not listed.
     """
-    by_collection = {c.collection_id: c.action for c in collections}
+    by_collection: dict[int | None, str] = {c.collection_id: c.action for c in collections}
     moved_deps = set(request.deployment_ids)
     with connection.cursor() as cur:
         cur.execute(_JOBS_SQL, {**params, "c": list(by_collection)})

@@ -6,7 +6,9 @@ Roles are per-project auth groups named ``{project.pk}_{project.name}_{RoleClass
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from types import SimpleNamespace
+from typing import Any, cast
 
 from django.db import connection
 
@@ -35,7 +37,7 @@ IDENTIFIER_CAP = Identifier
 def group_name(project: ProjectRef, role_name: str) -> str:
     """The auth group name of a role on ``project`` (``Role.get_group_name`` on a ref)."""
     return ROLES_BY_NAME[role_name].get_group_name(
-        SimpleNamespace(pk=project.id, name=project.name)
+        cast(Any, SimpleNamespace(pk=project.id, name=project.name))
     )
 
 
@@ -58,14 +60,14 @@ def _capped(role_name: str | None) -> str:
     return IDENTIFIER_CAP.__name__
 
 
-def _query(sql: str, params: dict[str, object]) -> list[tuple]:
+def _query(sql: str, params: Mapping[str, Any]) -> list[tuple]:
     with connection.cursor() as cur:
         cur.execute(sql, params)
         return cur.fetchall()
 
 
 def plan_identifiers(
-    request: MoveRequest, params: dict[str, object], source: ProjectRef, target: ProjectRef
+    request: MoveRequest, params: Mapping[str, Any], source: ProjectRef, target: ProjectRef
 ) -> tuple[IdentifierPlan, ...]:
     """Plan memberships and roles on the target.
 
@@ -75,7 +77,7 @@ def plan_identifiers(
       get their source role capped at Identifier, or the source role with --preserve-roles.
     """
     identifiers = {r[0] for r in _query(_IDENTIFIERS_SQL, params)}
-    members: dict[int, set[int]] = {}
+    members: dict[int | None, set[int]] = {}
     for project_id, user_id in _query(_MEMBERS_SQL, {"p": [source.id, target.id or 0]}):
         members.setdefault(project_id, set()).add(user_id)
     source_members = members.get(source.id, set())
@@ -90,12 +92,13 @@ def plan_identifiers(
         names |= {group_name(target, n): ("target", n) for n in role_names}
     held: dict[tuple[int, str], set[str]] = {}
     for user_id, name in _query(_GROUPS_SQL, {"u": users, "names": list(names)}):
-        side, role = names[name]
-        held.setdefault((user_id, side), set()).add(role)
+        side, held_role = names[name]
+        held.setdefault((user_id, side), set()).add(held_role)
     plans = []
     for user_id in users:
         source_role = primary_role(held.get((user_id, "source"), set()))
         before = held.get((user_id, "target"), set())
+        role: str | None
         if creating:
             role = source_role or (
                 BasicMember.__name__ if user_id in source_members else Identifier.__name__

@@ -7,8 +7,12 @@ never on the number of images, occurrences or detections.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from django.db import connection
 
+import ledger
 from ami.move import errors
 from ami.move.collection_links import plan_all_images, plan_labelstudio_configs
 from ami.move.counts import COUNTED, NO_PROJECT, deployment_counts, project_totals
@@ -152,7 +156,7 @@ def parse_deployment_ids(text: str | None) -> tuple[int, ...]:
     return tuple(ids)
 
 
-def _query(sql: str, params: dict[str, object]) -> list[tuple]:
+def _query(sql: str, params: Mapping[str, Any]) -> list[tuple]:
     with connection.cursor() as cur:
         cur.execute(sql, params)
         return cur.fetchall()
@@ -223,11 +227,10 @@ def _validate(request: MoveRequest) -> tuple[dict[int, tuple], dict[int, tuple]]
             f"--create-project name has {len(name)} characters; "
             f"the limit is {PROJECT_NAME_MAX}: pass a shorter name"
         )
-    if "@" in request.operator:
-        raise errors.InvalidRequest(
-            "--operator looks like an e-mail address: pass a login name or a user id "
-            "(the ledger stores it, and e-mail addresses are personal data)"
-        )
+    try:
+        ledger.who_and_why(request.operator, request.reason, executing=False)
+    except ledger.LedgerError as exc:
+        raise errors.InvalidRequest(str(exc)) from exc
     if name and request.keep_target_settings:
         raise errors.InvalidRequest(
             "--keep-target-settings needs an existing --target-project: a new project has no "
@@ -251,8 +254,9 @@ def build_plan(request: MoveRequest) -> MovePlan:
         target = ProjectRef(id=target_row[0], name=target_row[1], owner_id=target_row[2])
     else:
         target = ProjectRef(id=None, name=(request.create_project or "").strip(), owner_id=None)
+    assert source.id is not None
     dep_ids = list(request.deployment_ids)
-    params = {"d": dep_ids, "s": source.id, "t": target.id or NO_PROJECT}
+    params: dict[str, Any] = {"d": dep_ids, "s": source.id, "t": target.id or NO_PROJECT}
 
     deployments, totals, retag, foreign = _plan_deployments(
         dep_ids, deployment_rows, source, target
@@ -305,6 +309,7 @@ def _plan_deployments(
     dep_ids: list[int], rows: dict[int, tuple], source: ProjectRef, target: ProjectRef
 ) -> tuple[tuple[DeploymentCounts, ...], DeploymentCounts, dict[str, int], dict[str, int]]:
     """Per-deployment counts, their totals, and the rows to retag / outside the source."""
+    assert source.id is not None
     per_dep, retag, foreign = deployment_counts(dep_ids, source.id, target.id)
     deployments = tuple(
         DeploymentCounts(
@@ -334,7 +339,7 @@ def _plan_deployments(
     return deployments, totals, retag, foreign
 
 
-def _plan_resources(params: dict[str, object], source_id: int) -> tuple[ResourceDecision, ...]:
+def _plan_resources(params: Mapping[str, Any], source_id: int) -> tuple[ResourceDecision, ...]:
     decisions = []
     for kind, table, fk in RESOURCES:
         for rid, name, owner, others, sample in _query(
@@ -356,7 +361,7 @@ def _plan_resources(params: dict[str, object], source_id: int) -> tuple[Resource
 
 
 def _plan_collections(
-    request: MoveRequest, params: dict[str, object]
+    request: MoveRequest, params: Mapping[str, Any]
 ) -> tuple[CollectionDecision, ...]:
     decisions = []
     for cid, name, method, moved, other in _query(_COLLECTIONS_SQL, params):
@@ -379,7 +384,7 @@ def _plan_settings(
     request: MoveRequest, source_row: tuple, target_row: tuple | None
 ) -> SettingsPlan:
     ids = [source_row[0]] + ([target_row[0]] if target_row else [])
-    taxa: dict[tuple[str, int], list[tuple[int, str]]] = {}
+    taxa: dict[tuple[str, int | None], list[tuple[int, str]]] = {}
     for which, project_id, taxon_id, name in _query(_FILTER_TAXA_SQL, {"p": ids}):
         taxa.setdefault((which, project_id), []).append((taxon_id, name))
     src_inc = taxa.get(("include", source_row[0]), [])

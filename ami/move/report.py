@@ -260,13 +260,13 @@ def _render_access(plan: MovePlan) -> list[Line]:
     out += _h("TAXA LISTS LINKED TO THE SOURCE")
     if not plan.taxa_lists:
         out.append(Line(None, "  (none)"))
-    for t in plan.taxa_lists:
-        action = "already linked" if t.linked_to_target else "will link to target"
+    for tl in plan.taxa_lists:
+        action = "already linked" if tl.linked_to_target else "will link to target"
         out.append(
             Line(
                 None,
-                f"  '{t.name}' (id={t.taxalist_id}): {t.taxa_count:,} taxa, shared "
-                f"with {t.projects_count} project(s) → {action}",
+                f"  '{tl.name}' (id={tl.taxalist_id}): {tl.taxa_count:,} taxa, shared "
+                f"with {tl.projects_count} project(s) → {action}",
             )
         )
     return out

@@ -10,6 +10,9 @@ project are global and left alone.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from django.db import connection
 
 from ami.move.structs import TagPlan
@@ -32,7 +35,7 @@ ORDER BY st.id
 """
 
 
-def plan_tags(params: dict[str, object]) -> tuple[TagPlan, ...]:
+def plan_tags(params: Mapping[str, Any]) -> tuple[TagPlan, ...]:
     """The source's tags on moved taxa, and what copying them to the target adds (one query).
 
     Args:

@@ -6,6 +6,10 @@ import os
 
 from ami.database import database_config
 from ami.settings.common import *  # noqa: F403
+from ami.settings.common import INSTALLED_APPS
+
+# The ledger's own test schema (tests/ledger/test_replay.py): replayed with no Antenna model.
+INSTALLED_APPS = [*INSTALLED_APPS, "tests.ledger.toyapp"]
 
 DATABASES = {"default": database_config(for_tests=True)}
 # One test database per run, so that runs started side by side (several developers or CI on one

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Set as AbstractSet
 from datetime import datetime
 
 from django.utils import timezone
@@ -26,7 +27,7 @@ def number(value: int | None) -> str:
 
 
 def text_table(
-    headings: list[str], rows: list[list[str]], right: set[str] = frozenset()
+    headings: list[str], rows: list[list[str]], right: AbstractSet[str] = frozenset()
 ) -> list[str]:
     """Rows as aligned columns under their headings (the last column is never padded, so a
     long reason or change runs on without pushing the others); ``right`` columns are

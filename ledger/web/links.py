@@ -21,7 +21,7 @@ def move_link(move_id: int | None) -> str:
 
 def entries_url(**filters: object) -> str:
     """The entries list filtered by ``move``, ``table_name``, ``op`` or ``step``."""
-    query = {k: v for k, v in filters.items() if v is not None}
+    query = {k: str(v) for k, v in filters.items() if v is not None}
     return reverse("admin:ledger_entry_changelist") + ("?" + urlencode(query) if query else "")
 
 

@@ -23,7 +23,7 @@ def resolve_table(name: str) -> str:
     """
     if "." in name:
         try:
-            return apps.get_model(name)._meta.db_table
+            return str(apps.get_model(name)._meta.db_table)
         except (LookupError, ValueError) as exc:
             raise UnknownRow(
                 f"unknown model {name!r}: use app_label.ModelName (e.g. auth.Group) "

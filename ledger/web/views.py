@@ -6,7 +6,7 @@ Read-only: GET only, nothing is written but the derived row index (``ledger.rowi
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
@@ -22,6 +22,7 @@ from ledger.web.review import SAMPLES_PER_KIND, ColumnDiff, column_diff, move_re
 from ledger.web.rows import UnknownRow, primary_key, resolve_table
 
 if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
     from django.contrib.admin import ModelAdmin
 
 
@@ -30,7 +31,7 @@ def render_diff(columns: list[ColumnDiff]) -> str:
     return render_to_string("admin/ledger/diff.html", {"columns": columns})
 
 
-def _context(model_admin: ModelAdmin, request: HttpRequest, title: str) -> dict:
+def _context(model_admin: ModelAdmin[Any], request: HttpRequest, title: str) -> dict[str, Any]:
     return {
         **model_admin.admin_site.each_context(request),
         "opts": model_admin.model._meta,
@@ -39,7 +40,7 @@ def _context(model_admin: ModelAdmin, request: HttpRequest, title: str) -> dict:
     }
 
 
-def _public_key():
+def _public_key() -> tuple[Ed25519PublicKey | None, str]:
     """The configured public key and why it is absent or unusable."""
     path = config.public_key_file()
     if path is None:
@@ -50,7 +51,7 @@ def _public_key():
         return None, str(exc)
 
 
-def move_page(model_admin: ModelAdmin, request: HttpRequest, object_id: str) -> HttpResponse:
+def move_page(model_admin: ModelAdmin[Any], request: HttpRequest, object_id: str) -> HttpResponse:
     """A move as a reviewer reads it; ``?verify=1`` recomputes every digest of the move."""
     if not model_admin.has_view_permission(request):
         raise PermissionDenied
@@ -76,7 +77,7 @@ def move_page(model_admin: ModelAdmin, request: HttpRequest, object_id: str) -> 
 
 
 def row_history_page(
-    model_admin: ModelAdmin, request: HttpRequest, table: str | None, pk: str | None
+    model_admin: ModelAdmin[Any], request: HttpRequest, table: str | None, pk: str | None
 ) -> HttpResponse:
     """Every entry that touched one row, across moves; without a row, a form to name one."""
     if not model_admin.has_view_permission(request):

@@ -1,10 +1,17 @@
-"""System checks: ledger objects present once migrated; silent before (migrate must run)."""
+"""System checks: ledger objects present once migrated and as the code renders them; silent
+before and while ``migrate`` runs (it must not be blocked by what it is about to fix)."""
 
 from __future__ import annotations
 
+import re
+from io import StringIO
+
 import pytest
+from django.core.management import call_command
+from django.core.management.base import SystemCheckError
 from django.db import connection
 
+from ledger import installed
 from ledger.checks import check_ledger_objects
 
 pytestmark = pytest.mark.django_db
@@ -31,3 +38,93 @@ def test_unmigrated_database_does_not_block_migrate():
         cur.execute("ALTER VIEW ledger_entry RENAME TO ledger_entry_gone")
         cur.execute("ALTER TABLE ledger_move RENAME TO ledger_move_gone")
     assert check_ledger_objects(databases=["default"]) == []
+
+
+def _ids(messages) -> list[str]:
+    return [m.id for m in messages]
+
+
+def _errors(code: str) -> list[str]:
+    return [m.msg for m in check_ledger_objects(databases=["default"]) if m.id == code]
+
+
+def test_the_installed_sql_is_what_the_code_renders():
+    assert installed.differences() == []
+    assert installed.unapplied_migrations() == []
+    assert {f.signature for f in installed.functions()} >= {
+        "ledger_capture()",
+        "ledger_seal_write(jsonb, jsonb, bigint[], bigint[], text[], bigint)",
+        "ledger_index_rows(bigint)",
+    }
+
+
+@pytest.mark.parametrize(
+    ("alteration", "message"),
+    [
+        (
+            "CREATE OR REPLACE FUNCTION ledger_refuse_change() RETURNS trigger "
+            "LANGUAGE plpgsql AS $$ BEGIN RETURN NULL; END $$",
+            r"function ledger_refuse_change\(\): its body differs",
+        ),
+        (
+            "ALTER FUNCTION ledger_index_rows(bigint) RESET search_path",
+            r"function ledger_index_rows\(bigint\): its search_path is not fixed",
+        ),
+        (
+            "ALTER FUNCTION ledger_index_rows(bigint) SECURITY INVOKER",
+            r"function ledger_index_rows\(bigint\): SECURITY DEFINER was removed",
+        ),
+        (
+            "DROP FUNCTION ledger_fingerprint(text)",
+            r"function ledger_fingerprint\(text\): missing",
+        ),
+        (
+            "DROP TRIGGER ledger_append_only ON ledger_step; "
+            "CREATE TRIGGER ledger_append_only BEFORE DELETE ON ledger_step "
+            "FOR EACH STATEMENT EXECUTE FUNCTION ledger_refuse_change()",
+            r"trigger ledger_append_only on ledger_step: its timing, events or function differ",
+        ),
+        (
+            "ALTER TABLE ledger_row_index DISABLE TRIGGER ledger_no_truncate",
+            r"trigger ledger_no_truncate on ledger_row_index: disabled",
+        ),
+        (
+            "CREATE OR REPLACE VIEW ledger_entry AS SELECT c.id + u.ord - 1 AS id, c.move_id, "
+            "c.step_id, c.table_name, c.op, u.row_pk, c.before, c.after FROM ledger_change c "
+            "CROSS JOIN LATERAL unnest(c.pks) WITH ORDINALITY AS u(row_pk, ord) "
+            "WHERE c.op <> 'D'",
+            r"view ledger_entry: its definition differs",
+        ),
+    ],
+    ids=["body", "search-path", "invoker", "dropped", "events", "disabled", "view"],
+)
+def test_sql_changed_by_hand_is_an_error(alteration, message):
+    with connection.cursor() as cur:
+        cur.execute(alteration)
+    [error] = _errors("ledger.E004")
+    assert re.search(message, error), error
+    assert "is not what this version of the ledger renders" in error
+    with pytest.raises(SystemCheckError, match=r"ledger\.E004"):
+        call_command("check", "--database", "default", stdout=StringIO(), stderr=StringIO())
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_rolled_back_migration_is_an_error_and_migrate_is_not_blocked():
+    quiet = {"stdout": StringIO(), "stderr": StringIO(), "verbosity": 0}
+    call_command("migrate", "ledger", "0002", **quiet)
+    try:
+        messages = check_ledger_objects(databases=["default"])
+        [unapplied] = [m for m in messages if m.id == "ledger.E003"]
+        assert re.search(
+            r"migration\(s\) 0003_row_index, 0004_move_subjects are not", unapplied.msg
+        )
+        assert unapplied.hint == "run `python manage.py migrate ledger`"
+        assert any(
+            "function ledger_index_rows(bigint): missing" in m.msg
+            for m in messages
+            if m.id == "ledger.E004"
+        )
+    finally:
+        # migrate runs the database checks first: the errors above must not stop it.
+        call_command("migrate", "ledger", **quiet)
+    assert _ids(check_ledger_objects(databases=["default"])) == ["ledger.W003"]

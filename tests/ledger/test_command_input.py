@@ -21,33 +21,20 @@ def run(*args: str) -> str:
 
 @pytest.fixture
 def two_moves(seeded):
-    """Two moves from project 3 to project 9."""
-    arguments = {"source_project": 3, "target_project": 9, "deployment_ids": [4]}
+    """Two moves with the same arguments."""
+    arguments = {"source": 3, "target": 9, "items": [4]}
     recorded = []
     for reason in ("first", "split"):
         with (
             transaction.atomic(),
             ledger.recording(
-                command="move_project_data", arguments=arguments, reason=reason, operator="42"
+                command="move_data", arguments=arguments, reason=reason, operator="42"
             ) as move,
             connection.cursor() as cursor,
         ):
             cursor.execute("UPDATE ledger_t_parent SET name = %s WHERE id = 1", [reason])
         recorded.append(move)
     return recorded
-
-
-@pytest.mark.parametrize("value", ["abc", "0", "-1", "7a", ""])
-def test_list_moves_refuses_a_project_that_is_not_an_id(db, value):
-    with pytest.raises(
-        CommandError, match=rf"--project '{value}' is not a project id: pass a number, e\.g\. 7"
-    ):
-        run("list_moves", "--project", value)
-
-
-def test_list_moves_matches_a_zero_padded_project_id(two_moves):
-    rows = msgspec.json.decode(run("list_moves", "--project", "09", "--format", "json"))
-    assert [r["id"] for r in rows] == [m.move_id for m in two_moves]
 
 
 @pytest.mark.parametrize("target", ["main.Deployment", "main_deployment", "auth.Group"])

@@ -22,11 +22,15 @@ def run(*args) -> str:
 
 @pytest.fixture
 def moves(seeded):
-    arguments = {"source_project": 3, "target_project": 9, "deployment_ids": [4, 5]}
+    arguments = {"source": 3, "target": 9, "items": [4, 5]}
     with (
         transaction.atomic(),
         ledger.recording(
-            command="move_project_data", arguments=arguments, reason="split", operator="42"
+            command="move_data",
+            arguments=arguments,
+            reason="split",
+            operator="42",
+            subjects={"account": [3, 9]},
         ) as move,
         connection.cursor() as cursor,
     ):
@@ -63,7 +67,12 @@ def columns(text: str) -> list[dict[str, str]]:
     return rows
 
 
-def test_list_moves_is_a_table_with_arguments_and_lineage(moves):
+def test_list_moves_is_a_table_with_arguments_and_lineage(moves, settings):
+    settings.LEDGER_ARGUMENT_COLUMNS = (
+        ("source", "source"),
+        ("target", "target"),
+        ("deployments", "items"),
+    )
     move, revert = moves
     text = run("list_moves")
     assert text.splitlines()[0].split() == [
@@ -79,9 +88,10 @@ def test_list_moves_is_a_table_with_arguments_and_lineage(moves):
     assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC", rows["move"]["committed"])
     assert rows["revert"]["lineage"] == f"undoes {move.move_id}"
     assert rows["revert"]["source"] == "-"
-    rows = msgspec.json.decode(run("list_moves", "--project", "9", "--format", "json"))
-    assert [r["id"] for r in rows] == [move.move_id]
-    assert msgspec.json.decode(run("list_moves", "--project", "1", "--format", "json")) == []
+    rows = msgspec.json.decode(run("list_moves", "--subject", "account=9", "--format", "json"))
+    # The revert records the subjects of the move it undoes.
+    assert [r["id"] for r in rows] == [move.move_id, revert.move_id]
+    assert run("list_moves", "--subject", "account=1") == "no moves recorded\n"
     assert (
         len(msgspec.json.decode(run("list_moves", "--since", "2000-01-01", "--format", "json")))
         == 2
@@ -213,4 +223,4 @@ def test_list_moves_shows_the_arguments_whole_when_no_columns_are_configured(mov
     text = run("list_moves")
     assert "arguments" in text.splitlines()[0].split()
     rows = columns(text)
-    assert rows[0]["arguments"] == '{"deployment_ids":[4,5],"source_project":3,"target_project":9}'
+    assert rows[0]["arguments"] == '{"items":[4,5],"source":3,"target":9}'

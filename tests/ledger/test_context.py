@@ -211,3 +211,32 @@ def test_recordings_in_two_sessions_run_side_by_side_and_seal_in_turn(committed_
     assert (first.move_id, second.move_id) == (1, 2)
     assert Move.objects.get(pk=second.move_id).prev_digest == first.digest
     assert ledger.verify().ok
+
+
+def test_who_and_why_defaults_the_operator_to_the_login_and_strips(monkeypatch):
+    monkeypatch.setattr("getpass.getuser", lambda: "ana")
+    assert ledger.who_and_why(None, " why ", executing=True) == ("ana", "why")
+    assert ledger.who_and_why("  ", "", executing=False) == ("ana", "")
+    assert ledger.who_and_why(" 7 ", "why", executing=True) == ("7", "why")
+
+
+def test_who_and_why_falls_back_to_unknown_without_a_login(monkeypatch):
+    def no_login() -> str:
+        raise OSError("no login")
+
+    monkeypatch.setattr("getpass.getuser", no_login)
+    assert ledger.who_and_why(None, "", executing=False) == ("unknown", "")
+    assert ledger.default_operator() == "unknown"
+
+
+@pytest.mark.parametrize("executing", [True, False])
+def test_who_and_why_refuses_an_email_dry_run_or_not(executing):
+    with pytest.raises(ledger.LedgerError, match=r"--operator looks like an e-mail address"):
+        ledger.who_and_why("ana@example.org", "why", executing=executing)
+
+
+@pytest.mark.parametrize("reason", [None, "", "   "])
+def test_who_and_why_needs_a_reason_to_execute_only(reason):
+    with pytest.raises(ledger.LedgerError, match=r'--execute needs --reason "why" \(it is stored'):
+        ledger.who_and_why("7", reason, executing=True)
+    assert ledger.who_and_why("7", reason, executing=False) == ("7", "")

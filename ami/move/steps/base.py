@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from django.db import connection
 
@@ -32,7 +32,7 @@ class StepRun:
     created: dict[str, list[int]] = field(default_factory=dict)
     touched: dict[str, list[int]] = field(default_factory=dict)
 
-    def execute(self, sql: str, params: dict[str, object]) -> int:
+    def execute(self, sql: str, params: Mapping[str, Any]) -> int:
         """Run one write statement and add its row count."""
         with connection.cursor() as cur:
             cur.execute(sql, params)
@@ -40,7 +40,7 @@ class StepRun:
         self.rows += count
         return count
 
-    def returning(self, sql: str, params: dict[str, object]) -> list[tuple]:
+    def returning(self, sql: str, params: Mapping[str, Any]) -> list[tuple]:
         """Run a write statement with RETURNING; each returned row is a written row."""
         with connection.cursor() as cur:
             cur.execute(sql, params)
@@ -73,7 +73,12 @@ class StepContext:
     def deployment_ids(self) -> list[int]:
         return list(self.request.deployment_ids)
 
-    def params(self, **extra: object) -> dict[str, object]:
+    def result(self) -> StepResult:
+        """The result of the step that ended last."""
+        assert self.last is not None, "no step ended yet"
+        return self.last
+
+    def params(self, **extra: object) -> dict[str, Any]:
         """The usual parameters: source ``s``, target ``t``, moved deployments ``d``."""
         return {"s": self.source_id, "t": self.target_id, "d": self.deployment_ids, **extra}
 
@@ -100,11 +105,10 @@ def run_simple(
     action: str,
     expected_rows: int | None,
     sql: str,
-    params: dict[str, object],
+    params: Mapping[str, Any],
 ) -> StepResult:
     """A step that is one statement."""
     with ctx.step(label, expected_rows, action) as run:
         run.execute(sql, params)
         run.detail.append(f"{run.rows} row(s)")
-    assert ctx.last is not None
-    return ctx.last
+    return ctx.result()

@@ -78,7 +78,7 @@ def handle_collections(ctx: StepContext) -> StepResult:
     with ctx.step("[handle-collections]", sum(map(_expected, decisions)), "split") as run:
         for c in decisions:
             _handle(ctx, run, c)
-    return ctx.last
+    return ctx.result()
 
 
 def remap_jobs_to_collections(ctx: StepContext) -> StepResult:
@@ -100,7 +100,7 @@ def remap_jobs_to_collections(ctx: StepContext) -> StepResult:
             run.detail.append(f"{n} job(s) no longer point at a collection of another project")
         if not to_clone and not to_null:
             run.detail.append("No moved Jobs referenced split collections")
-    return ctx.last
+    return ctx.result()
 
 
 def _null_column(ctx: StepContext, label: str, column: str, attr: str) -> StepResult:
@@ -109,7 +109,7 @@ def _null_column(ctx: StepContext, label: str, column: str, attr: str) -> StepRe
         if ids:
             run.execute(_NULL_JOB_COLUMN.format(column=column), {"j": ids})
         run.detail.append(f"{run.rows} job(s) cleared")
-    return ctx.last
+    return ctx.result()
 
 
 def detach_job_images(ctx: StepContext) -> StepResult:

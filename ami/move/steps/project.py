@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any, cast
+
 from ami.main.models import Deployment as DeploymentModel
 from ami.main.models import Device, Project, Site, SourceImageCollection
 from ami.move.counts import project_totals
 from ami.move.steps.base import StepContext
 from ami.move.structs import StepResult
+
+if TYPE_CHECKING:
+    from django.db.models import Field
 
 _COPY_SCALARS = """
 UPDATE main_project t SET
@@ -44,7 +49,7 @@ def create_target(ctx: StepContext) -> StepResult:
         with ctx.step("[create-target]", 0, "none") as run:
             run.detail.append(f"Using existing project {ctx.target_id}")
         ctx.target_before = ctx.plan.target_totals
-        return ctx.last
+        return ctx.result()
     # The source's "All Images" arriving becomes the new project's: no empty one beside it.
     adopt = any(a.action == "adopt" for a in ctx.plan.all_images)
     with ctx.step("[create-target]", None, "insert") as run:
@@ -52,7 +57,8 @@ def create_target(ctx: StepContext) -> StepResult:
             pk=ctx.target_id,  # reserved before the recording opened
             name=ctx.plan.target.name,
             owner_id=ctx.plan.source.owner_id,
-            create_defaults=not adopt,
+            # Project.__init__ takes it (as in Antenna): not a field the stubs know.
+            create_defaults=not adopt,  # type: ignore[misc]
         )
         if adopt:
             Project.objects.create_related_defaults(project, collection=False)
@@ -71,8 +77,9 @@ def create_target(ctx: StepContext) -> StepResult:
             f"Created project {project.pk} with its defaults"
             + (" (its 'All Images' comes from the source)" if adopt else "")
         )
+    assert ctx.target_id is not None
     ctx.target_before = project_totals([ctx.target_id])[ctx.target_id]
-    return ctx.last
+    return ctx.result()
 
 
 _MERGE_LINKS = """
@@ -115,6 +122,7 @@ def all_images(ctx: StepContext) -> StepResult:
             source = a.source_collection_id
             if a.action == "merge":
                 mapping = ctx.clones.setdefault("collection", {})
+                assert a.target_collection_id is not None
                 params = {"copy": mapping[source], "into": a.target_collection_id}
                 moved = run.execute(_MERGE_LINKS, params)
                 run.execute(_DROP_COPY_LINKS, params)
@@ -131,14 +139,14 @@ def all_images(ctx: StepContext) -> StepResult:
                 run.detail.append(f"'All Images' (id={source}) is the new project's own")
         if not plans:
             run.detail.append("No second 'All Images' on the target")
-    return ctx.last
+    return ctx.result()
 
 
 def _scalars_change(ctx: StepContext) -> int:
     s = ctx.plan.settings
     if ctx.plan.target.id is None:
         before = tuple(
-            Project._meta.get_field(f).get_default()
+            cast("Field[Any, Any]", Project._meta.get_field(f)).get_default()
             for f in (
                 "default_filters_score_threshold",
                 "session_time_gap_seconds",
@@ -161,7 +169,7 @@ def copy_defaults(ctx: StepContext) -> StepResult:
     if s.action == "keep":
         with ctx.step("[copy-defaults]", 0, "none") as run:
             run.detail.append("kept the target's settings (--keep-target-settings)")
-        return ctx.last
+        return ctx.result()
     changes = {
         "include": (set(s.include_taxa), set(s.target_include_taxa)),
         "exclude": (set(s.exclude_taxa), set(s.target_exclude_taxa)),
@@ -177,4 +185,4 @@ def copy_defaults(ctx: StepContext) -> StepResult:
             f"pipeline={s.default_pipeline_id}, include={len(s.include_taxa)} taxa, "
             f"exclude={len(s.exclude_taxa)} taxa"
         )
-    return ctx.last
+    return ctx.result()

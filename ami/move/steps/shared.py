@@ -54,7 +54,7 @@ def _clone_or_reassign(ctx: StepContext, kind: str) -> StepResult:
         ]
         if skipped:
             run.detail.append(f"skipped {skipped} (public or owned by another project)")
-    return ctx.last
+    return ctx.result()
 
 
 def clone_s3(ctx: StepContext) -> StepResult:

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from ledger.errors import MoveNotFound
 from ledger.export import export_move, export_moves, export_schema, require_moves
@@ -39,7 +40,7 @@ def parse_range(text: str) -> tuple[int, int]:
 class Command(BaseCommand):
     help = "Write sealed moves and their digests to a JSON lines file a reviewer verifies offline."
 
-    def add_arguments(self, parser) -> None:
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--move", type=int, help="The move to export.")
         parser.add_argument(
             "--moves", help="A range of moves, first..last (both included), in one file."
@@ -49,7 +50,7 @@ class Command(BaseCommand):
             "--schema", action="store_true", help="Write the JSON Schema of an export line."
         )
 
-    def handle(self, *args, **options) -> None:
+    def handle(self, *args: Any, **options: Any) -> None:
         output = Path(options["output"])
         if options["schema"]:
             self._write(output, export_schema())

@@ -12,8 +12,9 @@ and reverts run. Existing files are never overwritten.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from ledger import fingerprints
 from ledger.errors import LedgerError
@@ -24,13 +25,13 @@ class Command(BaseCommand):
     help = "Create the signing key pair or the fingerprint key (never overwrites)."
     requires_system_checks: list[str] = []  # noqa: RUF012 - Django's own attribute
 
-    def add_arguments(self, parser) -> None:
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
             "--signing", help="Path of the Ed25519 private key; the public key gets .pub"
         )
         parser.add_argument("--fingerprint", help="Path of the HMAC key for secret columns")
 
-    def handle(self, *args, **options) -> None:
+    def handle(self, *args: Any, **options: Any) -> None:
         if not (options["signing"] or options["fingerprint"]):
             raise CommandError("pass --signing PATH, --fingerprint PATH, or both")
         try:

@@ -11,16 +11,18 @@ what the current role could do to the ledger. See docs/compliance.md.
 
 from __future__ import annotations
 
-from django.core.management.base import BaseCommand, CommandError
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from ledger.errors import LedgerError
-from ledger.roles import inspect, setup_roles
+from ledger.roles import LedgerOwnership, inspect, setup_roles
 
 
 class Command(BaseCommand):
     help = "Hand the ledger to an owner role; grant application roles only what they need."
 
-    def add_arguments(self, parser) -> None:
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--owner", help="The role to own the ledger (created if missing).")
         parser.add_argument(
             "--app-role",
@@ -32,7 +34,7 @@ class Command(BaseCommand):
             "--check", action="store_true", help="Only report what the current role can do."
         )
 
-    def handle(self, *args, **options) -> None:
+    def handle(self, *args: Any, **options: Any) -> None:
         if not options["check"]:
             if not options["owner"] or not options["app_role"]:
                 raise CommandError(
@@ -47,7 +49,7 @@ class Command(BaseCommand):
             return
         self._report(inspect())
 
-    def _report(self, state) -> None:
+    def _report(self, state: LedgerOwnership) -> None:
         self.stdout.write(f"ledger owner(s): {', '.join(state.owners)}")
         if state.superuser or state.owns_or_holds_owner:
             self.stdout.write(

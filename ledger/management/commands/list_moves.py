@@ -1,17 +1,21 @@
 """Sealed moves as a table: id, kind, when, operator, the arguments the settings name
-(``LEDGER_ARGUMENT_COLUMNS``, e.g. source, target, deployments), lineage, reason.
+(``LEDGER_ARGUMENT_COLUMNS``), lineage, reason.
 
-    python manage.py list_moves [--project 7] [--since 2025-01-31] [--format json]
+    python manage.py list_moves [--subject key=value ...] [--since 2025-01-31] [--format json]
+
+Filters the domain registered (``ledger.register_list_filter``) are options of their own.
 """
 
 from __future__ import annotations
 
 from datetime import date
+from typing import Any
 
 import msgspec
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from ledger import config
+from ledger.filters import list_filters, parse_subject
 from ledger.models import Move
 from ledger.queries import list_moves
 from ledger.structs import MoveSummary
@@ -19,18 +23,37 @@ from ledger.web.formats import text_table, when
 from ledger.web.review import show_value
 
 
+def _dest(name: str) -> str:
+    return "filter_" + name.replace("-", "_")
+
+
 class Command(BaseCommand):
     help = "List sealed moves, oldest first."
 
-    def add_arguments(self, parser) -> None:
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
-            "--project", help="Only moves whose source or target is this project id."
+            "--subject",
+            action="append",
+            default=[],
+            metavar="KEY=VALUE",
+            help="Only moves whose subjects hold VALUE under KEY (as the value, or in a list); "
+            "repeat to require several.",
         )
+        for found in list_filters():
+            parser.add_argument(f"--{found.name}", dest=_dest(found.name), help=found.help)
         parser.add_argument("--since", help="Only moves committed on or after this date (UTC).")
         parser.add_argument("--format", choices=["text", "json"], default="text")
 
-    def handle(self, *args, **options) -> None:
-        project = project_id(options["project"])
+    def handle(self, *args: Any, **options: Any) -> None:
+        conditions = []
+        try:
+            conditions += [parse_subject(text) for text in options["subject"]]
+            for found in list_filters():
+                text = options.get(_dest(found.name))
+                if text is not None:
+                    conditions.append(found.match(text))
+        except ValueError as exc:
+            raise CommandError(str(exc)) from exc
         since = None
         if options["since"]:
             try:
@@ -39,7 +62,7 @@ class Command(BaseCommand):
                 raise CommandError(
                     f"--since {options['since']!r} is not a date: use YYYY-MM-DD"
                 ) from exc
-        moves = list_moves(project=project, since=since)
+        moves = list_moves(subjects=conditions, since=since)
         if options["format"] == "json":
             self.stdout.write(msgspec.json.encode(moves).decode())
             return
@@ -77,12 +100,3 @@ def _lineage(m: MoveSummary) -> str:
 
 def _show(value: object) -> str:
     return "-" if value is None else show_value(value)
-
-
-def project_id(value: str | None) -> str | None:
-    """``--project`` as the moves' arguments hold it (a JSON number: "07" matches 7)."""
-    if value is None:
-        return None
-    if not value.strip().isdecimal() or int(value) < 1:
-        raise CommandError(f"--project {value!r} is not a project id: pass a number, e.g. 7")
-    return str(int(value))

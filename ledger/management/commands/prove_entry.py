@@ -12,8 +12,9 @@ proof is written to stdout. A reviewer checks it offline with
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from ledger.errors import LedgerError
 from ledger.proof import build_proof, encode_proof
@@ -24,7 +25,7 @@ from ledger.web.rows import primary_key, resolve_table
 class Command(BaseCommand):
     help = "Write the inclusion proof of a row's change in a sealed move, checked offline."
 
-    def add_arguments(self, parser) -> None:
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--move", type=int, required=True, help="The sealed move.")
         parser.add_argument(
             "--table", required=True, help="app_label.Model, or a table name, of the row."
@@ -37,7 +38,7 @@ class Command(BaseCommand):
         )
         parser.add_argument("--output", help="File to write (default: stdout).")
 
-    def handle(self, *args, **options) -> None:
+    def handle(self, *args: Any, **options: Any) -> None:
         try:
             table = resolve_table(options["table"])
             pk = primary_key(table, options["pk"], options["table"])

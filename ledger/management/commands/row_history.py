@@ -6,8 +6,10 @@ python manage.py row_history main_sourceimage 42
 
 from __future__ import annotations
 
+from typing import Any
+
 import msgspec
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from ledger.queries import HistoryRow, row_history
 from ledger.web.formats import text_table, when
@@ -18,12 +20,12 @@ from ledger.web.rows import UnknownRow, primary_key, resolve_table
 class Command(BaseCommand):
     help = "Show the history of one row: app_label.Model (or a table name) and a primary key."
 
-    def add_arguments(self, parser) -> None:
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("model", help="app_label.Model, or a raw table name.")
         parser.add_argument("pk", help="The row's primary key.")
         parser.add_argument("--format", choices=["text", "json"], default="text")
 
-    def handle(self, *args, **options) -> None:
+    def handle(self, *args: Any, **options: Any) -> None:
         try:
             table = resolve_table(options["model"])
             pk = primary_key(table, options["pk"], options["model"])

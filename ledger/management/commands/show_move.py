@@ -9,9 +9,10 @@ python manage.py show_move 12 --format html --output move-12.html
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import msgspec
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from ledger.errors import MoveNotFound
 from ledger.queries import move_detail
@@ -26,7 +27,7 @@ DOSSIERS = {"markdown": render_markdown, "html": render_html}
 class Command(BaseCommand):
     help = "Show one sealed move, or write its dossier (Markdown or HTML) for a ticket."
 
-    def add_arguments(self, parser) -> None:
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("move", type=int, help="The move id (see list_moves).")
         parser.add_argument(
             "--format",
@@ -42,7 +43,7 @@ class Command(BaseCommand):
             help="PEM public key: the dossier checks the moves' signatures with it.",
         )
 
-    def handle(self, *args, **options) -> None:
+    def handle(self, *args: Any, **options: Any) -> None:
         fmt = options["format"]
         try:
             key = load_public_key(options["public_key"]) if options["public_key"] else None

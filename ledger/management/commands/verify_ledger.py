@@ -13,10 +13,10 @@ write the database would verify; without a checkpoint, so would deleting the new
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import TYPE_CHECKING, Any
 
 import msgspec
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from ledger import checkpoint
 from ledger.errors import ExportFormatError, LedgerError
@@ -26,8 +26,11 @@ from ledger.signing import load_public_key
 from ledger.structs import VerifyReport
 from ledger.verify import failure_message, verify
 
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-def _check_flags(options: dict) -> None:
+
+def _check_flags(options: dict[str, Any]) -> None:
     """One CommandError per combination of flags that cannot go together."""
     offline = options["file"] or options["proof"]
     if options["digest"] and not (offline or options["move"] is not None):
@@ -53,9 +56,9 @@ class Command(BaseCommand):
         "an inclusion proof."
     )
     # Offline verification must run with the database unreachable: no checks touch it.
-    requires_system_checks: ClassVar[list[str]] = []
+    requires_system_checks = []  # noqa: RUF012 - as BaseCommand declares it
 
-    def add_arguments(self, parser) -> None:
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--move", type=int, help="Verify only this move (and its link).")
         parser.add_argument(
             "--file", help="Verify an export_ledger file (one move or a range), with no database."
@@ -80,7 +83,7 @@ class Command(BaseCommand):
         )
         parser.add_argument("--format", choices=["text", "json"], default="text")
 
-    def handle(self, *args, **options) -> None:
+    def handle(self, *args: Any, **options: Any) -> None:
         _check_flags(options)
         try:
             key = load_public_key(options["public_key"]) if options["public_key"] else None
@@ -91,7 +94,9 @@ class Command(BaseCommand):
         if not report.ok:
             raise CommandError(failure_message(report.failures[0]))
 
-    def _verify(self, options, key) -> tuple[VerifyReport, str]:
+    def _verify(
+        self, options: dict[str, Any], key: Ed25519PublicKey | None
+    ) -> tuple[VerifyReport, str]:
         """The report, and which move its digest is of."""
         if options["proof"]:
             proof = read_proof(options["proof"])
@@ -112,7 +117,7 @@ class Command(BaseCommand):
         which = f"move {options['move']}" if options["move"] is not None else "the last move"
         return report, which
 
-    def _render(self, report: VerifyReport, options, which: str) -> None:
+    def _render(self, report: VerifyReport, options: dict[str, Any], which: str) -> None:
         if options["format"] == "json":
             self.stdout.write(msgspec.json.encode(report).decode())
             return

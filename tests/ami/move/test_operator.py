@@ -1,0 +1,40 @@
+"""move_project_data follows the ledger's operator and reason rules (``ledger.who_and_why``)."""
+
+from __future__ import annotations
+
+import pytest
+from django.core.management.base import CommandError
+
+from ledger.models import Move
+from tests.ami.move.helpers import move
+from tests.builders import make_project, make_user, setup_source
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def args():
+    src = setup_source(1)
+    target = make_project("Target", make_user("target-owner"))
+    return [
+        "--source-project", str(src.project.pk), "--target-project", str(target.pk),
+        "--deployment-ids", str(src.dep.pk),
+    ]  # fmt: skip
+
+
+def test_execute_without_a_reason_is_refused_with_the_ledgers_words(args):
+    with pytest.raises(CommandError, match=r'--execute needs --reason "why" \(it is stored'):
+        move(*args, "--execute", "--reason", "  ")
+    assert not Move.objects.exists()
+
+
+def test_no_operator_records_the_login_as_the_ledger_defaults_it(args, monkeypatch):
+    monkeypatch.setattr("getpass.getuser", lambda: "ana")
+    move(*args, "--execute", "--reason", " TICKET-1 ")
+    (recorded,) = Move.objects.all()
+    assert (recorded.operator, recorded.reason) == ("ana", "TICKET-1")
+
+
+def test_an_email_operator_is_refused_in_a_dry_run_too(args):
+    with pytest.raises(CommandError, match=r"--operator looks like an e-mail address"):
+        move(*args, "--operator", "ana@example.org")

@@ -1,0 +1,176 @@
+"""The replay (``ledger.revert``) on a schema of the ledger tests' own (``toyapp``: FKs, an
+M2M, cascades, a composite unique key), with no Antenna model: the completeness law (a move
+then its revert leaves every table as it was), revert of a revert, drift and re-insert
+conflicts, and the dry run."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+
+import pytest
+from django.db import IntegrityError, connection, transaction
+
+import ledger
+from ledger.replay import hooks
+from tests.ledger.toyapp.models import TABLES, Book, Owner, Shelf, Tag
+
+
+@pytest.fixture
+def toy(db):
+    """The toy tables registered, with two owners, three shelves, books, tags and loans."""
+    for table, label in TABLES:
+        ledger.register_table(table, label=label)
+    ana, bob = Owner.objects.create(name="ana"), Owner.objects.create(name="bob")
+    a1 = Shelf.objects.create(owner=ana, name="one")
+    a2 = Shelf.objects.create(owner=ana, name="two")
+    b1 = Shelf.objects.create(owner=bob, name="one")
+    red, blue = Tag.objects.create(label="red"), Tag.objects.create(label="blue")
+    for shelf in (a1, a2, b1):
+        for n in range(3):
+            book = Book.objects.create(
+                shelf=shelf, title=f"{shelf.name}-{n}", price=Decimal("9.90") + n, coauthor=bob
+            )
+            book.tags.set([red] if n % 2 else [red, blue])
+            book.loans.create(borrower=f"reader{n}")
+    yield {"ana": ana, "bob": bob, "a1": a1, "a2": a2, "b1": b1, "red": red, "blue": blue}
+    for table, _ in TABLES:
+        ledger.unregister_table(table)
+
+
+def dump() -> dict[str, dict[str, object]]:
+    """Every row of every toy table, by table and primary key."""
+    rows: dict[str, dict[str, object]] = {}
+    with connection.cursor() as cursor:
+        for table, _ in TABLES:
+            cursor.execute(f"SELECT id::text, to_jsonb(t)::text FROM {table} t")
+            rows[table] = {pk: json.loads(row) for pk, row in cursor.fetchall()}
+    return rows
+
+
+def reorganise(world) -> ledger.Recording:
+    """A move touching every toy table: updates, inserts, an M2M change, cascades, a swap
+    of two names under the composite unique key."""
+    with (
+        transaction.atomic(),
+        ledger.recording(
+            command="reorganise", reason="tidy", operator="7", subjects={"owner": 1}
+        ) as rec,
+    ):
+        with rec.step("[move-books]", action="update"):
+            Book.objects.filter(shelf=world["a1"]).update(shelf=world["b1"], price=1)
+        with rec.step("[swap-names]", expected_rows=3, action="update"):
+            Shelf.objects.filter(pk=world["a1"].pk).update(name="tmp")
+            Shelf.objects.filter(pk=world["a2"].pk).update(name="one")
+            Shelf.objects.filter(pk=world["a1"].pk).update(name="two")
+        with rec.step("[retag]", action="m2m"):
+            green = Tag.objects.create(label="green")
+            for book in Book.objects.filter(shelf=world["b1"]):
+                book.tags.add(green)
+            world["blue"].books.clear()
+        with rec.step("[drop-shelf]", action="delete"):
+            # Django cascades to the shelf's books, their loans and their tag links.
+            Shelf.objects.filter(pk=world["a2"].pk).delete()
+        with rec.step("[unset-coauthor]", action="update"):
+            Owner.objects.filter(pk=world["bob"].pk).update(name="robert")
+            Book.objects.filter(coauthor=world["bob"]).update(coauthor=None)
+    return rec
+
+
+def undo(move_id: int, **policy: bool) -> ledger.ReplayReport:
+    return ledger.revert(
+        move_id,
+        execute=True,
+        policy=ledger.ReplayPolicy(**policy),
+        reason="undo",
+        operator="8",
+    )
+
+
+def test_a_move_then_its_revert_leaves_every_table_as_it_was(toy):
+    before = dump()
+    rec = reorganise(toy)
+    after = dump()
+    assert after != before
+    assert all(after[table] != before[table] for table, _ in TABLES)
+    report = undo(rec.move_id)
+    assert report.ok
+    assert dump() == before
+    header, _ = ledger.read_header(report.revert_move_id)
+    assert (header.kind, header.reverts_id) == ("revert", rec.move_id)
+    assert header.subjects == {"owner": 1}
+    assert ledger.verify().ok
+
+
+def _revert_of_revert(world) -> None:
+    rec = reorganise(world)
+    moved = dump()
+    first = undo(rec.move_id)
+    again = undo(first.revert_move_id)
+    assert again.ok
+    assert dump() == moved
+    with pytest.raises(ledger.LedgerError, match=rf"move {rec.move_id} was already reverted"):
+        undo(rec.move_id)
+    assert ledger.verify().ok
+
+
+def test_the_revert_of_a_revert_makes_the_move_again(toy, monkeypatch):
+    # Every revert is recorded as command "revert_move", whose hooks this project's domain
+    # registers for its own moves: hidden here, the generic replay is what is tested.
+    monkeypatch.setitem(hooks._hooks, "revert_move", ledger.ReplayHooks())
+    _revert_of_revert(toy)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="replay hooks are looked up by the revert's command ('revert_move', shared by every "
+    "domain), so a domain's hooks for its reverts run on any domain's revert of a revert",
+)
+def test_the_revert_of_a_revert_runs_no_other_domains_hooks(toy):
+    _revert_of_revert(toy)
+
+
+def test_a_dry_run_plans_every_table_and_changes_nothing(toy):
+    rec = reorganise(toy)
+    moved = dump()
+    report = ledger.revert(rec.move_id, execute=False, reason="undo", operator="8")
+    assert not report.executed
+    assert report.ok
+    assert {t.table for t in report.plan.tables} == {table for table, _ in TABLES}
+    assert dump() == moved
+    assert (
+        [m.kind for m in ledger.list_moves()] == ["move"]
+        if hasattr(ledger, "list_moves")
+        else True
+    )
+
+
+def test_a_row_changed_since_the_move_is_a_drift_conflict_and_nothing_is_reverted(toy):
+    rec = reorganise(toy)
+    book = Book.objects.filter(shelf=toy["b1"]).first()
+    Book.objects.filter(pk=book.pk).update(price=5)
+    drifted = dump()
+    with pytest.raises(ledger.ReplayConflict) as refused:
+        undo(rec.move_id)
+    kinds = {c.kind: c for c in refused.value.report.plan.conflicts}
+    assert "drift" in kinds
+    assert kinds["drift"].table == "toyapp_book"
+    assert str(book.pk) in kinds["drift"].sample
+    assert dump() == drifted
+    # Skipping the drifted row reverts everything else and leaves it as it is now.
+    report = undo(rec.move_id, skip_drifted=True)
+    assert report.ok
+    assert Book.objects.get(pk=book.pk).price == 5
+    assert [c.kind for c in report.skipped] == ["drift"]
+
+
+def test_a_deleted_row_whose_unique_key_was_taken_since_is_not_reinserted(toy):
+    rec = reorganise(toy)
+    # The dropped shelf was ana's "one" after the swap; a new shelf takes (ana, "one").
+    Shelf.objects.create(owner=toy["ana"], name="one")
+    taken = dump()
+    # Refused as a whole, nothing half-reverted. (Today the composite key's collision comes
+    # out of the re-insert as the database's IntegrityError, not as a planned conflict.)
+    with pytest.raises((ledger.LedgerError, IntegrityError), match="toyapp_shelf_owner_name"):
+        undo(rec.move_id)
+    assert dump() == taken
