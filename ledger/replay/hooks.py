@@ -23,17 +23,28 @@ class ReplayHooks:
     """Domain callbacks around the replay of a move. Every method has a safe default.
 
     Attributes:
-        derived_columns: per table, columns recomputed by the domain (cached counts,
-            timestamps it stamps): the replay neither compares nor restores them.
+        derived_columns: per table, columns recomputed by the domain after the replay
+            (cached counts): restored, never compared.
+        bookkeeping_columns: per table, columns any ordinary save stamps (``updated_at``,
+            ``calculated_fields_updated_at``, cached counts): they never make drift. The
+            replay sets one back to its before-value only where the row is otherwise
+            restored and the column still holds what the move left in it; where a later
+            save stamped it, today's value is kept.
     """
 
     derived_columns: Mapping[str, frozenset[str]] = {}
+    bookkeeping_columns: Mapping[str, frozenset[str]] = {}
 
     def describe(self, move: MoveHeader) -> dict[str, object]:
         """Domain facts for the plan (e.g. a created project to remove); they are stored in the
         revert's arguments too, so ``source_project``, ``target_project`` and
         ``deployment_ids`` keys show in ``list_moves``."""
         return {}
+
+    def lock(self, move: MoveHeader, policy: ReplayPolicy) -> None:
+        """Inside the revert's transaction, after the ledger locked the move's tables and
+        found it not reverted, before any scan: lock what the domain needs (e.g. the moved
+        rows' parents, in the order its moves lock them)."""
 
     def conflicts(self, move: MoveHeader, policy: ReplayPolicy) -> list[Conflict]:
         """Read-only scans for rows created after the move that depend on its state."""
