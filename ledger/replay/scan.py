@@ -127,9 +127,12 @@ _NOT_DELETED_LATER = sql.SQL(
 
 
 def _values(shape: TableShape, key: sql.Composable, recorded: str) -> sql.Composable:
-    """``after_value, current_value`` of a drifted column as JSON text; secrets never shown."""
+    """``after_value, current_value`` of a drifted column as JSON text, both read through the
+    column's type (the typed recorded row ``recorded``, the live row ``t``); secrets never
+    shown."""
     return sql.SQL(
-        "CASE WHEN {key} = ANY({secret}) THEN NULL ELSE ({recorded} -> {key})::text END, "
+        "CASE WHEN {key} = ANY({secret}) THEN NULL ELSE (to_jsonb({recorded}) -> {key})::text "
+        "END, "
         "CASE WHEN {key} = ANY({secret}) THEN NULL ELSE (to_jsonb(t) -> {key})::text END"
     ).format(
         key=key,
@@ -162,7 +165,7 @@ def find_update_drift(cursor, move_id: int, shape: TableShape) -> None:
         t=t,
         pk=pk,
         pktype=shape.pk_type,
-        values=_values(shape, sql.SQL("last.key"), "last.after"),
+        values=_values(shape, sql.SQL("last.key"), "last.a"),
         equal=_case_equal(shape, shape.compared(), sql.SQL("last.key"), "a", "last.after"),
         not_deleted=_NOT_DELETED_LATER.format(pk=sql.SQL("last.pk"), id=sql.SQL("last.id")),
     )
@@ -190,7 +193,7 @@ def find_insert_drift(cursor, move_id: int, shape: TableShape, updated: set[str]
             t=t,
             pk=pk,
             pktype=shape.pk_type,
-            values=_values(shape, sql.SQL("k.key"), "c.after"),
+            values=_values(shape, sql.SQL("k.key"), "a"),
             equal=_case_equal(shape, columns, sql.SQL("k.key"), "a", "c.after"),
             not_deleted=_NOT_DELETED_LATER.format(pk=sql.SQL("u.pk"), id=sql.SQL("c.id")),
         ),
