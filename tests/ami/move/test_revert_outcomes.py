@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 from io import StringIO
 from types import SimpleNamespace
 
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.db import connections
 
 import ledger.replay.apply
 from ami.main.cached_fields import refresh_project_cached_fields
@@ -281,3 +283,47 @@ def test_a_lost_connection_during_the_revert_is_one_clear_error(world, monkeypat
     assert not Move.objects.filter(kind="revert").exists()
     revert(move_id, *EXECUTE)  # run again: it goes through
     assert Deployment.objects.get(pk=world.src.dep.pk).project_id == world.src.project.pk
+
+
+@pytest.mark.django_db(transaction=True)
+def test_of_two_reverts_of_one_move_one_wins_and_the_other_says_already_reverted(
+    world, monkeypatch
+):
+    move_id = moved(world)
+    real = ledger.replay.apply.run_unit
+    entered, go = threading.Event(), threading.Event()
+
+    def paused(*args, **kwargs):
+        if not entered.is_set():
+            entered.set()
+            go.wait(30)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(ledger.replay.apply, "run_unit", paused)
+    results: dict[str, object] = {}
+
+    def attempt(name: str) -> None:
+        try:
+            results[name] = run(move_id, *EXECUTE)[0]
+        except CommandError as exc:
+            results[name] = exc
+        finally:
+            connections.close_all()
+
+    first = threading.Thread(target=attempt, args=("first",))
+    first.start()
+    assert entered.wait(30)
+    second = threading.Thread(target=attempt, args=("second",))
+    second.start()
+    second.join(1)
+    assert second.is_alive(), "the second revert did not wait for the first"
+    go.set()
+    first.join(30)
+    second.join(30)
+    done = Move.objects.get(reverts_id=move_id)
+    assert f"REVERT COMPLETE: move {done.pk}, digest {done.digest}" in results["first"]
+    assert isinstance(results["second"], CommandError)
+    assert str(results["second"]) == (
+        f"revert refused, nothing was changed:\n- move {move_id} was already reverted by move "
+        f"{done.pk}: to re-apply it, revert move {done.pk}"
+    )
