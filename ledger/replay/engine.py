@@ -29,6 +29,7 @@ raises ``Interrupted`` (nothing changed, run it again). The returned report says
 from __future__ import annotations
 
 import contextlib
+import logging
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -55,6 +56,8 @@ from ledger.replay.structs import (
 )
 from ledger.structs import MoveHeader
 from ledger.verify import verify
+
+logger = logging.getLogger(__name__)
 
 # Conflicts that stop even a rehearsal: nothing after them can be trusted or run.
 FATAL = ("tampered", "reverted", "schema", "fingerprint-key")
@@ -220,21 +223,30 @@ def _shapes(header: MoveHeader, hooks: ReplayHooks) -> dict[str, TableShape]:
 
 def _transaction(run: Run) -> ReplayReport:
     """Plan and replay in one transaction; a rehearsal (or a refusal) is rolled back."""
-    with transaction.atomic(using=run.using):
-        _set_lock_timeout(run)
-        plan = _plan(run)
-        run.progress.plan(plan)
-        stop = _stops(plan, run.rehearse)
-        if stop:
-            report = ReplayReport(plan=plan, executed=False, ok=False)
-            if not run.rehearse:
-                raise ReplayConflict(_refusal(stop), report)
-            transaction.set_rollback(True, using=run.using)
-            return report
-        report, rec = _replay(run, plan)
-        if run.rehearse:
-            transaction.set_rollback(True, using=run.using)
-            return report
+    committed: list[bool] = []
+    try:
+        with transaction.atomic(using=run.using):
+            # Runs first of the commit hooks: an error of a later one (releasing capture)
+            # happens after the commit and must not read as a rollback.
+            transaction.on_commit(lambda: committed.append(True), using=run.using)
+            _set_lock_timeout(run)
+            plan = _plan(run)
+            run.progress.plan(plan)
+            stop = _stops(plan, run.rehearse)
+            if stop:
+                report = ReplayReport(plan=plan, executed=False, ok=False)
+                if not run.rehearse:
+                    raise ReplayConflict(_refusal(stop), report)
+                transaction.set_rollback(True, using=run.using)
+                return report
+            report, rec = _replay(run, plan)
+            if run.rehearse:
+                transaction.set_rollback(True, using=run.using)
+                return report
+    except Exception as exc:
+        if not committed:
+            raise
+        logger.warning("after revert of move %s committed: %s", run.move_id, exc)
     # Committed: only now is the revert a move of its own.
     return msgspec.structs.replace(
         report, executed=True, revert_move_id=rec.move_id, digest=rec.digest

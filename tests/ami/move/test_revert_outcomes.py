@@ -15,6 +15,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import connections
 
+import ledger.install
 import ledger.replay.apply
 from ami.main.cached_fields import refresh_project_cached_fields
 from ami.main.management.commands.revert_move import Command
@@ -327,3 +328,22 @@ def test_of_two_reverts_of_one_move_one_wins_and_the_other_says_already_reverted
         f"revert refused, nothing was changed:\n- move {move_id} was already reverted by move "
         f"{done.pk}: to re-apply it, revert move {done.pk}"
     )
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_deadlock_dropping_the_triggers_after_commit_is_no_failed_revert(world, monkeypatch):
+    move_id = moved(world)
+
+    def deadlocked_release(using: str = "default", tables=None) -> list[str]:
+        with side_connection(using) as side, side.cursor() as cursor:
+            cursor.execute(
+                "DO $$ BEGIN RAISE EXCEPTION 'drop trigger' USING ERRCODE = "
+                "'deadlock_detected'; END $$"
+            )
+        return []
+
+    monkeypatch.setattr(ledger.install, "release_capture", deadlocked_release)
+    out, _ = run(move_id, *EXECUTE)
+    done = Move.objects.get(reverts_id=move_id)
+    assert f"REVERT COMPLETE: move {done.pk}, digest {done.digest}" in out
+    assert Deployment.objects.get(pk=world.src.dep.pk).project_id == world.src.project.pk
