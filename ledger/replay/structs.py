@@ -61,7 +61,8 @@ class Conflict(msgspec.Struct, frozen=True, kw_only=True):
             sample row).
         current_value: for drift of a column, what it holds today (JSON text, first sample
             row; secrets are never shown).
-        later_move: the later move that wrote the clashing or changed rows, when one did.
+        later_move: the later move concerned, when one is: the one that wrote the clashing
+            rows (``unique``, ``reinsert``), or that reverted this move (``reverted``).
     """
 
     kind: ConflictKind

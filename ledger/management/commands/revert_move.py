@@ -100,11 +100,11 @@ class Command(BaseCommand):
         self.started = time.monotonic()
         operator = options["operator"] or getpass.getuser()
         if "@" in operator:
-            raise CommandError("--operator must not be an e-mail address: give a user id or name")
+            self._fail("--operator must not be an e-mail address: give a user id or name")
         if self.execute and not options["reason"].strip():
-            raise CommandError('--execute needs --reason "why the move is undone" (it is stored)')
+            self._fail('--execute needs --reason "why the move is undone" (it is stored)')
         if options["lock_timeout"] <= 0:
-            raise CommandError("--lock-timeout must be a positive number of seconds")
+            self._fail("--lock-timeout must be a positive number of seconds")
         policy = ReplayPolicy(
             skip_drifted=options["skip_drifted"],
             carry_new_data=options["carry_new_data"],
@@ -123,7 +123,7 @@ class Command(BaseCommand):
                 on_step=self._step,
             )
         except MoveNotFound as exc:
-            raise CommandError(str(exc)) from exc
+            self._fail(str(exc))
         except ReplayConflict as exc:
             self._refuse(str(exc), exc.report, exc)
         except Interrupted as exc:
@@ -187,6 +187,13 @@ class Command(BaseCommand):
                     self._lines(render.render_conflicts(report.plan, later))
             self._lines(render.render_refusal(message, report))
         raise CommandError(message) from exc
+
+    def _fail(self, message: str) -> None:
+        """A request that cannot be carried out at all (bad flags, no such move); with
+        --format json still one document."""
+        if self.json:
+            self.stdout.write(render.refusal_json(message, None))
+        raise CommandError(message)
 
     def _lines(self, lines) -> None:
         if self.json or self.verbosity == 0:

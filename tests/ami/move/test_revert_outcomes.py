@@ -347,3 +347,17 @@ def test_a_deadlock_dropping_the_triggers_after_commit_is_no_failed_revert(world
     done = Move.objects.get(reverts_id=move_id)
     assert f"REVERT COMPLETE: move {done.pk}, digest {done.digest}" in out
     assert Deployment.objects.get(pk=world.src.dep.pk).project_id == world.src.project.pk
+
+
+@pytest.mark.parametrize(
+    ("args", "error"),
+    [
+        (("999",), "move 999 does not exist: run list_moves to see the recorded ids"),
+        (("1", "--execute"), '--execute needs --reason "why the move is undone" (it is stored)'),
+    ],
+)
+def test_json_gets_one_document_for_a_request_that_cannot_run(db, args, error):
+    out = StringIO()
+    with pytest.raises(CommandError, match=re.escape(error)):
+        call_command("revert_move", *args, "--format", "json", stdout=out)
+    assert json.loads(out.getvalue()) == {"ok": False, "executed": False, "error": error}
