@@ -13,7 +13,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from ami.main.cached_fields import refresh_project_cached_fields
-from ami.main.models import Deployment, Event, Occurrence, Project, SourceImage
+from ami.main.models import Deployment, Device, Event, Occurrence, Project, SourceImage
 from ami.ml.models import ProjectPipelineConfig
 from ledger.models import Move
 from tests.ami.move.commands import dump, move_to, revert, revert_refused
@@ -151,3 +151,19 @@ def test_reapplying_a_move_whose_unique_keys_a_later_move_took_is_a_conflict(wor
         )  # fmt: skip
     assert "REVERT REFUSED" in text.getvalue()
     assert dump() == state
+
+
+def test_a_renamed_clone_is_drift_in_its_column_and_skip_drifted_keeps_it_whole(world):
+    move_id = move_to(world.src.project.pk, world.target.pk, world.src.dep.pk)
+    clone = Device.objects.get(project=world.target, name=world.src.device.name)
+    Device.objects.filter(pk=clone.pk).update(name="Renamed clone")
+    dry = revert_refused(move_id)
+    assert (
+        f'1 row(s) of main_device changed since in column name (the move left "'
+        f'{world.src.device.name}", today "Renamed clone")'
+    ) in dry
+    undo(move_id, "--skip-drifted")
+    assert Device.objects.get(pk=clone.pk).name == "Renamed clone"  # a created row: kept whole
+    assert Deployment.objects.get(pk=world.src.dep.pk).device_id == world.src.device.pk
+    record = Move.objects.get(reverts_id=move_id).arguments
+    assert record["skipped"] == {"main_device": [str(clone.pk)]}
