@@ -648,6 +648,9 @@ def _after(run: Run) -> tuple[list[Conflict], list[CheckOutcome]]:
         ]
         updated = _updated_columns(cursor, run.move_id)
         missing = exact.not_restored(cursor, run.move_id, run.shapes, updated, ops)
+    # Deferred constraints are checked at commit: check them now, so a dry run finds what the
+    # commit would, and an execute refuses instead of failing at its commit.
+    broken = [] if dependents else _deferred_constraints(run)
     restored = CheckOutcome(
         name="rows-restored",
         ok=not missing,
@@ -655,7 +658,44 @@ def _after(run: Run) -> tuple[list[Conflict], list[CheckOutcome]]:
         if not missing
         else f"{sum(c.count for c in missing)} row(s) differ",
     )
-    return dependents + missing, [restored, *run.hooks.after_replay(run.header, run.policy)]
+    checks = [restored, *run.hooks.after_replay(run.header, run.policy)]
+    return dependents + broken + missing, checks
+
+
+_DEFERRED = """
+SELECT quote_ident(n.nspname) || '.' || quote_ident(c.conname) FROM pg_constraint c
+JOIN pg_namespace n ON n.oid = c.connamespace
+WHERE c.condeferrable AND c.condeferred AND n.nspname = ANY(current_schemas(false))
+ORDER BY 1
+"""
+
+
+def _deferred_constraints(run: Run) -> list[Conflict]:
+    """Check every deferred constraint now (``SET CONSTRAINTS ALL IMMEDIATE``), then defer
+    again those that are deferred by default, for the rest of the transaction."""
+    with run.cursor() as cursor:
+        cursor.execute(_DEFERRED)
+        deferred = [row[0] for row in cursor.fetchall()]
+        try:
+            with transaction.atomic(using=run.using):
+                cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+        except IntegrityError as exc:
+            detail = "; ".join(line.strip() for line in str(exc).strip().splitlines() if line)
+            return [
+                Conflict(
+                    kind="reference",
+                    table="",
+                    count=1,
+                    message=f"after the replay a constraint does not hold ({detail}): a row the "
+                    "revert restores or re-inserts references a row deleted since (or the "
+                    "domain's writes broke a key); nothing was changed",
+                )
+            ]
+        finally:
+            if deferred:
+                names = sql.SQL(", ").join(sql.SQL(name) for name in deferred)
+                cursor.execute(sql.SQL("SET CONSTRAINTS {} DEFERRED").format(names))
+    return []
 
 
 def _failures(plan: ReplayPlan, report: ReplayReport) -> list[Conflict]:

@@ -17,6 +17,7 @@ ConflictKind = Literal[
     "secret",
     "fingerprint-key",
     "dependent",
+    "reference",
     "new-data",
     "count",
     "not-restored",

@@ -16,7 +16,7 @@ from ami.main.cached_fields import refresh_project_cached_fields
 from ami.main.models import Deployment, Device, Event, Occurrence, Project, SourceImage
 from ami.ml.models import ProjectPipelineConfig
 from ledger.models import Move
-from tests.ami.move.commands import dump, move_to, revert, revert_refused
+from tests.ami.move.commands import dump, move, move_to, revert, revert_refused
 from tests.builders import (
     add_deployment,
     make_collection,
@@ -167,3 +167,26 @@ def test_a_renamed_clone_is_drift_in_its_column_and_skip_drifted_keeps_it_whole(
     assert Deployment.objects.get(pk=world.src.dep.pk).device_id == world.src.device.pk
     record = Move.objects.get(reverts_id=move_id).arguments
     assert record["skipped"] == {"main_device": [str(clone.pk)]}
+
+
+def test_a_row_to_re_insert_whose_parent_was_deleted_since_is_refused_not_a_crash(world):
+    # The move takes the moved images out of the mixed collection (link rows deleted); one of
+    # those images is deleted since. Re-inserting its link would break a foreign key at
+    # commit: the dry run says so, and --execute refuses, both before any commit.
+    move_id = move(
+        "--source-project", str(world.src.project.pk), "--target-project", str(world.target.pk),
+        "--deployment-ids", str(world.src.dep.pk), "--no-clone-collections", "--reason", "t",
+    )  # fmt: skip
+    SourceImage.objects.filter(pk=world.src.images[0].pk).delete()
+    state = dump()
+    dry = revert_refused(move_id, "--skip-drifted")
+    assert "[reference] BLOCKS: after the replay a constraint does not hold" in dry
+    assert "main_sourceimagecollection_images" in dry
+    out = StringIO()
+    with pytest.raises(CommandError, match=r"after the replay a constraint does not hold"):
+        call_command(
+            "revert_move", str(move_id), "--execute", "--reason", "undo", "--skip-drifted",
+            stdout=out,
+        )  # fmt: skip
+    assert "REVERT REFUSED" in out.getvalue()
+    assert dump() == state
