@@ -217,10 +217,10 @@ def find_reinsert_collisions(cursor, move_id: int, shape: TableShape) -> None:
 
 
 def _later_writer(pk: sql.Composable) -> sql.Composable:
-    """The latest later move that inserted the live row ``pk`` of %(table)s, if any."""
+    """The latest later move that inserted or updated the live row ``pk`` of %(table)s."""
     return sql.SQL(
         "(SELECT max(l.move_id) FROM ledger_change l WHERE l.table_name = %(table)s "
-        "AND l.op = 'I' AND l.move_id > %(move)s AND {pk} = ANY(l.pks))"
+        "AND l.op IN ('I', 'U') AND l.move_id > %(move)s AND {pk} = ANY(l.pks))"
     ).format(pk=pk)
 
 
