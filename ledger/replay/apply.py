@@ -61,7 +61,11 @@ def run_unit(cursor, move_id: int, unit: Unit, shape: TableShape) -> int:
     columns = _changed_columns(cursor, params, shape)
     if not columns:
         return 0
-    query = statements.restore_updates(shape, columns)
+    cursor.execute(
+        "SELECT EXISTS (SELECT 1 FROM pg_temp.ledger_replay_skip WHERE table_name = %(table)s)",
+        params,
+    )
+    query = statements.restore_updates(shape, columns, skips=cursor.fetchone()[0])
     if not _rows_repeat(cursor, params):
         cursor.execute(query, params)
         return cursor.rowcount

@@ -23,7 +23,9 @@ def _changes(op: str) -> sql.Composable:
     return _CHANGES.format(op=sql.Literal(op))
 
 
-def restore_updates(shape: TableShape, columns: list[str]) -> sql.Composable:
+def restore_updates(
+    shape: TableShape, columns: list[str], *, skips: bool = True
+) -> sql.Composable:
     """UPDATE rows back to their before-values where they still hold their after-values.
 
     Compare-and-swap per column set: a drifted cell the replay leaves as it is
@@ -36,20 +38,28 @@ def restore_updates(shape: TableShape, columns: list[str]) -> sql.Composable:
         shape: the table.
         columns: the columns the restored change groups changed (their union); secret
             columns are never among them (a fingerprint cannot be restored).
+        skips: whether the table has rows or cells to leave (else none is looked up).
     """
     t, pk = shape.ident, sql.Identifier(shape.pk)
     sets = sql.SQL(", ").join(_restore(shape, col) for col in columns)
+    skip = (
+        sql.SQL(
+            "coalesce((SELECT array_agg(s.col) FROM pg_temp.ledger_replay_skip s "
+            "WHERE s.table_name = %(table)s AND s.pk = u.pk), '{}')"
+        )
+        if skips
+        else sql.SQL("'{}'::text[]")
+    )
     cas = _cas_changed(shape, columns)
     return sql.SQL(
         "WITH ch AS MATERIALIZED (SELECT c.pks, c.before, c.after, b, a FROM ledger_change c "
         "CROSS JOIN LATERAL jsonb_populate_record(NULL::{t}, c.before) AS b "
         "CROSS JOIN LATERAL jsonb_populate_record(NULL::{t}, c.after) AS a WHERE {where}), "
-        "src AS (SELECT u.pk, ch.before, ch.after, ch.b, ch.a, coalesce((SELECT "
-        "array_agg(s.col) FROM pg_temp.ledger_replay_skip s WHERE s.table_name = %(table)s "
-        "AND s.pk = u.pk), '{{}}') AS skip FROM ch CROSS JOIN LATERAL unnest(ch.pks) AS u(pk)) "
+        "src AS (SELECT u.pk, ch.before, ch.after, ch.b, ch.a, {skip} AS skip "
+        "FROM ch CROSS JOIN LATERAL unnest(ch.pks) AS u(pk)) "
         "UPDATE {t} AS t SET {sets} FROM src WHERE t.{pk} = src.pk::{pktype} "
         "AND NOT '' = ANY(src.skip) AND {cas}"
-    ).format(t=t, where=_changes("U"), sets=sets, pk=pk, pktype=shape.pk_type, cas=cas)
+    ).format(t=t, where=_changes("U"), skip=skip, sets=sets, pk=pk, pktype=shape.pk_type, cas=cas)
 
 
 def _restore(shape: TableShape, col: str) -> sql.Composable:
