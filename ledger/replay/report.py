@@ -142,3 +142,50 @@ def refusal_json(error: str, report: ReplayReport | None) -> str:
         document["reasons"] = msgspec.to_builtins(reasons(report))
     document.update({"ok": False, "executed": False, "error": error})
     return msgspec.json.encode(document).decode()
+
+
+RICH_STYLES = {"warning": "yellow", "error": "bold red", "success": "green"}
+
+
+class TerminalProgress:
+    """The revert's progress on a terminal, as a move shows its own: a line per phase with a
+    spinner while it runs and its elapsed time, a line per replayed step; other lines print
+    above it."""
+
+    def __init__(self, file) -> None:
+        from rich.console import Console
+        from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+        self.console = Console(file=file)
+        self.progress = Progress(
+            SpinnerColumn(finished_text="[green]✓[/]"),
+            TextColumn("{task.description}", markup=False),
+            TimeElapsedColumn(),
+            console=self.console,
+        )
+        self.task: object | None = None
+
+    def __enter__(self) -> TerminalProgress:
+        self.progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._finish()
+        self.progress.stop()
+
+    def _finish(self) -> None:
+        if self.task is not None:
+            self.progress.update(self.task, completed=1)  # type: ignore[arg-type]
+            self.progress.stop_task(self.task)  # type: ignore[arg-type]
+            self.task = None
+
+    def phase(self, name: str) -> None:
+        self._finish()
+        self.task = self.progress.add_task(name, total=1)
+
+    def step(self, step: StepDone) -> None:
+        done = self.progress.add_task(f"  {step_line(step)}", total=1, completed=1)
+        self.progress.stop_task(done)
+
+    def print(self, style: str, line: str) -> None:
+        self.console.print(line, markup=False, highlight=False, style=RICH_STYLES.get(style))

@@ -5,14 +5,17 @@ python manage.py revert_move 12 --execute --reason "TICKET-9: wrong stations"
 
 Verbosity: ``-v 0`` prints only the revert's move id and digest, once committed; ``-v 1`` the
 plan as soon as it is known, one line per phase (with the seconds since the start) and per
-replayed step (with its time), then the outcome.
+replayed step (with its time), then the outcome. On a terminal the phases and steps are a rich
+display (a spinner and the elapsed time per phase), as ``move_project_data`` shows its own.
 """
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import time
 from argparse import RawDescriptionHelpFormatter
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -110,18 +113,20 @@ class Command(BaseCommand):
             carry_new_data=options["carry_new_data"],
             allow_schema_change=options["allow_schema_change"],
         )
+        self.display: render.TerminalProgress | None = None
         try:
-            report = revert(
-                options["move_id"],
-                execute=self.execute,
-                policy=policy,
-                reason=options["reason"],
-                operator=operator,
-                lock_timeout=options["lock_timeout"],
-                on_plan=self._show_plan,
-                on_phase=self._phase,
-                on_step=self._step,
-            )
+            with self._terminal():
+                report = revert(
+                    options["move_id"],
+                    execute=self.execute,
+                    policy=policy,
+                    reason=options["reason"],
+                    operator=operator,
+                    lock_timeout=options["lock_timeout"],
+                    on_plan=self._show_plan,
+                    on_phase=self._phase,
+                    on_step=self._step,
+                )
         except MoveNotFound as exc:
             self._fail(str(exc))
         except ReplayConflict as exc:
@@ -136,15 +141,35 @@ class Command(BaseCommand):
 
     # --- progress, while the revert runs ---------------------------------------------------
 
+    @contextlib.contextmanager
+    def _terminal(self) -> Iterator[None]:
+        """On a terminal (text, -v 1 or more), a rich display of the phases and steps while
+        the revert runs; else progress is one line each."""
+        if self.json or self.verbosity == 0 or not self.stdout.isatty():
+            yield
+            return
+        with render.TerminalProgress(getattr(self.stdout, "_out", self.stdout)) as display:
+            self.display = display
+            try:
+                yield
+            finally:
+                self.display = None
+
     def _show_plan(self, plan: ReplayPlan) -> None:
         self.plan_shown = plan
         self._lines(render.render_plan(plan, execute=self.execute))
 
     def _phase(self, name: str) -> None:
+        if self.display is not None:
+            self.display.phase(name)
+            return
         elapsed = time.monotonic() - self.started
         self._progress(render.phase_line(name, datetime.now(UTC), elapsed))
 
     def _step(self, step: StepDone) -> None:
+        if self.display is not None:
+            self.display.step(step)
+            return
         self._progress(render.step_line(step))
 
     def _progress(self, line: str) -> None:
@@ -204,4 +229,7 @@ class Command(BaseCommand):
             "success": self.style.SUCCESS,
         }
         for style, line in lines:
-            self.stdout.write(styles[style](line) if style else line)
+            if self.display is not None:
+                self.display.print(style, line)
+            else:
+                self.stdout.write(styles[style](line) if style else line)

@@ -361,3 +361,24 @@ def test_json_gets_one_document_for_a_request_that_cannot_run(db, args, error):
     with pytest.raises(CommandError, match=re.escape(error)):
         call_command("revert_move", *args, "--format", "json", stdout=out)
     assert json.loads(out.getvalue()) == {"ok": False, "executed": False, "error": error}
+
+
+class Terminal(StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_a_terminal_shows_a_rich_display_of_phases_and_steps(world):
+    move_id = moved(world)
+    out = Terminal()
+    call_command("revert_move", str(move_id), *EXECUTE, stdout=out, stderr=StringIO())
+    text = out.getvalue()
+    assert "\x1b[" in text  # drawn for a terminal
+    for name in ("locking", "scanning", "replaying", "checks", "sealing"):
+        assert name in text
+    assert "[move-images] (rows=4/4)" in text
+    assert "✓" in text
+    assert "REVERT MOVE" in text
+    assert not any(PHASE.match(line) for line in text.splitlines())  # no log lines
+    done = Move.objects.get(reverts_id=move_id)
+    assert f"REVERT COMPLETE: move {done.pk}, digest {done.digest}" in text
