@@ -35,16 +35,16 @@ class ReplayHooks:
     derived_columns: Mapping[str, frozenset[str]] = {}
     bookkeeping_columns: Mapping[str, frozenset[str]] = {}
 
+    def lock(self, move: MoveHeader, policy: ReplayPolicy) -> None:
+        """Inside the revert's transaction, after the replayed tables are locked against
+        writers and before any scan: take the domain's own locks (e.g. the claims and rows a
+        move locks), so a concurrent move or revert of the same data is refused or waits."""
+
     def describe(self, move: MoveHeader) -> dict[str, object]:
         """Domain facts for the plan (e.g. a created project to remove); they are stored in the
         revert's arguments too, so ``source_project``, ``target_project`` and
         ``deployment_ids`` keys show in ``list_moves``."""
         return {}
-
-    def lock(self, move: MoveHeader, policy: ReplayPolicy) -> None:
-        """Inside the revert's transaction, after the ledger locked the move's tables and
-        found it not reverted, before any scan: lock what the domain needs (e.g. the moved
-        rows' parents, in the order its moves lock them)."""
 
     def conflicts(self, move: MoveHeader, policy: ReplayPolicy) -> list[Conflict]:
         """Read-only scans for rows created after the move that depend on its state."""
