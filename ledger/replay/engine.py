@@ -648,9 +648,6 @@ def _after(run: Run) -> tuple[list[Conflict], list[CheckOutcome]]:
         ]
         updated = _updated_columns(cursor, run.move_id)
         missing = exact.not_restored(cursor, run.move_id, run.shapes, updated, ops)
-    # Deferred constraints are checked at commit: check them now, so a dry run finds what the
-    # commit would, and an execute refuses instead of failing at its commit.
-    broken = [] if dependents else _deferred_constraints(run)
     restored = CheckOutcome(
         name="rows-restored",
         ok=not missing,
@@ -659,6 +656,11 @@ def _after(run: Run) -> tuple[list[Conflict], list[CheckOutcome]]:
         else f"{sum(c.count for c in missing)} row(s) differ",
     )
     checks = [restored, *run.hooks.after_replay(run.header, run.policy)]
+    # Deferred constraints are checked at commit: check them now, last (the checks above say
+    # better what is wrong), so a dry run finds what the commit would, and an execute refuses
+    # instead of failing at its commit.
+    clean = not dependents and all(c.ok for c in checks)
+    broken = _deferred_constraints(run) if clean else []
     return dependents + broken + missing, checks
 
 
