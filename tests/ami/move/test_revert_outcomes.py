@@ -382,3 +382,23 @@ def test_a_terminal_shows_a_rich_display_of_phases_and_steps(world):
     assert not any(PHASE.match(line) for line in text.splitlines())  # no log lines
     done = Move.objects.get(reverts_id=move_id)
     assert f"REVERT COMPLETE: move {done.pk}, digest {done.digest}" in text
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_revert_installs_capture_before_its_transaction_as_a_move_does(world):
+    """No trigger is created or dropped on the revert's own connection (where it would hold
+    its table locks until the end): the side connection installs them first."""
+    from django.db import connection
+
+    move_id = moved(world)  # committed: its triggers were released
+    statements: list[str] = []
+
+    def watch(execute, sql, params, many, context):
+        statements.append(str(sql))
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(watch):
+        out, _ = run(move_id, *EXECUTE)
+    assert "REVERT COMPLETE" in out
+    ddl = [s for s in statements if re.search(r"\b(CREATE|DROP) TRIGGER\b", s, re.I)]
+    assert ddl == []
