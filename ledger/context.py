@@ -14,6 +14,7 @@ chain lock: recordings that fail or roll back use up none (ids have no gaps).
 from __future__ import annotations
 
 import getpass
+import logging
 import threading
 import uuid
 from collections.abc import Iterable, Iterator, Mapping
@@ -22,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 import pghistory
-from django.db import connections, transaction
+from django.db import DatabaseError, InterfaceError, connections, transaction
 
 from ledger import capture_state, checkpoint, config, fingerprints, install, seal
 from ledger.capture import STAGING_TABLE
@@ -44,6 +45,7 @@ if TYPE_CHECKING:
     from ledger.capture import TableCapture
     from ledger.dbapi import Cursor
 
+logger = logging.getLogger(__name__)
 _state = threading.local()
 _KINDS = ("move", "revert")
 
@@ -445,7 +447,12 @@ def _after_commit(using: str, sealed: seal.Sealed) -> None:
                 committed_at=sealed.committed_at,
             ),
         )
-    install.release_capture(using)
+    try:
+        install.release_capture(using)
+    except (DatabaseError, InterfaceError) as exc:
+        # The move is committed: a lost race while dropping the (silent) triggers must not
+        # read as a failed move. The next release drops them.
+        logger.warning("capture triggers left installed after move %s: %s", sealed.move_id, exc)
 
 
 def _open(

@@ -57,3 +57,18 @@ class CaptureUnavailable(LedgerError):
 class CaptureBroken(LedgerError):
     """Capture was not in place for the whole recording (a trigger disabled, dropped or
     replaced, or a captured table's columns altered): the recording refuses to seal."""
+
+
+class Interrupted(LedgerError):
+    """A lost race (a deadlock, a lock timeout, a serialization failure, a cancelled
+    statement, a lost connection) stopped the work; the transaction was rolled back, nothing
+    was changed, and it can simply be run again.
+
+    Attributes:
+        cause: ``"deadlock"``, ``"lock timeout"``, ``"serialization failure"``,
+            ``"cancelled"`` or ``"connection lost"``.
+    """
+
+    def __init__(self, message: str, cause: str) -> None:
+        self.cause = cause
+        super().__init__(message)

@@ -40,7 +40,8 @@ from ami.move.steps import STEPS
 from ami.move.steps.base import StepContext
 from ami.move.structs import MovePlan, MoveReport, MoveRequest, StepResult
 from ami.move.tracking import register_move_tables
-from ledger.dbapi import ADMIN_SHUTDOWN, DEADLOCK, LOCK_NOT_AVAILABLE, QUERY_CANCELED, sqlstate
+from ledger import races
+from ledger.dbapi import sqlstate
 
 OnStep = Callable[[StepResult], None]
 OnPlan = Callable[[MovePlan], None]
@@ -163,30 +164,32 @@ def _release_capture() -> None:
 
 
 def _lost_race(exc: Exception, lock_timeout: float) -> errors.MoveError:
-    """A database error that is not the operator's mistake, as one sentence."""
+    """A database error that is not the operator's mistake, as one sentence (the race it lost
+    told apart by ``ledger.races``, as for a revert)."""
     code = sqlstate(exc)
-    if code == DEADLOCK:
+    cause = races.cause(exc)
+    if cause == "deadlock":
         return errors.MoveInterrupted(
             "The move was stopped by a deadlock with another transaction: nothing was "
             "changed; run it again"
         )
-    if code == LOCK_NOT_AVAILABLE:
+    if cause == "lock timeout":
         return errors.MoveInterrupted(
             f"The move could not lock the rows it needs within --lock-timeout "
             f"{lock_timeout:g} s (other transactions hold them): nothing was changed; run it "
             "again when they are done, or pass a longer --lock-timeout"
         )
-    if code == QUERY_CANCELED:
+    if cause == "cancelled":
         return errors.MoveInterrupted(
             "The move was cancelled by the server (statement timeout or an administrator): "
             "nothing was changed; run it again"
         )
-    if (
-        isinstance(exc, InterfaceError)
-        or code is None
-        or code == ADMIN_SHUTDOWN
-        or code.startswith("08")
-    ):
+    if cause == "serialization failure":
+        return errors.MoveInterrupted(
+            "The move lost a race with a concurrent transaction (serialization failure): "
+            "nothing was changed; run it again"
+        )
+    if cause == "connection lost" or code is None:
         return errors.MoveInterrupted(
             "The connection to the database was lost during the move: the server rolled the "
             "transaction back and nothing was changed; check the server, then run it again"

@@ -9,6 +9,8 @@ the checks that must hold afterwards. A revert of a revert is a move the other w
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from django.db import connection
@@ -49,6 +51,20 @@ DERIVED = {
     ),
     "main_sourceimage": frozenset({"detections_count"}),
 }
+
+
+@functools.cache
+def bookkeeping() -> dict[str, frozenset[str]]:
+    """Columns any save stamps, per table (``updated_at`` of every model that has one): they
+    never make drift (``ReplayHooks.bookkeeping_columns``)."""
+    from django.apps import apps
+
+    return {
+        model._meta.db_table: frozenset({"updated_at"})
+        for model in apps.get_models()
+        if any(f.attname == "updated_at" for f in model._meta.concrete_fields)
+    }
+
 
 # Rows on the moved deployments that carry the project the replayed move wrote, and that this
 # move did not write itself: they came later and depend on the moved state. The replay fills
@@ -130,6 +146,10 @@ class MoveReplayHooks(ReplayHooks):
     """Replay hooks for ``move_project_data`` moves and their reverts."""
 
     derived_columns = DERIVED
+
+    @property
+    def bookkeeping_columns(self) -> Mapping[str, frozenset[str]]:  # type: ignore[override]
+        return bookkeeping()
 
     def __init__(self) -> None:
         self._before: dict[int, dict[str, int]] = {}

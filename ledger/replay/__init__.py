@@ -1,6 +1,6 @@
 """Replay a sealed move backwards: the revert engine, generic over registered tables."""
 
-from ledger.replay.engine import ReplayConflict, revert
+from ledger.replay.engine import Progress, ReplayConflict, revert
 from ledger.replay.hooks import ReplayHooks, hooks_for, register_replay_hooks
 from ledger.replay.structs import (
     CheckOutcome,
@@ -8,6 +8,7 @@ from ledger.replay.structs import (
     ReplayPlan,
     ReplayPolicy,
     ReplayReport,
+    StepDone,
     StepWork,
     TableWork,
 )
@@ -15,11 +16,13 @@ from ledger.replay.structs import (
 __all__ = [
     "CheckOutcome",
     "Conflict",
+    "Progress",
     "ReplayConflict",
     "ReplayHooks",
     "ReplayPlan",
     "ReplayPolicy",
     "ReplayReport",
+    "StepDone",
     "StepWork",
     "TableWork",
     "hooks_for",

@@ -30,11 +30,12 @@ class Unit:
 
 def units(cursor, move_id: int, tables: list[str]) -> list[Unit]:
     """Every unit of the move on ``tables``, newest first, with its rows and the rows skipped
-    for drift."""
+    whole for drift (a row whose drifted cells only are left is still restored)."""
     cursor.execute(
         "SELECT c.step_id, c.table_name, c.op, sum(c.row_count), max(c.id), "
         "(SELECT count(*) FROM ledger_change c2 CROSS JOIN LATERAL unnest(c2.pks) AS u(pk) "
         " JOIN pg_temp.ledger_replay_skip s ON s.table_name = c2.table_name AND s.pk = u.pk "
+        " AND s.col = '' "
         " WHERE c2.move_id = %(move)s AND c2.table_name = c.table_name AND c2.op = c.op "
         " AND c2.step_id IS NOT DISTINCT FROM c.step_id "
         " AND EXISTS (SELECT 1 FROM pg_temp.ledger_replay_skip)) "
@@ -60,7 +61,11 @@ def run_unit(cursor, move_id: int, unit: Unit, shape: TableShape) -> int:
     columns = _changed_columns(cursor, params, shape)
     if not columns:
         return 0
-    query = statements.restore_updates(shape, columns)
+    cursor.execute(
+        "SELECT EXISTS (SELECT 1 FROM pg_temp.ledger_replay_skip WHERE table_name = %(table)s)",
+        params,
+    )
+    query = statements.restore_updates(shape, columns, skips=cursor.fetchone()[0])
     if not _rows_repeat(cursor, params):
         cursor.execute(query, params)
         return cursor.rowcount

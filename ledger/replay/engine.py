@@ -1,22 +1,43 @@
 """Revert a sealed move: plan it, rehearse it, or replay it for real, in one transaction.
 
-Order inside the transaction:
-1. the move must verify (digest and chain) and not be reverted already;
-2. the tables it touched are locked against writers (SHARE ROW EXCLUSIVE, as capture does);
-3. scans: schema, later moves, drift, re-insert collisions, secrets, the domain's conflicts;
-4. a recording of kind ``revert``: the domain's ``before_replay``, then the move's steps in
+Before the transaction the capture triggers are installed (short side transactions, as for a
+move: ``ledger.prepare_capture``), so the revert never creates or drops a trigger while it
+holds its locks. Inside the transaction, in this order:
+
+1. the lock timeout is set; the tables the move touched are locked against writers (SHARE ROW
+   EXCLUSIVE, as capture does: a second revert of the same tables waits here), with the move
+   itself (an advisory lock);
+2. under those locks, first: is the move reverted already? If so that is the one conflict and
+   nothing is scanned;
+3. the domain's locks (``ReplayHooks.lock``); then the ledger: fingerprint key, verification,
+   schema;
+4. scans: later moves, drift per column, re-insert collisions on the primary key and on every
+   unique key, secrets, the domain's conflicts; the plan is reported (``on_plan``);
+5. a recording of kind ``revert``: the domain's ``before_replay``, then the move's steps in
    reverse order, each a set of compare-and-swap statements whose row count must match;
-5. after the recording: no row may still reference a row the revert deleted; every row the
-   move touched holds its before-values again; the domain's ``after_replay`` checks.
-A dry run does 1-5 and rolls back, so it finds exactly what an execute would.
+6. after the recording: no row may still reference a row the revert deleted; every row the
+   move touched holds its before-values again (but the cells it left); the domain's
+   ``after_replay`` checks.
+
+A dry run does 1-6, seals the rehearsal too, and rolls everything back
+(``transaction.set_rollback``), so it finds exactly what an execute would. A refusal raises
+``ReplayConflict`` (nothing changed); a lost race (deadlock, lock timeout, lost connection)
+raises ``Interrupted`` (nothing changed, run it again). The returned report says
+``executed`` only once the revert's transaction has committed.
 """
 
 from __future__ import annotations
 
-import msgspec
-from django.db import connections, transaction
+import contextlib
+import logging
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 
-from ledger import fingerprints, seal
+import msgspec
+from django.db import DatabaseError, IntegrityError, InterfaceError, connections, transaction
+
+from ledger import fingerprints, races, seal
 from ledger.dbapi import cursor as ledger_cursor
 from ledger.dbapi import sql
 from ledger.errors import LedgerError, StepCountMismatch
@@ -31,9 +52,19 @@ from ledger.replay.structs import (
     ReplayPlan,
     ReplayPolicy,
     ReplayReport,
+    StepDone,
 )
 from ledger.structs import MoveHeader
 from ledger.verify import verify
+
+logger = logging.getLogger(__name__)
+
+# Conflicts that stop even a rehearsal: nothing after them can be trusted or run.
+FATAL = ("tampered", "reverted", "schema", "fingerprint-key")
+
+# Advisory lock namespace of reverts ("LEV"); the second key is the reverted move's id.
+REVERT_LOCK = 0x4C4556
+_INT4 = 2_147_483_647
 
 
 class ReplayConflict(LedgerError):
@@ -44,11 +75,49 @@ class ReplayConflict(LedgerError):
         super().__init__(message)
 
 
-class _Rehearsed(Exception):
-    """Raised to roll back a dry run's rehearsal, carrying its report."""
+def _ignore(_value: object) -> None:
+    return None
 
-    def __init__(self, report: ReplayReport) -> None:
-        self.report = report
+
+@dataclass(frozen=True)
+class Progress:
+    """Where a revert reports as it runs (the command prints; the engine never does).
+
+    Attributes:
+        plan: the plan, once scanned under the locks (before anything is written).
+        phase: the name of each phase as it starts.
+        step: each replayed step, once done.
+    """
+
+    plan: Callable[[ReplayPlan], None] = _ignore
+    phase: Callable[[str], None] = _ignore
+    step: Callable[[StepDone], None] = _ignore
+
+
+@dataclass(frozen=True)
+class Run:
+    """One revert: what every stage reads. Nothing in it changes once built."""
+
+    connection: object
+    header: MoveHeader
+    shapes: dict[str, TableShape]
+    hooks: ReplayHooks
+    policy: ReplayPolicy
+    using: str
+    reason: str
+    operator: str
+    rehearse: bool
+    lock_timeout: float | None = None
+    progress: Progress = field(default_factory=Progress)
+
+    @property
+    def move_id(self) -> int:
+        return self.header.id
+
+    @contextlib.contextmanager
+    def cursor(self) -> Iterator:
+        with ledger_cursor(self.connection) as cursor:
+            yield cursor
 
 
 def revert(
@@ -59,58 +128,147 @@ def revert(
     reason: str = "",
     operator: str = "",
     using: str = "default",
+    lock_timeout: float | None = None,
+    on_plan: Callable[[ReplayPlan], None] | None = None,
+    on_phase: Callable[[str], None] | None = None,
+    on_step: Callable[[StepDone], None] | None = None,
 ) -> ReplayReport:
     """Plan and rehearse (``execute=False``) or carry out the revert of ``move_id``.
+
+    Args:
+        lock_timeout: seconds any lock may be waited for (None: the server's setting).
+        on_plan, on_phase, on_step: progress callbacks (see ``Progress``).
+
+    Returns:
+        The report: after ``execute``, ``executed`` is true and it names the revert's move
+        and digest (committed); a rehearsal's report is never executed, and ``ok`` says
+        whether the revert would succeed.
 
     Raises:
         MoveNotFound: no such move.
         ReplayConflict: ``execute`` and the revert is refused or rolled back (its report
             lists every conflict and failed check).
+        Interrupted: a deadlock, a lock timeout, a lost connection: rolled back, run again.
     """
-    policy = policy or ReplayPolicy()
-    if execute:
-        with transaction.atomic(using=using):
-            report = _run(move_id, policy, reason, operator, using, rehearse=False)
-        return report
+    header, _digest = read_header(move_id, using)
+    hooks = hooks_for(header.command)
+    run = Run(
+        connection=connections[using],
+        header=header,
+        shapes=_shapes(header, hooks),
+        hooks=hooks,
+        policy=policy or ReplayPolicy(),
+        using=using,
+        reason=reason,
+        operator=operator,
+        rehearse=not execute,
+        lock_timeout=lock_timeout,
+        progress=Progress(
+            plan=on_plan or _ignore, phase=on_phase or _ignore, step=on_step or _ignore
+        ),
+    )
     try:
-        with transaction.atomic(using=using):
-            raise _Rehearsed(_run(move_id, policy, reason, operator, using, rehearse=True))
-    except _Rehearsed as done:
-        return done.report
+        _prepare_capture(run)
+        report = _transaction(run)
+    except ReplayConflict as exc:
+        _release_capture(using)
+        if execute:
+            raise
+        return exc.report  # a rehearsal stopped part way: its report says why
+    except BaseException as exc:
+        _release_capture(using)
+        lost = races.interrupted(exc, "revert", lock_timeout)
+        if lost is None:
+            raise
+        raise lost from exc
+    if not execute:
+        _release_capture(using)
+    return report
+
+
+def _prepare_capture(run: Run) -> None:
+    """Install the capture triggers before the transaction, in short side transactions, as
+    a move does; where that is impossible (a table gone, kept busy), the recording installs
+    what is missing itself, after the scans said why it cannot run."""
+    from ledger.context import prepare_capture
+
+    run.progress.phase("installing capture")
+    with contextlib.suppress(LedgerError):
+        prepare_capture(run.using, _specs(run.header))
+
+
+def _release_capture(using: str) -> None:
+    """After a rollback (a dry run, a refusal) nothing ran the release the recording
+    registered for its commit: drop the triggers it installed (best effort)."""
+    from ledger.install import release_capture
+
+    if not connections[using].in_atomic_block:
+        with contextlib.suppress(DatabaseError, InterfaceError, LedgerError):
+            release_capture(using)
 
 
 def _shapes(header: MoveHeader, hooks: ReplayHooks) -> dict[str, TableShape]:
     """The replayed tables: every captured table but history tables (never undone)."""
     return {
         table: TableShape.from_header(
-            table, snapshot, frozenset(hooks.derived_columns.get(table, ()))
+            table,
+            snapshot,
+            frozenset(hooks.derived_columns.get(table, ())),
+            frozenset(hooks.bookkeeping_columns.get(table, ())),
         )
         for table, snapshot in header.tables.items()  # type: ignore[union-attr]
         if snapshot.get("replay", True)
     }
 
 
-def _run(
-    move_id: int, policy: ReplayPolicy, reason: str, operator: str, using: str, *, rehearse: bool
-) -> ReplayReport:
-    connection = connections[using]
-    header, _digest = read_header(move_id, using)
-    hooks = hooks_for(header.command)
-    shapes = _shapes(header, hooks)
-    connection.ensure_connection()
-    plan = _plan(connection, header, shapes, hooks, policy, using)
-    blocking = plan.blocking()
-    fatal = [
-        c for c in blocking if c.kind in ("tampered", "reverted", "schema", "fingerprint-key")
-    ]
-    if fatal or (blocking and not rehearse):
-        report = ReplayReport(plan=plan, executed=False, ok=False)
-        if rehearse:
-            return report
-        raise ReplayConflict(_refusal(blocking), report)
-    return _replay(
-        connection, header, shapes, hooks, plan, reason, operator, using, rehearse=rehearse
+def _transaction(run: Run) -> ReplayReport:
+    """Plan and replay in one transaction; a rehearsal (or a refusal) is rolled back."""
+    committed: list[bool] = []
+    try:
+        with transaction.atomic(using=run.using):
+            # Runs first of the commit hooks: an error of a later one (releasing capture)
+            # happens after the commit and must not read as a rollback.
+            transaction.on_commit(lambda: committed.append(True), using=run.using)
+            _set_lock_timeout(run)
+            plan = _plan(run)
+            run.progress.plan(plan)
+            stop = _stops(plan, run.rehearse)
+            if stop:
+                report = ReplayReport(plan=plan, executed=False, ok=False)
+                if not run.rehearse:
+                    raise ReplayConflict(_refusal(stop), report)
+                transaction.set_rollback(True, using=run.using)
+                return report
+            report, rec = _replay(run, plan)
+            if run.rehearse:
+                transaction.set_rollback(True, using=run.using)
+                return report
+    except Exception as exc:
+        if not committed:
+            raise
+        logger.warning("after revert of move %s committed: %s", run.move_id, exc)
+    # Committed: only now is the revert a move of its own.
+    return msgspec.structs.replace(
+        report, executed=True, revert_move_id=rec.move_id, digest=rec.digest
     )
+
+
+def _stops(plan: ReplayPlan, rehearse: bool) -> tuple[Conflict, ...]:
+    """The conflicts that stop the revert before the replay: every blocking one for an
+    execute; for a rehearsal only the fatal ones (it goes on to find the others)."""
+    blocking = plan.blocking()
+    if rehearse:
+        return tuple(c for c in blocking if c.kind in FATAL)
+    return blocking
+
+
+def _set_lock_timeout(run: Run) -> None:
+    if run.lock_timeout is None:
+        return
+    with run.cursor() as cursor:
+        cursor.execute(
+            "SELECT set_config('lock_timeout', %s, true)", [f"{int(run.lock_timeout * 1000)}ms"]
+        )
 
 
 def _refusal(conflicts: tuple[Conflict, ...] | list[Conflict]) -> str:
@@ -118,11 +276,74 @@ def _refusal(conflicts: tuple[Conflict, ...] | list[Conflict]) -> str:
     return "revert refused, nothing was changed:\n" + "\n".join(lines)
 
 
-def _fingerprint_conflicts(cursor, header: MoveHeader, shapes) -> list[Conflict]:
+# --- the plan -------------------------------------------------------------------------------
+
+
+def _plan(run: Run) -> ReplayPlan:
+    """Lock, then check in order; the first stage that finds a fatal conflict ends the plan."""
+    run.progress.phase("locking")
+    _lock(run)
+    reverted = _reverted(run)
+    if reverted:
+        return _plan_struct(run, (), (), reverted)
+    run.hooks.lock(run.header, run.policy)
+    run.progress.phase("checking the ledger")
+    trust = _fingerprint_conflicts(run) + _tampered(run) + _schema_conflicts(run)
+    # A schema conflict stops the scans (they read the recorded columns), unless the policy
+    # accepts it (migrations ran, but no captured table's columns changed).
+    if any(c.kind == "schema" and not _resolved(c, run.policy) for c in trust):
+        return _plan_struct(run, (), (), trust)
+    run.progress.phase("scanning")
+    scanned = _scan(run)
+    steps = {s.id: (s.seq, s.label) for s in run.header.steps}
+    with run.cursor() as cursor:
+        step_work, table_work = scan.work(cursor, run.move_id, steps, sorted(run.shapes))
+    domain = run.hooks.conflicts(run.header, run.policy)
+    return _plan_struct(run, step_work, table_work, trust + scanned + list(domain))
+
+
+def _lock(run: Run) -> None:
+    """The move (advisory), then its tables that still exist, in name order."""
+    with run.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [REVERT_LOCK, run.move_id % _INT4])
+        cursor.execute(
+            "SELECT t FROM unnest(%s::text[]) AS t WHERE to_regclass(quote_ident(t)) IS NOT "
+            "NULL ORDER BY t",
+            [sorted(run.shapes)],
+        )
+        tables = [row[0] for row in cursor.fetchall()]
+        if tables:
+            names = sql.SQL(", ").join(sql.Identifier(t) for t in tables)
+            cursor.execute(sql.SQL("LOCK TABLE {} IN SHARE ROW EXCLUSIVE MODE").format(names))
+
+
+def _reverted(run: Run) -> list[Conflict]:
+    """Checked first, under the locks: a second revert waits for the first to commit."""
+    with run.cursor() as cursor:
+        cursor.execute("SELECT id FROM ledger_move WHERE reverts_id = %s", [run.move_id])
+        row = cursor.fetchone()
+    if not row:
+        return []
+    return [
+        Conflict(
+            kind="reverted",
+            table="",
+            count=1,
+            later_move=row[0],
+            message=f"move {run.move_id} was already reverted by move {row[0]}: "
+            f"to re-apply it, revert move {row[0]}",
+        )
+    ]
+
+
+def _fingerprint_conflicts(run: Run) -> list[Conflict]:
     """Secrets the move recorded under another fingerprint key than the one configured now."""
-    current = fingerprints.activate(cursor, required=False)
-    cursor.execute("SELECT DISTINCT table_name FROM ledger_change WHERE move_id = %s", [header.id])
-    touched = {row[0] for row in cursor.fetchall()}
+    with run.cursor() as cursor:
+        current = fingerprints.activate(cursor, required=False)
+        cursor.execute(
+            "SELECT DISTINCT table_name FROM ledger_change WHERE move_id = %s", [run.move_id]
+        )
+        touched = {row[0] for row in cursor.fetchall()}
     return [
         Conflict(
             kind="fingerprint-key",
@@ -132,116 +353,108 @@ def _fingerprint_conflicts(cursor, header: MoveHeader, shapes) -> list[Conflict]
             f"{'no key' if current is None else f'key {current}'} is configured now: "
             "configure the key the move was recorded with (LEDGER_FINGERPRINT_KEY_FILE)",
         )
-        for table, snapshot in sorted(header.tables.items())  # type: ignore[union-attr]
-        if table in shapes
+        for table, snapshot in sorted(run.header.tables.items())  # type: ignore[union-attr]
+        if table in run.shapes
         and table in touched
         and (recorded := snapshot.get("fingerprint"))
         and recorded != current
     ]
 
 
-def _plan(connection, header: MoveHeader, shapes, hooks, policy, using) -> ReplayPlan:
-    conflicts: list[Conflict] = []
-    with ledger_cursor(connection) as cursor:
-        conflicts += _fingerprint_conflicts(cursor, header, shapes)
-    report = verify(header.id, using)
-    if not report.ok:
-        failure = report.failures[0]
-        conflicts.append(
-            Conflict(
-                kind="tampered",
-                table="",
-                count=len(report.failures),
-                message=f"the ledger of move {header.id} does not verify ({failure.reason}): "
-                "it cannot be trusted to revert anything; run verify_ledger",
-            )
+def _tampered(run: Run) -> list[Conflict]:
+    report = verify(run.move_id, run.using)
+    if report.ok:
+        return []
+    failure = report.failures[0]
+    return [
+        Conflict(
+            kind="tampered",
+            table="",
+            count=len(report.failures),
+            message=f"the ledger of move {run.move_id} does not verify ({failure.reason}): "
+            "it cannot be trusted to revert anything; run verify_ledger",
         )
-    with ledger_cursor(connection) as cursor:
-        cursor.execute("SELECT id FROM ledger_move WHERE reverts_id = %s", [header.id])
-        row = cursor.fetchone()
-        if row:
-            conflicts.append(
-                Conflict(
-                    kind="reverted",
-                    table="",
-                    count=1,
-                    message=f"move {header.id} was already reverted by move {row[0]}: "
-                    f"to re-apply it, revert move {row[0]}",
-                )
-            )
-        conflicts += _schema_conflicts(cursor, header, shapes)
-        # A schema conflict stops the scans (they read the recorded columns), unless the policy
-        # accepts it (migrations ran, but no captured table's columns changed).
-        if any(c.kind == "schema" and not _resolved(c, policy) for c in conflicts):
-            return _plan_struct(header, (), (), conflicts, hooks, policy)
-        _lock(cursor, shapes)
-        cursor.execute(scan.TEMP_TABLES, {"move": header.id})
-        conflicts += scan.later_move_conflicts(cursor, header.id)
-        updated = _updated_columns(cursor, header.id)
-        for shape in shapes.values():
-            scan.find_update_drift(cursor, header.id, shape)
-            scan.find_insert_drift(cursor, header.id, shape, updated.get(shape.table, set()))
-            scan.find_reinsert_collisions(cursor, header.id, shape)
-            conflicts += scan.secret_conflicts(cursor, header.id, shape)
-        conflicts += scan.drift_conflicts(cursor)
-        steps = {s.id: (s.seq, s.label) for s in header.steps}
-        step_work, table_work = scan.work(cursor, header.id, steps, sorted(shapes))
-    conflicts += hooks.conflicts(header, policy)
-    return _plan_struct(header, step_work, table_work, conflicts, hooks, policy)
+    ]
+
+
+def _schema_conflicts(run: Run) -> list[Conflict]:
+    with run.cursor() as cursor:
+        changed = [_changed_table(cursor, run, table) for table in sorted(run.shapes)]
+        conflicts = [c for c in changed if c is not None]
+        if conflicts:
+            return conflicts
+        fingerprint = seal.schema_fingerprint(cursor, seal.apps_of(run.header.tables))
+    if fingerprint == run.header.schema_fingerprint:
+        return []
+    # Migrations ran since, but none changed a captured table's columns: still say so.
+    return [
+        Conflict(
+            kind="schema",
+            table="",
+            count=1,
+            message="migrations of the recorded apps were applied since the move "
+            "(schema fingerprint differs) although the captured tables' columns are "
+            "unchanged: check them, then pass --allow-schema-change",
+            resolved_by="allow_schema_change",
+        )
+    ]
+
+
+def _changed_table(cursor, run: Run, table: str) -> Conflict | None:
+    shape = run.shapes[table]
+    live = scan.column_types(cursor, table)
+    if live == dict(shape.columns):
+        return None
+    changed = sorted(set(live.items()) ^ set(shape.columns.items()))
+    names = sorted({name for name, _ in changed})
+    return Conflict(
+        kind="schema",
+        table=table,
+        count=len(names),
+        sample=tuple(names[: scan.SAMPLE]),
+        message=f"the columns of {table} changed since the move "
+        f"({', '.join(names) or 'table dropped'}): a replay would write values "
+        "into a different schema; migrate back or revert by hand",
+    )
+
+
+def _scan(run: Run) -> list[Conflict]:
+    """Later moves, drift per column, key and unique clashes, secrets; then what the replay
+    leaves as it is (``ledger_replay_skip``)."""
+    with run.cursor() as cursor:
+        cursor.execute(scan.TEMP_TABLES, {"move": run.move_id})
+        later = scan.later_move_conflicts(cursor, run.move_id)
+        updated = _updated_columns(cursor, run.move_id)
+        secrets: list[Conflict] = []
+        for shape in run.shapes.values():
+            scan.find_update_drift(cursor, run.move_id, shape)
+            scan.find_insert_drift(cursor, run.move_id, shape, updated.get(shape.table, set()))
+            scan.find_reinsert_collisions(cursor, run.move_id, shape)
+            scan.find_unique_clashes(cursor, run.move_id, shape)
+            secrets += scan.secret_conflicts(cursor, run.move_id, shape)
+        drift = scan.drift_conflicts(cursor)
+        # Drifted cells and rows are left as they are: by policy, or so a rehearsal can go on
+        # and find every other conflict.
+        scan.skips(cursor, run.move_id, run.shapes.values())
+    return later + drift + secrets
 
 
 def _resolved(conflict: Conflict, policy: ReplayPolicy) -> bool:
     return bool(conflict.resolved_by) and getattr(policy, conflict.resolved_by, False)
 
 
-def _plan_struct(header, step_work, table_work, conflicts, hooks, policy) -> ReplayPlan:
+def _plan_struct(run: Run, step_work, table_work, conflicts) -> ReplayPlan:
     return ReplayPlan(
-        move_id=header.id,
-        move_kind=header.kind,
-        command=header.command,
-        reverts_id=header.reverts_id,
+        move_id=run.move_id,
+        move_kind=run.header.kind,
+        command=run.header.command,
+        reverts_id=run.header.reverts_id,
         steps=tuple(step_work),
         tables=tuple(table_work),
         conflicts=tuple(conflicts),
-        domain=hooks.describe(header),
-        policy=policy,
+        domain=run.hooks.describe(run.header),
+        policy=run.policy,
     )
-
-
-def _schema_conflicts(cursor, header: MoveHeader, shapes) -> list[Conflict]:
-    conflicts = []
-    for table, shape in sorted(shapes.items()):
-        live = scan.column_types(cursor, table)
-        if live != dict(shape.columns):
-            changed = sorted(set(live.items()) ^ set(shape.columns.items()))
-            names = sorted({name for name, _ in changed})
-            conflicts.append(
-                Conflict(
-                    kind="schema",
-                    table=table,
-                    count=len(names),
-                    sample=tuple(names[: scan.SAMPLE]),
-                    message=f"the columns of {table} changed since the move "
-                    f"({', '.join(names) or 'table dropped'}): a replay would write values "
-                    "into a different schema; migrate back or revert by hand",
-                )
-            )
-    if not conflicts and seal.schema_fingerprint(cursor, seal.apps_of(header.tables)) != (
-        header.schema_fingerprint
-    ):
-        # Migrations ran since, but none changed a captured table's columns: still say so.
-        conflicts.append(
-            Conflict(
-                kind="schema",
-                table="",
-                count=1,
-                message="migrations of the recorded apps were applied since the move "
-                "(schema fingerprint differs) although the captured tables' columns are "
-                "unchanged: check them, then pass --allow-schema-change",
-                resolved_by="allow_schema_change",
-            )
-        )
-    return conflicts
 
 
 def _specs(header: MoveHeader) -> tuple[TableSpec, ...]:
@@ -259,12 +472,6 @@ def _specs(header: MoveHeader) -> tuple[TableSpec, ...]:
     )
 
 
-def _lock(cursor, shapes) -> None:
-    tables = sql.SQL(", ").join(sql.Identifier(t) for t in sorted(shapes))
-    if shapes:
-        cursor.execute(sql.SQL("LOCK TABLE {} IN SHARE ROW EXCLUSIVE MODE").format(tables))
-
-
 def _updated_columns(cursor, move_id: int) -> dict[str, set[str]]:
     cursor.execute(
         "SELECT DISTINCT c.table_name, k.key FROM ledger_change c "
@@ -278,96 +485,145 @@ def _updated_columns(cursor, move_id: int) -> dict[str, set[str]]:
     return out
 
 
-def _replay(
-    connection,
-    header: MoveHeader,
-    shapes,
-    hooks: ReplayHooks,
-    plan: ReplayPlan,
-    reason,
-    operator,
-    using,
-    *,
-    rehearse: bool,
-) -> ReplayReport:
+# --- the replay -----------------------------------------------------------------------------
+
+
+def _arguments(run: Run, plan: ReplayPlan) -> dict[str, object]:
+    """What the revert's record stores as its arguments."""
+    with run.cursor() as cursor:
+        cursor.execute(
+            "SELECT table_name, array_agg(pk ORDER BY length(pk), pk) "
+            "FROM pg_temp.ledger_replay_skip WHERE col = '' "
+            "GROUP BY table_name ORDER BY table_name"
+        )
+        skipped = dict(cursor.fetchall())
+        cursor.execute(
+            "SELECT table_name, col, array_agg(pk ORDER BY length(pk), pk) "
+            "FROM pg_temp.ledger_replay_skip s WHERE col <> '' AND NOT EXISTS (SELECT 1 FROM "
+            "pg_temp.ledger_replay_skip w WHERE w.table_name = s.table_name AND w.pk = s.pk "
+            "AND w.col = '') GROUP BY table_name, col ORDER BY table_name, col"
+        )
+        cells: dict[str, dict[str, list[str]]] = {}
+        for table, col, pks in cursor.fetchall():
+            cells.setdefault(table, {})[col] = pks
+    return {
+        **plan.domain,
+        "move_id": run.move_id,
+        "skip_drifted": run.policy.skip_drifted,
+        "carry_new_data": run.policy.carry_new_data,
+        "allow_schema_change": run.policy.allow_schema_change,
+        "skipped": skipped,
+        "skipped_columns": cells,
+    }
+
+
+def _replay(run: Run, plan: ReplayPlan):
+    """The recording: the domain's before, the steps backwards, the recount, the checks.
+
+    Returns:
+        (report, recording): the report is not executed yet (the caller commits).
+    """
     from ledger.context import default_operator, recording
 
-    policy = plan.policy
-    with ledger_cursor(connection) as cursor:
-        # Drifted rows are left as they are: by policy, or so a rehearsal can go on and find
-        # every other conflict.
-        cursor.execute(
-            "INSERT INTO pg_temp.ledger_replay_skip SELECT DISTINCT table_name, pk "
-            "FROM pg_temp.ledger_replay_drift ON CONFLICT DO NOTHING"
-        )
-        skipped = _skipped(cursor)
-        todo = apply.units(cursor, header.id, sorted(shapes))
-    arguments = {
-        **plan.domain,
-        "move_id": header.id,
-        "skip_drifted": policy.skip_drifted,
-        "carry_new_data": policy.carry_new_data,
-        "allow_schema_change": policy.allow_schema_change,
-        "skipped": skipped,
-    }
+    with run.cursor() as cursor:
+        todo = apply.units(cursor, run.move_id, sorted(run.shapes))
+    arguments = _arguments(run, plan)
+    with recording(
+        kind="revert",
+        command="revert_move",
+        arguments=arguments,
+        # A rehearsal is rolled back: it needs no reason of its own.
+        reason=run.reason or ("rehearsal" if run.rehearse else ""),
+        operator=run.operator or default_operator(),
+        reverts=run.move_id,
+        tables=_specs(run.header),
+        using=run.using,
+    ) as rec:
+        run.progress.phase("replaying")
+        run.hooks.before_replay(run.header, run.policy, rec)
+        found, done = _replay_steps(run, rec, plan, todo)
+        # Derived columns are recounted inside the recording, as declared steps: every write
+        # of a revert is in its record.
+        run.progress.phase("recounting")
+        run.hooks.refresh(run.header, run.policy, rec)
+        run.progress.phase("checks")
+        report = _outcome(run, plan, found, done)
+        if not run.rehearse and not report.ok:
+            raise ReplayConflict(_refusal(_failures(plan, report)), report)
+        run.progress.phase("sealing")
+    return report, rec
+
+
+def _replay_steps(
+    run: Run, rec, plan: ReplayPlan, todo: list[apply.Unit]
+) -> tuple[list[Conflict], dict[str, int]]:
+    """The move's steps backwards, each a set of compare-and-swap statements.
+
+    Returns:
+        (count conflicts, rows changed per op "U", "I", "D").
+    """
+    labels = {s.id: s.label for s in run.header.steps}
     found: list[Conflict] = []
     done = {"U": 0, "I": 0, "D": 0}
-    try:
-        with recording(
-            kind="revert",
-            command="revert_move",
-            arguments=arguments,
-            # A rehearsal is rolled back: it needs no reason of its own.
-            reason=reason or ("rehearsal" if rehearse else ""),
-            operator=operator or default_operator(),
-            reverts=header.id,
-            tables=_specs(header),
-            using=using,
-        ) as rec:
-            hooks.before_replay(header, policy, rec)
-            _replay_steps(rec, connection, header, shapes, todo, found, done, rehearse, plan)
-            # Derived columns are recounted inside the recording, as declared steps: every
-            # write of a revert is in its record.
-            hooks.refresh(header, policy, rec)
-            report = _outcome(connection, header, shapes, hooks, plan, found, done)
-            if rehearse:
-                raise _Rehearsed(report)  # rolled back, never sealed
-            if not report.ok:
-                raise ReplayConflict(_refusal(_failures(found, report)), report)
-    except StepCountMismatch as exc:
-        found.append(Conflict(kind="count", table="", count=exc.captured, message=str(exc)))
-        raise ReplayConflict(_refusal(found), _partial_report(plan, done)) from exc
-    return msgspec.structs.replace(
-        report, executed=True, revert_move_id=rec.move_id, digest=rec.digest
-    )
-
-
-def _replay_steps(rec, connection, header, shapes, todo, found, done, rehearse, plan) -> None:
-    """The move's steps backwards, each a set of compare-and-swap statements."""
-    labels = {s.id: s.label for s in header.steps}
     for step_id, group in _by_step(todo):
+        started = time.monotonic()
         expected = sum(u.rows - u.skipped for u in group)
         label = labels.get(step_id, apply.OUTSIDE_STEPS) if step_id else apply.OUTSIDE_STEPS
-        with (
-            rec.step(label, expected_rows=None if rehearse else expected, action="revert"),
-            ledger_cursor(connection) as cursor,
-        ):
-            for unit in group:
-                changed = apply.run_unit(cursor, header.id, unit, shapes[unit.table])
-                done[unit.op] += changed
-                if changed != unit.rows - unit.skipped:
-                    found.append(_count_conflict(unit, changed, label))
-        if found and not rehearse:
+        changed_in_step = 0
+        try:
+            with (
+                rec.step(label, expected_rows=None if run.rehearse else expected, action="revert"),
+                run.cursor() as cursor,
+            ):
+                for unit in group:
+                    changed = _run_unit(run, cursor, unit, plan, done)
+                    done[unit.op] += changed
+                    changed_in_step += changed
+                    if changed != unit.rows - unit.skipped:
+                        found.append(_count_conflict(unit, changed, label))
+        except StepCountMismatch as exc:
+            conflict = Conflict(kind="count", table="", count=exc.captured, message=str(exc))
+            raise ReplayConflict(
+                _refusal([*found, conflict]), _partial_report(plan, done)
+            ) from exc
+        run.progress.step(
+            StepDone(
+                label=label,
+                rows=changed_in_step,
+                expected_rows=expected,
+                seconds=time.monotonic() - started,
+            )
+        )
+        if found and not run.rehearse:
             raise ReplayConflict(_refusal(found), _partial_report(plan, done))
+    return found, done
 
 
-def _outcome(connection, header, shapes, hooks, plan, found, done) -> ReplayReport:
+def _run_unit(run: Run, cursor, unit: apply.Unit, plan: ReplayPlan, done) -> int:
+    """One unit; a unique key taken under the replay is a conflict, never a traceback."""
+    try:
+        return apply.run_unit(cursor, run.move_id, unit, run.shapes[unit.table])
+    except IntegrityError as exc:
+        detail = "; ".join(line.strip() for line in str(exc).strip().splitlines() if line)
+        conflict = Conflict(
+            kind="unique",
+            table=unit.table,
+            count=1,
+            message=f"replaying {unit.table} hit a unique key taken since ({detail}): the "
+            "rows that hold it were written after the scan; nothing was changed, run the "
+            "revert again",
+        )
+        raise ReplayConflict(_refusal([conflict]), _partial_report(plan, done)) from exc
+
+
+def _outcome(run: Run, plan: ReplayPlan, found: list[Conflict], done) -> ReplayReport:
     """The checks after the replay, still inside the recording, as a report (not executed)."""
-    checks = _after(connection, header, shapes, hooks, plan.policy, found)
+    after_found, checks = _after(run)
+    conflicts = (*found, *after_found)
     return ReplayReport(
-        plan=msgspec.structs.replace(plan, conflicts=plan.conflicts + tuple(found)),
+        plan=msgspec.structs.replace(plan, conflicts=plan.conflicts + conflicts),
         executed=False,
-        ok=not found and all(c.ok for c in checks) and not plan.blocking(),
+        ok=not conflicts and all(c.ok for c in checks) and not plan.blocking(),
         restored_rows=done["U"],
         deleted_rows=done["I"],
         reinserted_rows=done["D"],
@@ -376,7 +632,77 @@ def _outcome(connection, header, shapes, hooks, plan, found, done) -> ReplayRepo
     )
 
 
-def _failures(found: list[Conflict], report: ReplayReport) -> list[Conflict]:
+def _after(run: Run) -> tuple[list[Conflict], list[CheckOutcome]]:
+    """Dependents of deleted rows, rows not restored, the domain's checks."""
+    with run.cursor() as cursor:
+        cursor.execute(
+            "SELECT table_name, array_agg(DISTINCT op) FROM ledger_change WHERE move_id = %s "
+            "AND table_name = ANY(%s) GROUP BY table_name",
+            [run.move_id, sorted(run.shapes)],
+        )
+        ops = {t: set(o) for t, o in cursor.fetchall()}
+        dependents = [
+            c
+            for table in sorted(t for t, o in ops.items() if "I" in o)
+            for c in scan.dependents(cursor, run.move_id, table)
+        ]
+        updated = _updated_columns(cursor, run.move_id)
+        missing = exact.not_restored(cursor, run.move_id, run.shapes, updated, ops)
+    restored = CheckOutcome(
+        name="rows-restored",
+        ok=not missing,
+        detail="every row the move touched holds its before-values"
+        if not missing
+        else f"{sum(c.count for c in missing)} row(s) differ",
+    )
+    checks = [restored, *run.hooks.after_replay(run.header, run.policy)]
+    # Deferred constraints are checked at commit: check them now, last (the checks above say
+    # better what is wrong), so a dry run finds what the commit would, and an execute refuses
+    # instead of failing at its commit.
+    clean = not dependents and all(c.ok for c in checks)
+    broken = _deferred_constraints(run) if clean else []
+    return dependents + broken + missing, checks
+
+
+_DEFERRED = """
+SELECT quote_ident(n.nspname) || '.' || quote_ident(c.conname) FROM pg_constraint c
+JOIN pg_namespace n ON n.oid = c.connamespace
+WHERE c.condeferrable AND c.condeferred AND n.nspname = ANY(current_schemas(false))
+ORDER BY 1
+"""
+
+
+def _deferred_constraints(run: Run) -> list[Conflict]:
+    """Check every deferred constraint now (``SET CONSTRAINTS ALL IMMEDIATE``), then defer
+    again those that are deferred by default, for the rest of the transaction."""
+    with run.cursor() as cursor:
+        cursor.execute(_DEFERRED)
+        deferred = [row[0] for row in cursor.fetchall()]
+        try:
+            with transaction.atomic(using=run.using):
+                cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+        except IntegrityError as exc:
+            detail = "; ".join(line.strip() for line in str(exc).strip().splitlines() if line)
+            return [
+                Conflict(
+                    kind="reference",
+                    table="",
+                    count=1,
+                    message=f"after the replay a constraint does not hold ({detail}): a row the "
+                    "revert restores or re-inserts references a row deleted since (or the "
+                    "domain's writes broke a key); nothing was changed",
+                )
+            ]
+        finally:
+            if deferred:
+                names = sql.SQL(", ").join(sql.SQL(name) for name in deferred)
+                cursor.execute(sql.SQL("SET CONSTRAINTS {} DEFERRED").format(names))
+    return []
+
+
+def _failures(plan: ReplayPlan, report: ReplayReport) -> list[Conflict]:
+    """Why a replayed revert is refused: what the replay and the checks after it found."""
+    found = list(report.plan.conflicts[len(plan.conflicts) :])
     return found or [
         Conflict(kind="check", table="", count=1, message=f"check {c.name} failed: {c.detail}")
         for c in report.checks
@@ -408,7 +734,7 @@ def _count_conflict(unit: apply.Unit, changed: int, label: str) -> Conflict:
     )
 
 
-def _by_step(todo: list[apply.Unit]):
+def _by_step(todo: list[apply.Unit]) -> Iterator[tuple[int | None, list[apply.Unit]]]:
     group: list[apply.Unit] = []
     for unit in todo:
         if group and unit.step_id != group[-1].step_id:
@@ -417,36 +743,3 @@ def _by_step(todo: list[apply.Unit]):
         group.append(unit)
     if group:
         yield group[-1].step_id, group
-
-
-def _skipped(cursor) -> dict[str, list[str]]:
-    cursor.execute(
-        "SELECT table_name, array_agg(pk ORDER BY length(pk), pk) FROM pg_temp.ledger_replay_skip "
-        "GROUP BY table_name ORDER BY table_name"
-    )
-    return dict(cursor.fetchall())
-
-
-def _after(connection, header, shapes, hooks, policy, found: list[Conflict]) -> list[CheckOutcome]:
-    with ledger_cursor(connection) as cursor:
-        cursor.execute(
-            "SELECT table_name, array_agg(DISTINCT op) FROM ledger_change WHERE move_id = %s "
-            "AND table_name = ANY(%s) GROUP BY table_name",
-            [header.id, sorted(shapes)],
-        )
-        ops = {t: set(o) for t, o in cursor.fetchall()}
-        for table in sorted(t for t, o in ops.items() if "I" in o):
-            found += scan.dependents(cursor, header.id, table)
-        updated = _updated_columns(cursor, header.id)
-        missing = exact.not_restored(cursor, header.id, shapes, updated, ops)
-    found += missing
-    checks = [
-        CheckOutcome(
-            name="rows-restored",
-            ok=not missing,
-            detail="every row the move touched holds its before-values"
-            if not missing
-            else f"{sum(c.count for c in missing)} row(s) differ",
-        )
-    ]
-    return checks + hooks.after_replay(header, policy)

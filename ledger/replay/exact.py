@@ -1,4 +1,8 @@
-"""After a replay: every row the move touched holds its before-values again (set-based)."""
+"""After a replay: every row the move touched holds its before-values again (set-based).
+
+Derived and bookkeeping columns are not compared, nor the rows and cells the replay left as
+they were (``ledger_replay_skip``: col "" for a whole row, else the column).
+"""
 
 from __future__ import annotations
 
@@ -9,7 +13,11 @@ from ledger.replay.structs import Conflict
 
 _NOT_SKIPPED = (
     "NOT EXISTS (SELECT 1 FROM pg_temp.ledger_replay_skip s "
-    "WHERE s.table_name = %(table)s AND s.pk = {pk})"
+    "WHERE s.table_name = %(table)s AND s.pk = {pk} AND s.col = '')"
+)
+_CELL_NOT_SKIPPED = (
+    "NOT EXISTS (SELECT 1 FROM pg_temp.ledger_replay_skip s "
+    "WHERE s.table_name = %(table)s AND s.pk = {pk} AND s.col IN ('', {col}))"
 )
 _NOT_INSERTED = (
     "NOT EXISTS (SELECT 1 FROM pg_temp.ledger_replay_keys i "
@@ -33,19 +41,19 @@ def _updated_rows(cursor, move_id: int, shape: TableShape) -> tuple[int, tuple[s
         "CROSS JOIN LATERAL unnest(c.pks) AS u(pk) "
         "CROSS JOIN LATERAL jsonb_object_keys(c.before) AS k(key) "
         "WHERE c.move_id = %(move)s AND c.table_name = %(table)s AND c.op = 'U' "
-        "AND NOT k.key = ANY(%(derived)s) ORDER BY u.pk, k.key, c.id) AS f "
+        "AND NOT k.key = ANY(%(soft)s) ORDER BY u.pk, k.key, c.id) AS f "
         "LEFT JOIN {t} AS t ON t.{pk} = f.pk::{pktype} "
         "WHERE {not_skipped} AND {not_inserted} AND (t.{pk} IS NULL OR NOT ({equal}))"
     ).format(
         t=t,
         pk=pk,
         pktype=shape.pk_type,
-        not_skipped=sql.SQL(_NOT_SKIPPED).format(pk=sql.SQL("f.pk")),
+        not_skipped=sql.SQL(_CELL_NOT_SKIPPED).format(pk=sql.SQL("f.pk"), col=sql.SQL("f.key")),
         not_inserted=sql.SQL(_NOT_INSERTED).format(pk=sql.SQL("f.pk")),
-        equal=_case_equal(shape, shape.compared(), sql.SQL("f.key"), "b", "before"),
+        equal=_case_equal(shape, shape.compared(), sql.SQL("f.key"), "b", "f.before"),
     )
     return _fetch(
-        cursor, query, {"move": move_id, "table": shape.table, "derived": sorted(shape.derived)}
+        cursor, query, {"move": move_id, "table": shape.table, "soft": sorted(shape.soft)}
     )
 
 

@@ -23,11 +23,22 @@ class ReplayHooks:
     """Domain callbacks around the replay of a move. Every method has a safe default.
 
     Attributes:
-        derived_columns: per table, columns recomputed by the domain (cached counts,
-            timestamps it stamps): the replay neither compares nor restores them.
+        derived_columns: per table, columns recomputed by the domain after the replay
+            (cached counts): restored, never compared.
+        bookkeeping_columns: per table, columns any ordinary save stamps (``updated_at``,
+            ``calculated_fields_updated_at``, cached counts): they never make drift. The
+            replay sets one back to its before-value only where the row is otherwise
+            restored and the column still holds what the move left in it; where a later
+            save stamped it, today's value is kept.
     """
 
     derived_columns: Mapping[str, frozenset[str]] = {}
+    bookkeeping_columns: Mapping[str, frozenset[str]] = {}
+
+    def lock(self, move: MoveHeader, policy: ReplayPolicy) -> None:
+        """Inside the revert's transaction, after the replayed tables are locked against
+        writers and before any scan: take the domain's own locks (e.g. the claims and rows a
+        move locks), so a concurrent move or revert of the same data is refused or waits."""
 
     def describe(self, move: MoveHeader) -> dict[str, object]:
         """Domain facts for the plan (e.g. a created project to remove); they are stored in the

@@ -1,24 +1,36 @@
-"""Render a revert's plan and report as text lines (JSON is the struct itself)."""
+"""Render a revert's plan, progress and outcome as text lines, and its JSON documents.
+
+Text is ``(style, line)`` pairs; style is "", "warning", "error" or "success". The plan is
+rendered once, as soon as it is known (before anything is written); the outcome after the
+transaction: "REVERT COMPLETE" only for a committed revert, "REVERT REFUSED" for any refusal
+of an execute, "DRY RUN: ..." for a rehearsal.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime
 
-from ledger.replay.structs import ReplayReport
+import msgspec
+
+from ledger.replay.structs import Conflict, ReplayPlan, ReplayReport, StepDone
+
+Lines = Iterator[tuple[str, str]]
 
 
-def render(report: ReplayReport) -> Iterator[tuple[str, str]]:
-    """Yield ``(style, line)`` pairs; style is "", "warning", "error" or "success"."""
-    plan = report.plan
-    mode = "EXECUTE" if report.executed else "DRY RUN"
+def render_plan(plan: ReplayPlan, *, execute: bool) -> Lines:
+    """What the revert would do, and every conflict found."""
+    mode = "EXECUTE" if execute else "DRY RUN"
     yield "", f"REVERT MOVE {plan.move_id} ({plan.move_kind}, {plan.command}) — {mode}"
     for key, value in plan.domain.items():
         if value is not None:
             yield "", f"  {key.replace('_', ' ')}: {value}"
-    yield "", "Steps, in replay order:"
+    if plan.steps:
+        yield "", "Steps, in replay order:"
     for step in plan.steps:
         yield "", f"  {step.label:<32} {step.rows:>10} row change(s) to undo"
-    yield "", "Tables:"
+    if plan.tables:
+        yield "", "Tables:"
     for t in plan.tables:
         parts = []
         if t.restore_rows:
@@ -29,28 +41,151 @@ def render(report: ReplayReport) -> Iterator[tuple[str, str]]:
         if t.reinsert_rows:
             parts.append(f"re-insert {t.reinsert_rows} row(s) the move deleted")
         yield "", f"  {t.table}: " + "; ".join(parts)
-    if plan.conflicts:
-        yield "warning", "Conflicts:"
-        for c in plan.conflicts:
-            resolved = c.resolved_by and getattr(plan.policy, c.resolved_by, False)
-            tag = f"resolved by --{c.resolved_by.replace('_', '-')}" if resolved else "BLOCKS"
-            sample = f" (e.g. {', '.join(c.sample)})" if c.sample else ""
-            yield ("warning" if resolved else "error"), f"  [{c.kind}] {tag}: {c.message}{sample}"
-    else:
+    yield from render_conflicts(plan, plan.conflicts)
+
+
+def render_conflicts(plan: ReplayPlan, conflicts: tuple[Conflict, ...]) -> Lines:
+    if not conflicts:
         yield "success", "No conflicts."
+        return
+    yield "warning", "Conflicts:"
+    for c in conflicts:
+        resolved = c.resolved_by and getattr(plan.policy, c.resolved_by, False)
+        tag = f"resolved by --{c.resolved_by.replace('_', '-')}" if resolved else "BLOCKS"
+        sample = f" (e.g. {', '.join(c.sample)})" if c.sample else ""
+        yield ("warning" if resolved else "error"), f"  [{c.kind}] {tag}: {c.message}{sample}"
+
+
+def render_outcome(report: ReplayReport, plan_shown: ReplayPlan | None = None) -> Lines:
+    """After the transaction: conflicts found by the replay, the checks, and the verdict.
+
+    Args:
+        plan_shown: the plan already printed (its conflicts are not repeated).
+    """
+    shown = len(plan_shown.conflicts) if plan_shown is not None else 0
+    later = report.plan.conflicts[shown:]
+    if later:
+        yield from render_conflicts(report.plan, later)
     for check in report.checks:
         style = "success" if check.ok else "error"
         yield style, f"  check {check.name}: {'OK' if check.ok else 'FAIL'} — {check.detail}"
     if report.executed:
         yield (
             "",
-            (
-                f"Restored {report.restored_rows}, deleted {report.deleted_rows}, "
-                f"re-inserted {report.reinserted_rows} row(s)."
-            ),
+            f"Restored {report.restored_rows}, deleted {report.deleted_rows}, "
+            f"re-inserted {report.reinserted_rows} row(s).",
         )
         yield "success", f"REVERT COMPLETE: move {report.revert_move_id}, digest {report.digest}"
     elif report.ok:
-        yield "success", "DRY RUN COMPLETE — no changes made. Re-run with --execute to proceed."
+        yield (
+            "success",
+            "DRY RUN COMPLETE: the revert would succeed; no changes made. Re-run with --execute "
+            "to proceed.",
+        )
     else:
-        yield "error", "DRY RUN: the revert would be refused (see the conflicts above)."
+        yield "error", "DRY RUN: the revert would be refused; no changes made. Reasons:"
+        for reason in reasons(report):
+            yield "error", f"  - {reason.message}"
+
+
+def render_refusal(message: str, report: ReplayReport | None) -> Lines:
+    """An execute refused or rolled back, at any stage: nothing was changed."""
+    if report is not None:
+        shown_checks = [c for c in report.checks if not c.ok]
+        for check in shown_checks:
+            yield "error", f"  check {check.name}: FAIL — {check.detail}"
+    yield "error", "REVERT REFUSED: nothing was changed. Reasons:"
+    for line in message.splitlines()[1:] or [message]:
+        yield "error", f"  {line}"
+
+
+def reasons(report: ReplayReport) -> list[Conflict]:
+    """Why a revert is (or would be) refused: the blocking conflicts, or else the conflicts
+    the replay found and the failed checks."""
+    blocking = list(report.plan.blocking())
+    failed = [
+        Conflict(kind="check", table="", count=1, message=f"check {c.name} failed: {c.detail}")
+        for c in report.checks
+        if not c.ok
+    ]
+    return blocking + failed
+
+
+def step_line(step: StepDone) -> str:
+    """One replayed step: rows changed of rows expected, and its time."""
+    return f"{step.label} (rows={step.rows:,}/{step.expected_rows:,}) {step.seconds:.2f} s"
+
+
+def phase_line(name: str, at: datetime, elapsed: float) -> str:
+    """One phase as a log line: UTC time, seconds since the start, name (as a move's)."""
+    return f"{at.astimezone(UTC):%Y-%m-%dT%H:%M:%SZ} +{elapsed:.1f}s {name}"
+
+
+def to_json(report: ReplayReport) -> str:
+    """The document of a committed revert or of a dry run: the report; ``revert_move_id``
+    and ``digest`` only once committed."""
+    document = msgspec.to_builtins(report)
+    if not report.executed:
+        document.pop("revert_move_id", None)
+        document.pop("digest", None)
+    return msgspec.json.encode(document).decode()
+
+
+def refusal_json(error: str, report: ReplayReport | None) -> str:
+    """The document of a refusal at any stage: ``ok`` and ``executed`` false, the error, the
+    reasons, and the report of the attempt when there is one."""
+    document: dict[str, object] = {}
+    if report is not None:
+        document.update(msgspec.to_builtins(report))
+        document.pop("revert_move_id", None)
+        document.pop("digest", None)
+        document["reasons"] = msgspec.to_builtins(reasons(report))
+    document.update({"ok": False, "executed": False, "error": error})
+    return msgspec.json.encode(document).decode()
+
+
+RICH_STYLES = {"warning": "yellow", "error": "bold red", "success": "green"}
+
+
+class TerminalProgress:
+    """The revert's progress on a terminal, as a move shows its own: a line per phase with a
+    spinner while it runs and its elapsed time, a line per replayed step; other lines print
+    above it."""
+
+    def __init__(self, file) -> None:
+        from rich.console import Console
+        from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+        self.console = Console(file=file)
+        self.progress = Progress(
+            SpinnerColumn(finished_text="[green]✓[/]"),
+            TextColumn("{task.description}", markup=False),
+            TimeElapsedColumn(),
+            console=self.console,
+        )
+        self.task: object | None = None
+
+    def __enter__(self) -> TerminalProgress:
+        self.progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._finish()
+        self.progress.stop()
+
+    def _finish(self) -> None:
+        if self.task is not None:
+            self.progress.update(self.task, completed=1)  # type: ignore[arg-type]
+            self.progress.stop_task(self.task)  # type: ignore[arg-type]
+            self.task = None
+
+    def phase(self, name: str) -> None:
+        self._finish()
+        self.task = self.progress.add_task(name, total=1)
+
+    def step(self, step: StepDone) -> None:
+        done = self.progress.add_task(f"  {step_line(step)}", total=1, completed=1)
+        self.progress.stop_task(done)
+
+    def print(self, style: str, line: str) -> None:
+        self.console.print(line, markup=False, highlight=False, style=RICH_STYLES.get(style))

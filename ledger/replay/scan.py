@@ -1,7 +1,10 @@
 """Read-only scans of a move against the live data: the work a replay would do, and conflicts.
 
-Drifted rows are written to the transaction's temp table ``ledger_replay_drift`` (table, pk,
-why), set-based, so a replay that skips them never holds their keys in Python.
+Drift is found per column: the transaction's temp table ``ledger_replay_drift`` gets one row
+per (table, pk, column) that no longer holds what the move left in it (column "" for a whole
+row: deleted since, its key taken again, a unique key clash), set-based, so a replay that
+skips them never holds their keys in Python. ``skips`` turns it into ``ledger_replay_skip``:
+the cells the replay leaves as they are, and the rows it leaves whole.
 """
 
 from __future__ import annotations
@@ -23,10 +26,13 @@ CREATE TEMP TABLE IF NOT EXISTS ledger_replay_keys (
     table_name text NOT NULL, op text NOT NULL, pk text NOT NULL, change_id bigint NOT NULL
 ) ON COMMIT DROP;
 CREATE TEMP TABLE IF NOT EXISTS ledger_replay_drift (
-    table_name text NOT NULL, pk text NOT NULL, why text NOT NULL
+    table_name text NOT NULL, pk text NOT NULL, col text NOT NULL, why text NOT NULL,
+    after_value text, current_value text, key_columns text[], clash_pk text,
+    later_move bigint
 ) ON COMMIT DROP;
 CREATE TEMP TABLE IF NOT EXISTS ledger_replay_skip (
-    table_name text NOT NULL, pk text NOT NULL, PRIMARY KEY (table_name, pk)
+    table_name text NOT NULL, pk text NOT NULL, col text NOT NULL,
+    PRIMARY KEY (table_name, pk, col)
 ) ON COMMIT DROP;
 TRUNCATE pg_temp.ledger_replay_keys, pg_temp.ledger_replay_drift, pg_temp.ledger_replay_skip;
 INSERT INTO pg_temp.ledger_replay_keys
@@ -101,7 +107,7 @@ def _case_equal(
                 sql.SQL("t.{}").format(sql.Identifier(col)),
                 sql.SQL("({}).{}").format(sql.Identifier(record), sql.Identifier(col)),
                 col,
-                sql.Identifier(recorded_json),
+                sql.SQL(recorded_json),
             ),
         )
         for col in columns
@@ -120,57 +126,78 @@ _NOT_DELETED_LATER = sql.SQL(
 )
 
 
+def _values(shape: TableShape, key: sql.Composable, recorded: str) -> sql.Composable:
+    """``after_value, current_value`` of a drifted column as JSON text, both read through the
+    column's type (the typed recorded row ``recorded``, the live row ``t``); secrets never
+    shown."""
+    return sql.SQL(
+        "CASE WHEN {key} = ANY({secret}) THEN NULL ELSE (to_jsonb({recorded}) -> {key})::text "
+        "END, "
+        "CASE WHEN {key} = ANY({secret}) THEN NULL ELSE (to_jsonb(t) -> {key})::text END"
+    ).format(
+        key=key,
+        secret=sql.Literal(sorted(shape.secret)),
+        recorded=sql.SQL(recorded),
+    )
+
+
 def find_update_drift(cursor, move_id: int, shape: TableShape) -> None:
-    """Rows the move updated whose columns no longer hold the move's last after-value."""
+    """Columns of rows the move updated that no longer hold the move's last after-value
+    (derived and bookkeeping columns never drift), and rows deleted since."""
     t, pk = shape.ident, sql.Identifier(shape.pk)
     query = sql.SQL(
-        "INSERT INTO pg_temp.ledger_replay_drift (table_name, pk, why) "
-        "SELECT DISTINCT %(table)s, last.pk, CASE WHEN t.{pk} IS NULL THEN 'deleted since' "
-        "ELSE 'changed since' END FROM ("
+        "INSERT INTO pg_temp.ledger_replay_drift "
+        "(table_name, pk, col, why, after_value, current_value) "
+        "SELECT DISTINCT ON (last.pk, col) %(table)s, last.pk, "
+        "CASE WHEN t.{pk} IS NULL THEN '' ELSE last.key END AS col, "
+        "CASE WHEN t.{pk} IS NULL THEN 'deleted since' ELSE 'changed since' END, {values} "
+        "FROM ("
         "SELECT DISTINCT ON (u.pk, k.key) u.pk, k.key, c.id, c.after, a FROM ledger_change c "
         "CROSS JOIN LATERAL jsonb_populate_record(NULL::{t}, c.after) AS a "
         "CROSS JOIN LATERAL unnest(c.pks) AS u(pk) "
         "CROSS JOIN LATERAL jsonb_object_keys(c.after) AS k(key) "
         "WHERE c.move_id = %(move)s AND c.table_name = %(table)s AND c.op = 'U' "
-        "AND NOT k.key = ANY(%(derived)s) ORDER BY u.pk, k.key, c.id DESC) AS last "
+        "AND NOT k.key = ANY(%(soft)s) ORDER BY u.pk, k.key, c.id DESC) AS last "
         "LEFT JOIN {t} AS t ON t.{pk} = last.pk::{pktype} "
-        "WHERE (t.{pk} IS NULL OR NOT ({equal})) AND {not_deleted}"
+        "WHERE (t.{pk} IS NULL OR NOT ({equal})) AND {not_deleted} "
+        "ORDER BY last.pk, col"
     ).format(
         t=t,
         pk=pk,
         pktype=shape.pk_type,
-        equal=_case_equal(shape, shape.compared(), sql.SQL("last.key"), "a", "after"),
+        values=_values(shape, sql.SQL("last.key"), "last.a"),
+        equal=_case_equal(shape, shape.compared(), sql.SQL("last.key"), "a", "last.after"),
         not_deleted=_NOT_DELETED_LATER.format(pk=sql.SQL("last.pk"), id=sql.SQL("last.id")),
     )
-    cursor.execute(
-        query, {"move": move_id, "table": shape.table, "derived": sorted(shape.derived)}
-    )
+    cursor.execute(query, {"move": move_id, "table": shape.table, "soft": sorted(shape.soft)})
 
 
 def find_insert_drift(cursor, move_id: int, shape: TableShape, updated: set[str]) -> None:
-    """Rows the move inserted that are gone, or changed in a column the move did not update
-    (columns it updated are covered by ``find_update_drift``)."""
+    """Rows the move inserted that are gone, or whose columns changed since, one row per
+    column (columns it updated too are covered by ``find_update_drift``)."""
     t, pk = shape.ident, sql.Identifier(shape.pk)
     columns = [c for c in shape.compared() if c not in updated]
-    equal = shape.all_equal(columns, "a", "c.after")
     cursor.execute(
         sql.SQL(
-            "INSERT INTO pg_temp.ledger_replay_drift (table_name, pk, why) "
-            "SELECT %(table)s, u.pk, CASE WHEN t.{pk} IS NULL THEN 'deleted since' "
-            "ELSE 'changed since' END FROM ledger_change c "
+            "INSERT INTO pg_temp.ledger_replay_drift "
+            "(table_name, pk, col, why, after_value, current_value) "
+            "SELECT %(table)s, u.pk, coalesce(k.key, ''), CASE WHEN t.{pk} IS NULL "
+            "THEN 'deleted since' ELSE 'changed since' END, {values} FROM ledger_change c "
             "CROSS JOIN LATERAL jsonb_populate_record(NULL::{t}, c.after) AS a "
             "CROSS JOIN LATERAL unnest(c.pks) AS u(pk) "
             "LEFT JOIN {t} AS t ON t.{pk} = u.pk::{pktype} "
+            "LEFT JOIN LATERAL unnest(%(columns)s::text[]) AS k(key) ON t.{pk} IS NOT NULL "
             "WHERE c.move_id = %(move)s AND c.table_name = %(table)s AND c.op = 'I' "
             "AND (t.{pk} IS NULL OR NOT ({equal})) AND {not_deleted}"
         ).format(
             t=t,
             pk=pk,
             pktype=shape.pk_type,
-            equal=equal,
+            values=_values(shape, sql.SQL("k.key"), "a"),
+            equal=_case_equal(shape, columns, sql.SQL("k.key"), "a", "c.after"),
             not_deleted=_NOT_DELETED_LATER.format(pk=sql.SQL("u.pk"), id=sql.SQL("c.id")),
         ),
-        {"move": move_id, "table": shape.table},
+        {"move": move_id, "table": shape.table, "columns": columns},
     )
 
 
@@ -179,38 +206,181 @@ def find_reinsert_collisions(cursor, move_id: int, shape: TableShape) -> None:
     t, pk = shape.ident, sql.Identifier(shape.pk)
     cursor.execute(
         sql.SQL(
-            "INSERT INTO pg_temp.ledger_replay_drift (table_name, pk, why) "
-            "SELECT %(table)s, u.pk, 'key taken again since' FROM ledger_change c "
+            "INSERT INTO pg_temp.ledger_replay_drift (table_name, pk, col, why, later_move) "
+            "SELECT %(table)s, u.pk, '', 'key taken again since', {later} FROM ledger_change c "
             "CROSS JOIN LATERAL unnest(c.pks) AS u(pk) "
             "JOIN {t} AS t ON t.{pk} = u.pk::{pktype} "
             "WHERE c.move_id = %(move)s AND c.table_name = %(table)s AND c.op = 'D'"
-        ).format(t=t, pk=pk, pktype=shape.pk_type),
+        ).format(t=t, pk=pk, pktype=shape.pk_type, later=_later_writer(sql.SQL("u.pk"))),
         {"move": move_id, "table": shape.table},
     )
 
 
-def drift_conflicts(cursor) -> list[Conflict]:
-    """Summarise ``ledger_replay_drift`` per table and reason."""
-    cursor.execute(
-        "SELECT table_name, why, count(*), (array_agg(pk ORDER BY length(pk), pk))[1:%s] "
-        "FROM pg_temp.ledger_replay_drift GROUP BY table_name, why ORDER BY table_name, why",
-        [SAMPLE],
-    )
-    conflicts = []
-    for table, why, count, sample in cursor.fetchall():
-        kind = "reinsert" if why.startswith("key") else "drift"
-        conflicts.append(
-            Conflict(
-                kind=kind,
-                table=table,
-                count=count,
-                sample=tuple(sample),
-                message=f"{count} row(s) of {table} {why}: the revert would overwrite later "
-                "work. Fix or accept them, or pass --skip-drifted to leave them as they are",
-                resolved_by="skip_drifted",
-            )
+def _later_writer(pk: sql.Composable) -> sql.Composable:
+    """The latest later move that inserted or updated the live row ``pk`` of %(table)s."""
+    return sql.SQL(
+        "(SELECT max(l.move_id) FROM ledger_change l WHERE l.table_name = %(table)s "
+        "AND l.op IN ('I', 'U') AND l.move_id > %(move)s AND {pk} = ANY(l.pks))"
+    ).format(pk=pk)
+
+
+# Unique indexes of a table other than its primary key, with their columns in key order;
+# expression and partial indexes are left to the replay's own unique-violation handling.
+_UNIQUE_KEYS = """
+SELECT c.relname, ARRAY(SELECT a.attname FROM unnest(i.indkey) WITH ORDINALITY AS k(attnum, n)
+    JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum ORDER BY k.n)
+FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+WHERE i.indrelid = to_regclass(%s) AND i.indisunique AND NOT i.indisprimary
+AND i.indexprs IS NULL AND i.indpred IS NULL ORDER BY c.relname
+"""
+
+
+def unique_keys(cursor, table: str) -> list[tuple[str, list[str]]]:
+    """The table's unique keys besides its primary key: (index name, columns)."""
+    cursor.execute(_UNIQUE_KEYS, [table])
+    return [(name, list(columns)) for name, columns in cursor.fetchall()]
+
+
+def find_unique_clashes(cursor, move_id: int, shape: TableShape) -> None:
+    """Rows the move deleted that a replay would re-insert onto a unique key a live row holds
+    now (a row the move itself inserted is deleted by the replay first: no clash)."""
+    t, pk = shape.ident, sql.Identifier(shape.pk)
+    for _name, columns in unique_keys(cursor, shape.table):
+        if not columns or any(col not in shape.columns for col in columns):
+            continue
+        same = sql.SQL(" AND ").join(
+            sql.SQL("t.{c} = (r).{c}").format(c=sql.Identifier(col)) for col in columns
         )
-    return conflicts
+        cursor.execute(
+            sql.SQL(
+                "INSERT INTO pg_temp.ledger_replay_drift "
+                "(table_name, pk, col, why, key_columns, clash_pk, later_move) "
+                "SELECT %(table)s, (r).{pk}::text, '', 'unique', %(columns)s, t.{pk}::text, "
+                "{later} FROM ledger_change c "
+                "CROSS JOIN LATERAL jsonb_populate_record(NULL::{t}, c.before) AS r "
+                "JOIN {t} AS t ON {same} AND t.{pk} IS DISTINCT FROM (r).{pk} "
+                "WHERE c.move_id = %(move)s AND c.table_name = %(table)s AND c.op = 'D' "
+                "AND NOT EXISTS (SELECT 1 FROM pg_temp.ledger_replay_keys k "
+                "WHERE k.table_name = %(table)s AND k.op = 'I' AND k.pk = t.{pk}::text)"
+            ).format(t=t, pk=pk, same=same, later=_later_writer(sql.SQL("t.{}::text").format(pk))),
+            {"move": move_id, "table": shape.table, "columns": columns},
+        )
+
+
+def skips(cursor, move_id: int, shapes: Iterable[TableShape]) -> None:
+    """What a replay leaves as it is, from ``ledger_replay_drift``: drifted cells of rows it
+    restores (col = column), and whole rows (col = ''): rows deleted since, whose key is
+    taken, the move created (a created row is deleted whole or kept whole), or whose every
+    column the move changed (but derived and bookkeeping ones) drifted."""
+    cursor.execute(
+        "INSERT INTO pg_temp.ledger_replay_skip (table_name, pk, col) "
+        "SELECT DISTINCT d.table_name, d.pk, '' FROM pg_temp.ledger_replay_drift d "
+        "WHERE d.col = '' OR EXISTS (SELECT 1 FROM pg_temp.ledger_replay_keys k "
+        "WHERE k.table_name = d.table_name AND k.pk = d.pk AND k.op = 'I') "
+        "ON CONFLICT DO NOTHING"
+    )
+    cursor.execute(
+        "INSERT INTO pg_temp.ledger_replay_skip (table_name, pk, col) "
+        "SELECT DISTINCT d.table_name, d.pk, d.col FROM pg_temp.ledger_replay_drift d "
+        "WHERE d.col <> '' AND NOT EXISTS (SELECT 1 FROM pg_temp.ledger_replay_skip s "
+        "WHERE s.table_name = d.table_name AND s.pk = d.pk AND s.col = '') "
+        "ON CONFLICT DO NOTHING"
+    )
+    for shape in shapes:
+        cursor.execute(
+            "INSERT INTO pg_temp.ledger_replay_skip (table_name, pk, col) "
+            "SELECT DISTINCT s.table_name, s.pk, '' FROM pg_temp.ledger_replay_skip s "
+            "WHERE s.table_name = %(table)s AND s.col <> '' AND NOT EXISTS ("
+            "SELECT 1 FROM pg_temp.ledger_replay_keys kk "
+            "JOIN ledger_change c ON c.id = kk.change_id "
+            "CROSS JOIN LATERAL jsonb_object_keys(c.after) AS k(key) "
+            "WHERE kk.table_name = s.table_name AND kk.op = 'U' AND kk.pk = s.pk "
+            "AND NOT k.key = ANY(%(soft)s) AND NOT EXISTS (SELECT 1 FROM "
+            "pg_temp.ledger_replay_skip x WHERE x.table_name = s.table_name AND x.pk = s.pk "
+            "AND x.col = k.key)) ON CONFLICT DO NOTHING",
+            {"table": shape.table, "soft": sorted(shape.soft)},
+        )
+
+
+_DRIFT_SUMMARY = """
+SELECT table_name, col, why, key_columns, count(*),
+    (array_agg(pk ORDER BY length(pk), pk))[1:%(n)s],
+    (array_agg(after_value ORDER BY length(pk), pk))[1],
+    (array_agg(current_value ORDER BY length(pk), pk))[1],
+    (array_agg(clash_pk ORDER BY length(pk), pk))[1:%(n)s],
+    max(later_move)
+FROM pg_temp.ledger_replay_drift
+GROUP BY table_name, col, why, key_columns ORDER BY table_name, col, why
+"""
+
+_SKIP_HINT = "Fix or accept them, or pass --skip-drifted to leave them as they are"
+
+
+def drift_conflicts(cursor) -> list[Conflict]:
+    """Summarise ``ledger_replay_drift`` per table, column and reason."""
+    cursor.execute(_DRIFT_SUMMARY, {"n": SAMPLE})
+    return [_drift_conflict(*row) for row in cursor.fetchall()]
+
+
+def _drift_conflict(
+    table, col, why, key_columns, count, sample, after, current, clashes, later
+) -> Conflict:
+    if why == "unique":
+        columns = tuple(key_columns)
+        pairs = ", ".join(f"{a} with {b}" for a, b in zip(sample, clashes, strict=True))
+        by = f", written by move {later}" if later else ""
+        fix = f"revert move {later} first" if later else "remove or change the rows that hold it"
+        return Conflict(
+            kind="unique",
+            table=table,
+            count=count,
+            sample=tuple(sample),
+            columns=columns,
+            later_move=later,
+            message=f"{count} row(s) of {table} that the revert must re-insert would clash "
+            f"on the unique key ({', '.join(columns)}) with row(s) created since "
+            f"(row {pairs}{by}): {fix}, then run the revert again",
+        )
+    if why.startswith("key"):
+        by = f" (by move {later})" if later else ""
+        return Conflict(
+            kind="reinsert",
+            table=table,
+            count=count,
+            sample=tuple(sample),
+            later_move=later,
+            message=f"{count} row(s) of {table} key taken again since{by}: the revert would "
+            f"overwrite later work. {_SKIP_HINT}",
+            resolved_by="skip_drifted",
+        )
+    if not col:
+        return Conflict(
+            kind="drift",
+            table=table,
+            count=count,
+            sample=tuple(sample),
+            message=f"{count} row(s) of {table} {why}: the revert would overwrite later "
+            f"work. {_SKIP_HINT}",
+            resolved_by="skip_drifted",
+        )
+    values = (
+        f" (the move left {after}, today {current})"
+        if after is not None or current is not None
+        else " (a secret: values not shown)"
+    )
+    return Conflict(
+        kind="drift",
+        table=table,
+        count=count,
+        sample=tuple(sample),
+        column=col,
+        after_value=after,
+        current_value=current,
+        message=f"{count} row(s) of {table} changed since in column {col}{values}: the "
+        "revert would overwrite later work. Fix or accept them, or pass --skip-drifted to "
+        "leave that column as it is (the rest of each row is restored)",
+        resolved_by="skip_drifted",
+    )
 
 
 def secret_conflicts(cursor, move_id: int, shape: TableShape) -> list[Conflict]:

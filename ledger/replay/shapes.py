@@ -21,6 +21,8 @@ class TableShape:
         columns: column name -> SQL type, in table order.
         secret: columns the ledger keeps as fingerprints.
         derived: columns the domain recomputes: restored but never compared.
+        bookkeeping: columns any save stamps (``updated_at``): never compared; restored
+            only where the row is otherwise restored and still holds the move's value.
     """
 
     table: str
@@ -28,10 +30,15 @@ class TableShape:
     columns: Mapping[str, str]
     secret: frozenset[str]
     derived: frozenset[str]
+    bookkeeping: frozenset[str] = frozenset()
 
     @classmethod
     def from_header(
-        cls, table: str, snapshot: Mapping[str, object], derived: frozenset[str]
+        cls,
+        table: str,
+        snapshot: Mapping[str, object],
+        derived: frozenset[str],
+        bookkeeping: frozenset[str] = frozenset(),
     ) -> TableShape:
         columns = snapshot["columns"]
         assert isinstance(columns, dict)
@@ -41,6 +48,7 @@ class TableShape:
             columns=dict(columns),
             secret=frozenset(snapshot.get("secret_columns") or ()),  # type: ignore[arg-type]
             derived=derived,
+            bookkeeping=bookkeeping - derived,
         )
 
     @property
@@ -51,9 +59,14 @@ class TableShape:
     def pk_type(self) -> sql.SQL:
         return sql.SQL(self.columns[self.pk])
 
+    @property
+    def soft(self) -> frozenset[str]:
+        """Columns that never make drift: derived and bookkeeping ones."""
+        return self.derived | self.bookkeeping
+
     def compared(self) -> list[str]:
-        """Columns a compare-and-swap checks: all but the key and derived columns."""
-        return [c for c in self.columns if c != self.pk and c not in self.derived]
+        """Columns a compare-and-swap checks: all but the key, derived and bookkeeping."""
+        return [c for c in self.columns if c != self.pk and c not in self.soft]
 
     def all_equal(self, columns: list[str], record: str, recorded_json: str) -> sql.Composable:
         """Every one of ``columns`` of the live row ``t`` holds its value in ``record``.

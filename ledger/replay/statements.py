@@ -23,38 +23,69 @@ def _changes(op: str) -> sql.Composable:
     return _CHANGES.format(op=sql.Literal(op))
 
 
-def restore_updates(shape: TableShape, columns: list[str]) -> sql.Composable:
+def restore_updates(
+    shape: TableShape, columns: list[str], *, skips: bool = True
+) -> sql.Composable:
     """UPDATE rows back to their before-values where they still hold their after-values.
+
+    Compare-and-swap per column set: a drifted cell the replay leaves as it is
+    (``ledger_replay_skip``) is neither compared nor written, and the rest of its row is
+    restored; a bookkeeping column goes back to its before-value only where it still holds
+    the after-value (a later save's stamp is kept); derived columns are written, never
+    compared. Rows skipped whole are not touched.
 
     Args:
         shape: the table.
         columns: the columns the restored change groups changed (their union); secret
             columns are never among them (a fingerprint cannot be restored).
+        skips: whether the table has rows or cells to leave (else none is looked up).
     """
     t, pk = shape.ident, sql.Identifier(shape.pk)
-    sets = sql.SQL(", ").join(
-        sql.SQL("{c} = CASE WHEN src.before ? {name} THEN (src.b).{c} ELSE t.{c} END").format(
-            c=sql.Identifier(col), name=sql.Literal(col)
+    sets = sql.SQL(", ").join(_restore(shape, col) for col in columns)
+    skip = (
+        sql.SQL(
+            "coalesce((SELECT array_agg(s.col) FROM pg_temp.ledger_replay_skip s "
+            "WHERE s.table_name = %(table)s AND s.pk = u.pk), '{}')"
         )
-        for col in columns
+        if skips
+        else sql.SQL("'{}'::text[]")
     )
     cas = _cas_changed(shape, columns)
     return sql.SQL(
         "WITH ch AS MATERIALIZED (SELECT c.pks, c.before, c.after, b, a FROM ledger_change c "
         "CROSS JOIN LATERAL jsonb_populate_record(NULL::{t}, c.before) AS b "
         "CROSS JOIN LATERAL jsonb_populate_record(NULL::{t}, c.after) AS a WHERE {where}), "
-        "src AS (SELECT u.pk, ch.before, ch.after, ch.b, ch.a FROM ch "
-        "CROSS JOIN LATERAL unnest(ch.pks) AS u(pk) "
-        "WHERE NOT EXISTS (SELECT 1 FROM pg_temp.ledger_replay_skip s "
-        "WHERE s.table_name = %(table)s AND s.pk = u.pk)) "
-        "UPDATE {t} AS t SET {sets} FROM src WHERE t.{pk} = src.pk::{pktype} AND {cas}"
-    ).format(t=t, where=_changes("U"), sets=sets, pk=pk, pktype=shape.pk_type, cas=cas)
+        "src AS (SELECT u.pk, ch.before, ch.after, ch.b, ch.a, {skip} AS skip "
+        "FROM ch CROSS JOIN LATERAL unnest(ch.pks) AS u(pk)) "
+        "UPDATE {t} AS t SET {sets} FROM src WHERE t.{pk} = src.pk::{pktype} "
+        "AND NOT '' = ANY(src.skip) AND {cas}"
+    ).format(t=t, where=_changes("U"), skip=skip, sets=sets, pk=pk, pktype=shape.pk_type, cas=cas)
+
+
+def _restore(shape: TableShape, col: str) -> sql.Composable:
+    """``col = <before-value>`` where the group changed it and the cell is not skipped."""
+    c, name = sql.Identifier(col), sql.Literal(col)
+    keep = sql.SQL("{name} = ANY(src.skip)").format(name=name)
+    if col in shape.bookkeeping:
+        keep = sql.SQL("{keep} OR NOT ({eq})").format(
+            keep=keep,
+            eq=shape.equal(
+                sql.SQL("t.{}").format(c),
+                sql.SQL("(src.a).{}").format(c),
+                col,
+                sql.SQL("src.after"),
+            ),
+        )
+    return sql.SQL(
+        "{c} = CASE WHEN src.before ? {name} AND NOT ({keep}) THEN (src.b).{c} ELSE t.{c} END"
+    ).format(c=c, name=name, keep=keep)
 
 
 def _cas_changed(shape: TableShape, columns: list[str]) -> sql.Composable:
-    """Each changed, compared column still holds the group's after-value."""
+    """Each changed, compared column still holds the group's after-value, unless its cell is
+    left as it is."""
     parts = [
-        sql.SQL("(NOT src.after ? {name} OR {eq})").format(
+        sql.SQL("(NOT src.after ? {name} OR {name} = ANY(src.skip) OR {eq})").format(
             name=sql.Literal(col),
             eq=shape.equal(
                 sql.SQL("t.{}").format(sql.Identifier(col)),
@@ -64,7 +95,7 @@ def _cas_changed(shape: TableShape, columns: list[str]) -> sql.Composable:
             ),
         )
         for col in columns
-        if col not in shape.derived
+        if col not in shape.soft
     ]
     return sql.SQL(" AND ").join(parts) if parts else sql.SQL("TRUE")
 
@@ -77,7 +108,7 @@ def delete_inserts(shape: TableShape) -> sql.Composable:
         "CROSS JOIN LATERAL jsonb_populate_record(NULL::{t}, c.after) AS a "
         "CROSS JOIN LATERAL unnest(c.pks) AS u(pk) WHERE {where} "
         "AND NOT EXISTS (SELECT 1 FROM pg_temp.ledger_replay_skip s "
-        "WHERE s.table_name = %(table)s AND s.pk = u.pk)) "
+        "WHERE s.table_name = %(table)s AND s.pk = u.pk AND s.col = '')) "
         "DELETE FROM {t} AS t USING src WHERE t.{pk} = src.pk::{pktype} AND {cas}"
     ).format(
         t=t,
@@ -89,7 +120,8 @@ def delete_inserts(shape: TableShape) -> sql.Composable:
 
 
 def reinsert_deletes(shape: TableShape) -> sql.Composable:
-    """INSERT back the rows the move deleted, with their primary keys.
+    """INSERT back the rows the move deleted, with their primary keys (but rows left out for
+    a key taken again or a unique key clash).
 
     Secret columns were recorded as fingerprints: their value is taken from a live row of the
     same table whose value has that fingerprint (a clone shares its original's credentials).
@@ -111,7 +143,9 @@ def reinsert_deletes(shape: TableShape) -> sql.Composable:
     return sql.SQL(
         "INSERT INTO {t} ({cols}) SELECT {values} FROM ledger_change c "
         "CROSS JOIN LATERAL jsonb_populate_record(NULL::{t}, c.before) AS r WHERE {where} "
-        "AND NOT EXISTS (SELECT 1 FROM {t} x WHERE x.{pk} = (r).{pk})"
+        "AND NOT EXISTS (SELECT 1 FROM {t} x WHERE x.{pk} = (r).{pk}) "
+        "AND NOT EXISTS (SELECT 1 FROM pg_temp.ledger_replay_skip s "
+        "WHERE s.table_name = %(table)s AND s.pk = (r).{pk}::text AND s.col = '')"
     ).format(
         t=t,
         cols=sql.SQL(", ").join(sql.Identifier(n) for n in names),

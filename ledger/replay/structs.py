@@ -13,9 +13,11 @@ ConflictKind = Literal[
     "later-move",
     "drift",
     "reinsert",
+    "unique",
     "secret",
     "fingerprint-key",
     "dependent",
+    "reference",
     "new-data",
     "count",
     "not-restored",
@@ -54,6 +56,14 @@ class Conflict(msgspec.Struct, frozen=True, kw_only=True):
         message: what it means and what to do.
         resolved_by: the policy flag that resolves it (``"skip_drifted"``,
             ``"carry_new_data"``), or "" when nothing but fixing the data does.
+        column: for drift, the column that changed since the move ("" for whole rows).
+        columns: for a unique key clash, the key's columns.
+        after_value: for drift of a column, what the move left in it (JSON text, first
+            sample row).
+        current_value: for drift of a column, what it holds today (JSON text, first sample
+            row; secrets are never shown).
+        later_move: the later move concerned, when one is: the one that wrote the clashing
+            rows (``unique``, ``reinsert``), or that reverted this move (``reverted``).
     """
 
     kind: ConflictKind
@@ -62,6 +72,11 @@ class Conflict(msgspec.Struct, frozen=True, kw_only=True):
     sample: tuple[str, ...] = ()
     message: str
     resolved_by: str = ""
+    column: str = ""
+    columns: tuple[str, ...] = ()
+    after_value: str | None = None
+    current_value: str | None = None
+    later_move: int | None = None
 
 
 class TableWork(msgspec.Struct, frozen=True, kw_only=True):
@@ -80,6 +95,15 @@ class StepWork(msgspec.Struct, frozen=True, kw_only=True):
     seq: int
     label: str
     rows: int
+
+
+class StepDone(msgspec.Struct, frozen=True, kw_only=True):
+    """A replayed step, as the progress callback sees it."""
+
+    label: str
+    rows: int
+    expected_rows: int
+    seconds: float
 
 
 class CheckOutcome(msgspec.Struct, frozen=True, kw_only=True):

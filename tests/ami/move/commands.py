@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from io import StringIO
 
+import pytest
 from django.core.management import call_command
+from django.core.management.base import CommandError
 from django.db import connection
 
 import ledger
@@ -46,4 +48,13 @@ def move_to(source: int, target: int, deployment: int, *, reason: str = "test") 
 def revert(move_id: int, *args: str) -> str:
     out = StringIO()
     call_command("revert_move", str(move_id), *args, stdout=out)
+    return out.getvalue()
+
+
+def revert_refused(move_id: int, *args: str) -> str:
+    """A dry run that finds the revert would be refused: exit status 2; what it printed."""
+    out = StringIO()
+    with pytest.raises(CommandError, match=r"^DRY RUN: the revert would be refused") as refused:
+        call_command("revert_move", str(move_id), *args, stdout=out)
+    assert refused.value.returncode == 2
     return out.getvalue()

@@ -29,7 +29,7 @@ from ami.main.models import (
     SourceImageCollection,
 )
 from ledger.models import Move, Step
-from tests.ami.move.commands import dump, move, revert
+from tests.ami.move.commands import dump, move, revert, revert_refused
 from tests.builders import add_deployment, make_collection, make_project, make_user, setup_source
 
 pytestmark = pytest.mark.django_db
@@ -191,7 +191,7 @@ def test_rows_pointing_at_a_created_project_refuse_the_revert(world, table, make
     make(created)
     state = dump()
     pattern = rf"1 row\(s\) of {table} reference, through project_id, rows of main_project"
-    dry = revert(move_id)
+    dry = revert_refused(move_id)
     assert "[dependent] BLOCKS" in dry
     assert "DRY RUN: the revert would be refused" in dry
     with pytest.raises(CommandError, match=pattern):
@@ -215,7 +215,7 @@ def test_a_changed_column_of_a_touched_table_refuses(world):
         with pytest.raises(CommandError, match=pattern):
             undo(move_id, *flags)
     assert dump() == state
-    assert "[schema] BLOCKS: the columns of main_device changed" in revert(move_id)
+    assert "[schema] BLOCKS: the columns of main_device changed" in revert_refused(move_id)
 
 
 def test_migrations_applied_since_refuse_unless_allowed(world):
@@ -255,7 +255,7 @@ def test_a_tampered_ledger_refuses_the_revert(world):
         with pytest.raises(CommandError, match=pattern):
             undo(move_id, *flags)
     assert dump() == state
-    assert "[tampered] BLOCKS" in revert(move_id)
+    assert "[tampered] BLOCKS" in revert_refused(move_id)
 
 
 def test_dry_run_reports_every_conflict_and_changes_nothing(world):
@@ -277,7 +277,7 @@ def test_dry_run_reports_every_conflict_and_changes_nothing(world):
     )
     make_collection(world.target, [world.src.images[0]], name="Target's own")
     state = dump()
-    text = revert(first, "--skip-drifted", "--carry-new-data")
+    text = revert_refused(first, "--skip-drifted", "--carry-new-data")
     assert dump() == state
     assert not Move.objects.filter(reverts_id=first).exists()
     expected = [
@@ -298,7 +298,9 @@ def test_json_report_decodes_and_lists_the_conflicts(world):
         project=world.src.project, deployment=world.staying.dep
     )
     out = StringIO()
-    call_command("revert_move", str(move_id), "--format", "json", stdout=out)
+    with pytest.raises(CommandError, match="DRY RUN: the revert would be refused") as refused:
+        call_command("revert_move", str(move_id), "--format", "json", stdout=out)
+    assert refused.value.returncode == 2
     report = json.loads(out.getvalue())
     assert report["executed"] is False
     assert report["ok"] is False
