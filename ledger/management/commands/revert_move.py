@@ -12,12 +12,11 @@ display (a spinner and the elapsed time per phase), as ``move_project_data`` sho
 from __future__ import annotations
 
 import contextlib
-import getpass
 import time
 from argparse import RawDescriptionHelpFormatter
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NoReturn
 
 from django.core.management.base import (
     BaseCommand,
@@ -26,6 +25,7 @@ from django.core.management.base import (
     DjangoHelpFormatter,
 )
 
+from ledger.context import who_and_why
 from ledger.errors import Interrupted, LedgerError, MoveNotFound
 from ledger.replay import ReplayConflict, ReplayPolicy, revert
 from ledger.replay import report as render
@@ -101,11 +101,14 @@ class Command(BaseCommand):
         self.execute = options["execute"]
         self.plan_shown: ReplayPlan | None = None
         self.started = time.monotonic()
-        operator = options["operator"] or getpass.getuser()
-        if "@" in operator:
-            self._fail("--operator must not be an e-mail address: give a user id or name")
-        if self.execute and not options["reason"].strip():
-            self._fail('--execute needs --reason "why the move is undone" (it is stored)')
+        try:
+            # The ledger's rules, as for a move: the login by default, no e-mail, a reason to
+            # execute.
+            operator, reason = who_and_why(
+                options["operator"], options["reason"], executing=self.execute
+            )
+        except LedgerError as exc:
+            self._fail(str(exc))
         if options["lock_timeout"] <= 0:
             self._fail("--lock-timeout must be a positive number of seconds")
         policy = ReplayPolicy(
@@ -120,7 +123,7 @@ class Command(BaseCommand):
                     options["move_id"],
                     execute=self.execute,
                     policy=policy,
-                    reason=options["reason"],
+                    reason=reason,
                     operator=operator,
                     lock_timeout=options["lock_timeout"],
                     on_plan=self._show_plan,
@@ -213,7 +216,7 @@ class Command(BaseCommand):
             self._lines(render.render_refusal(message, report))
         raise CommandError(message) from exc
 
-    def _fail(self, message: str) -> None:
+    def _fail(self, message: str) -> NoReturn:
         """A request that cannot be carried out at all (bad flags, no such move); with
         --format json still one document."""
         if self.json:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from io import StringIO
+
 import pytest
+from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from ledger.models import Move
@@ -38,3 +41,11 @@ def test_no_operator_records_the_login_as_the_ledger_defaults_it(args, monkeypat
 def test_an_email_operator_is_refused_in_a_dry_run_too(args):
     with pytest.raises(CommandError, match=r"--operator looks like an e-mail address"):
         move(*args, "--operator", "ana@example.org")
+
+
+def test_revert_follows_the_same_rules(args):
+    """revert_move uses ledger.who_and_why too: the same words, the same refusals."""
+    with pytest.raises(CommandError, match=r"--operator looks like an e-mail address"):
+        call_command("revert_move", "1", "--operator", "ana@example.org", stdout=StringIO())
+    with pytest.raises(CommandError, match=r'--execute needs --reason "why" \(it is stored'):
+        call_command("revert_move", "1", "--execute", "--reason", " ", stdout=StringIO())

@@ -353,7 +353,7 @@ def test_a_deadlock_dropping_the_triggers_after_commit_is_no_failed_revert(world
     ("args", "error"),
     [
         (("999",), "move 999 does not exist: run list_moves to see the recorded ids"),
-        (("1", "--execute"), '--execute needs --reason "why the move is undone" (it is stored)'),
+        (("1", "--execute"), '--execute needs --reason "why" (it is stored with the change)'),
     ],
 )
 def test_json_gets_one_document_for_a_request_that_cannot_run(db, args, error):
