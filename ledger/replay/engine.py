@@ -151,7 +151,7 @@ def revert(
         Interrupted: a deadlock, a lock timeout, a lost connection: rolled back, run again.
     """
     header, _digest = read_header(move_id, using)
-    hooks = hooks_for(header.command)
+    hooks = hooks_for(_original_command(header, using))
     run = Run(
         connection=connections[using],
         header=header,
@@ -205,6 +205,14 @@ def _release_capture(using: str) -> None:
     if not connections[using].in_atomic_block:
         with contextlib.suppress(DatabaseError, InterfaceError, LedgerError):
             release_capture(using)
+
+
+def _original_command(header: MoveHeader, using: str) -> str:
+    """The command of the move a chain of reverts started from: its domain's hooks replay the
+    move and every revert of it (``revert_move`` is every domain's revert command)."""
+    while header.reverts_id is not None:
+        header, _digest = read_header(header.reverts_id, using)
+    return header.command
 
 
 def _shapes(header: MoveHeader, hooks: ReplayHooks) -> dict[str, TableShape]:
