@@ -98,14 +98,14 @@ class Command(BaseCommand):
     def handle(self, *args, **options) -> None:
         self.json = options["format"] == "json"
         self.verbosity = options["verbosity"]
-        self.execute = options["execute"]
+        self.executing = options["execute"]
         self.plan_shown: ReplayPlan | None = None
         self.started = time.monotonic()
         try:
             # The ledger's rules, as for a move: the login by default, no e-mail, a reason to
             # execute.
             operator, reason = who_and_why(
-                options["operator"], options["reason"], executing=self.execute
+                options["operator"], options["reason"], executing=self.executing
             )
         except LedgerError as exc:
             self._fail(str(exc))
@@ -121,7 +121,7 @@ class Command(BaseCommand):
             with self._terminal():
                 report = revert(
                     options["move_id"],
-                    execute=self.execute,
+                    execute=self.executing,
                     policy=policy,
                     reason=reason,
                     operator=operator,
@@ -160,7 +160,7 @@ class Command(BaseCommand):
 
     def _show_plan(self, plan: ReplayPlan) -> None:
         self.plan_shown = plan
-        self._lines(render.render_plan(plan, execute=self.execute))
+        self._lines(render.render_plan(plan, execute=self.executing))
 
     def _phase(self, name: str) -> None:
         if self.display is not None:
