@@ -16,7 +16,7 @@ import time
 from argparse import RawDescriptionHelpFormatter
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from typing import Any, NoReturn
+from typing import IO, Any, NoReturn, cast
 
 from django.core.management.base import (
     BaseCommand,
@@ -59,7 +59,7 @@ class Command(BaseCommand):
         kwargs.setdefault("formatter_class", HelpFormatter)
         return super().create_parser(prog_name, subcommand, epilog=EPILOG, **kwargs)
 
-    def add_arguments(self, parser) -> None:
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("move_id", type=int, help="The move to undo (see list_moves).")
         parser.add_argument("--execute", action="store_true", help="Carry the revert out.")
         parser.add_argument("--reason", default="", help="Why the move is undone (stored).")
@@ -95,10 +95,10 @@ class Command(BaseCommand):
             "error and the reasons); progress lines go to stderr.",
         )
 
-    def handle(self, *args, **options) -> None:
+    def handle(self, *args: Any, **options: Any) -> None:
         self.json = options["format"] == "json"
         self.verbosity = options["verbosity"]
-        self.executing = options["execute"]
+        self.executing: bool = options["execute"]
         self.plan_shown: ReplayPlan | None = None
         self.started = time.monotonic()
         try:
@@ -151,7 +151,9 @@ class Command(BaseCommand):
         if self.json or self.verbosity == 0 or not self.stdout.isatty():
             yield
             return
-        with render.TerminalProgress(getattr(self.stdout, "_out", self.stdout)) as display:
+        with render.TerminalProgress(
+            cast("IO[str]", getattr(self.stdout, "_out", self.stdout))
+        ) as display:
             self.display = display
             try:
                 yield
@@ -223,7 +225,7 @@ class Command(BaseCommand):
             self.stdout.write(render.refusal_json(message, None))
         raise CommandError(message)
 
-    def _lines(self, lines) -> None:
+    def _lines(self, lines: render.Lines) -> None:
         if self.json or self.verbosity == 0:
             return
         styles = {
