@@ -8,10 +8,14 @@ several groups of the same unit, so that their order is kept).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from ledger.dbapi import sql
 from ledger.replay import statements
 from ledger.replay.shapes import TableShape
+
+if TYPE_CHECKING:
+    from ledger.dbapi import Cursor, LedgerCursor
 
 OUTSIDE_STEPS = "[outside-steps]"
 
@@ -28,7 +32,7 @@ class Unit:
     last_change: int
 
 
-def units(cursor, move_id: int, tables: list[str]) -> list[Unit]:
+def units(cursor: Cursor, move_id: int, tables: list[str]) -> list[Unit]:
     """Every unit of the move on ``tables``, newest first, with its rows and the rows skipped
     whole for drift (a row whose drifted cells only are left is still restored)."""
     cursor.execute(
@@ -49,15 +53,15 @@ def units(cursor, move_id: int, tables: list[str]) -> list[Unit]:
     ]
 
 
-def run_unit(cursor, move_id: int, unit: Unit, shape: TableShape) -> int:
+def run_unit(cursor: LedgerCursor, move_id: int, unit: Unit, shape: TableShape) -> int:
     """Replay one unit backwards. Returns the rows it changed."""
     params = {"move": move_id, "table": unit.table, "step": unit.step_id, "change": None}
     if unit.op == "I":
         cursor.execute(statements.delete_inserts(shape), params)
-        return cursor.rowcount
+        return _rowcount(cursor)
     if unit.op == "D":
         cursor.execute(statements.reinsert_deletes(shape), params)
-        return cursor.rowcount
+        return _rowcount(cursor)
     columns = _changed_columns(cursor, params, shape)
     if not columns:
         return 0
@@ -68,7 +72,7 @@ def run_unit(cursor, move_id: int, unit: Unit, shape: TableShape) -> int:
     query = statements.restore_updates(shape, columns, skips=cursor.fetchone()[0])
     if not _rows_repeat(cursor, params):
         cursor.execute(query, params)
-        return cursor.rowcount
+        return _rowcount(cursor)
     cursor.execute(
         "SELECT id FROM ledger_change c WHERE c.move_id = %(move)s AND c.table_name = %(table)s "
         "AND c.op = 'U' AND c.step_id IS NOT DISTINCT FROM %(step)s ORDER BY id DESC",
@@ -77,11 +81,11 @@ def run_unit(cursor, move_id: int, unit: Unit, shape: TableShape) -> int:
     total = 0
     for (change_id,) in cursor.fetchall():
         cursor.execute(query, {**params, "change": change_id})
-        total += cursor.rowcount
+        total += _rowcount(cursor)
     return total
 
 
-def _changed_columns(cursor, params: dict, shape: TableShape) -> list[str]:
+def _changed_columns(cursor: Cursor, params: dict[str, object], shape: TableShape) -> list[str]:
     cursor.execute(
         "SELECT DISTINCT k.key FROM ledger_change c "
         "CROSS JOIN LATERAL jsonb_object_keys(c.after) AS k(key) "
@@ -92,7 +96,7 @@ def _changed_columns(cursor, params: dict, shape: TableShape) -> list[str]:
     return [k for (k,) in cursor.fetchall() if k in shape.columns and k not in shape.secret]
 
 
-def _rows_repeat(cursor, params: dict) -> bool:
+def _rows_repeat(cursor: Cursor, params: dict[str, object]) -> bool:
     """Whether a row appears in two change groups of the unit (its changes must keep order)."""
     cursor.execute(
         sql.SQL(
@@ -103,4 +107,10 @@ def _rows_repeat(cursor, params: dict) -> bool:
         ),
         params,
     )
-    return cursor.fetchone()[0]
+    return bool(cursor.fetchone()[0])
+
+
+def _rowcount(cursor: LedgerCursor) -> int:
+    """The rows the cursor's last statement changed."""
+    rows: int = cursor.rowcount
+    return rows

@@ -31,8 +31,9 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import msgspec
 from django.db import DatabaseError, IntegrityError, InterfaceError, connections, transaction
@@ -53,9 +54,17 @@ from ledger.replay.structs import (
     ReplayPolicy,
     ReplayReport,
     StepDone,
+    StepWork,
+    TableWork,
 )
 from ledger.structs import MoveHeader
 from ledger.verify import verify
+
+if TYPE_CHECKING:
+    from django.db.backends.base.base import BaseDatabaseWrapper
+
+    from ledger.context import Recording
+    from ledger.dbapi import Cursor, LedgerCursor
 
 logger = logging.getLogger(__name__)
 
@@ -98,7 +107,7 @@ class Progress:
 class Run:
     """One revert: what every stage reads. Nothing in it changes once built."""
 
-    connection: object
+    connection: BaseDatabaseWrapper
     header: MoveHeader
     shapes: dict[str, TableShape]
     hooks: ReplayHooks
@@ -115,7 +124,7 @@ class Run:
         return self.header.id
 
     @contextlib.contextmanager
-    def cursor(self) -> Iterator:
+    def cursor(self) -> Iterator[LedgerCursor]:
         with ledger_cursor(self.connection) as cursor:
             yield cursor
 
@@ -224,7 +233,7 @@ def _shapes(header: MoveHeader, hooks: ReplayHooks) -> dict[str, TableShape]:
             frozenset(hooks.derived_columns.get(table, ())),
             frozenset(hooks.bookkeeping_columns.get(table, ())),
         )
-        for table, snapshot in header.tables.items()  # type: ignore[union-attr]
+        for table, snapshot in header.tables.items()
         if snapshot.get("replay", True)
     }
 
@@ -361,7 +370,7 @@ def _fingerprint_conflicts(run: Run) -> list[Conflict]:
             f"{'no key' if current is None else f'key {current}'} is configured now: "
             "configure the key the move was recorded with (LEDGER_FINGERPRINT_KEY_FILE)",
         )
-        for table, snapshot in sorted(run.header.tables.items())  # type: ignore[union-attr]
+        for table, snapshot in sorted(run.header.tables.items())
         if table in run.shapes
         and table in touched
         and (recorded := snapshot.get("fingerprint"))
@@ -408,7 +417,7 @@ def _schema_conflicts(run: Run) -> list[Conflict]:
     ]
 
 
-def _changed_table(cursor, run: Run, table: str) -> Conflict | None:
+def _changed_table(cursor: Cursor, run: Run, table: str) -> Conflict | None:
     shape = run.shapes[table]
     live = scan.column_types(cursor, table)
     if live == dict(shape.columns):
@@ -451,7 +460,12 @@ def _resolved(conflict: Conflict, policy: ReplayPolicy) -> bool:
     return bool(conflict.resolved_by) and getattr(policy, conflict.resolved_by, False)
 
 
-def _plan_struct(run: Run, step_work, table_work, conflicts) -> ReplayPlan:
+def _plan_struct(
+    run: Run,
+    step_work: Iterable[StepWork],
+    table_work: Iterable[TableWork],
+    conflicts: Iterable[Conflict],
+) -> ReplayPlan:
     return ReplayPlan(
         move_id=run.move_id,
         move_kind=run.header.kind,
@@ -476,11 +490,11 @@ def _specs(header: MoveHeader) -> tuple[TableSpec, ...]:
             label=str(snapshot.get("label", table)),
             replay=bool(snapshot.get("replay", True)),
         )
-        for table, snapshot in sorted(header.tables.items())  # type: ignore[union-attr]
+        for table, snapshot in sorted(header.tables.items())
     )
 
 
-def _updated_columns(cursor, move_id: int) -> dict[str, set[str]]:
+def _updated_columns(cursor: Cursor, move_id: int) -> dict[str, set[str]]:
     cursor.execute(
         "SELECT DISTINCT c.table_name, k.key FROM ledger_change c "
         "CROSS JOIN LATERAL jsonb_object_keys(c.after) AS k(key) "
@@ -525,7 +539,7 @@ def _arguments(run: Run, plan: ReplayPlan) -> dict[str, object]:
     }
 
 
-def _replay(run: Run, plan: ReplayPlan):
+def _replay(run: Run, plan: ReplayPlan) -> tuple[ReplayReport, Recording]:
     """The recording: the domain's before, the steps backwards, the recount, the checks.
 
     Returns:
@@ -563,7 +577,7 @@ def _replay(run: Run, plan: ReplayPlan):
 
 
 def _replay_steps(
-    run: Run, rec, plan: ReplayPlan, todo: list[apply.Unit]
+    run: Run, rec: Recording, plan: ReplayPlan, todo: list[apply.Unit]
 ) -> tuple[list[Conflict], dict[str, int]]:
     """The move's steps backwards, each a set of compare-and-swap statements.
 
@@ -607,7 +621,9 @@ def _replay_steps(
     return found, done
 
 
-def _run_unit(run: Run, cursor, unit: apply.Unit, plan: ReplayPlan, done) -> int:
+def _run_unit(
+    run: Run, cursor: LedgerCursor, unit: apply.Unit, plan: ReplayPlan, done: dict[str, int]
+) -> int:
     """One unit; a unique key taken under the replay is a conflict, never a traceback."""
     try:
         return apply.run_unit(cursor, run.move_id, unit, run.shapes[unit.table])
@@ -624,7 +640,9 @@ def _run_unit(run: Run, cursor, unit: apply.Unit, plan: ReplayPlan, done) -> int
         raise ReplayConflict(_refusal([conflict]), _partial_report(plan, done)) from exc
 
 
-def _outcome(run: Run, plan: ReplayPlan, found: list[Conflict], done) -> ReplayReport:
+def _outcome(
+    run: Run, plan: ReplayPlan, found: list[Conflict], done: dict[str, int]
+) -> ReplayReport:
     """The checks after the replay, still inside the recording, as a report (not executed)."""
     after_found, checks = _after(run)
     conflicts = (*found, *after_found)

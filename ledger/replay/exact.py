@@ -6,10 +6,15 @@ they were (``ledger_replay_skip``: col "" for a whole row, else the column).
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from ledger.dbapi import sql
 from ledger.replay.scan import SAMPLE, _case_equal
 from ledger.replay.shapes import TableShape
 from ledger.replay.structs import Conflict
+
+if TYPE_CHECKING:
+    from ledger.dbapi import Cursor
 
 _NOT_SKIPPED = (
     "NOT EXISTS (SELECT 1 FROM pg_temp.ledger_replay_skip s "
@@ -25,13 +30,15 @@ _NOT_INSERTED = (
 )
 
 
-def _fetch(cursor, query: sql.Composable, params: dict) -> tuple[int, tuple[str, ...]]:
+def _fetch(
+    cursor: Cursor, query: sql.Composable, params: dict[str, object]
+) -> tuple[int, tuple[str, ...]]:
     cursor.execute(query, {**params, "n": SAMPLE})
     count, sample = cursor.fetchone()
     return count, tuple(sample or ())
 
 
-def _updated_rows(cursor, move_id: int, shape: TableShape) -> tuple[int, tuple[str, ...]]:
+def _updated_rows(cursor: Cursor, move_id: int, shape: TableShape) -> tuple[int, tuple[str, ...]]:
     """Updated rows whose columns differ from the value before the move's first change."""
     t, pk = shape.ident, sql.Identifier(shape.pk)
     query = sql.SQL(
@@ -57,7 +64,7 @@ def _updated_rows(cursor, move_id: int, shape: TableShape) -> tuple[int, tuple[s
     )
 
 
-def _inserted_rows(cursor, move_id: int, shape: TableShape) -> tuple[int, tuple[str, ...]]:
+def _inserted_rows(cursor: Cursor, move_id: int, shape: TableShape) -> tuple[int, tuple[str, ...]]:
     """Rows the move inserted that still exist."""
     t, pk = shape.ident, sql.Identifier(shape.pk)
     query = sql.SQL(
@@ -75,7 +82,7 @@ def _inserted_rows(cursor, move_id: int, shape: TableShape) -> tuple[int, tuple[
 
 
 def _deleted_rows(
-    cursor, move_id: int, shape: TableShape, updated: set[str]
+    cursor: Cursor, move_id: int, shape: TableShape, updated: set[str]
 ) -> tuple[int, tuple[str, ...]]:
     """Rows the move deleted (and had not inserted) that are missing or differ."""
     t, pk = shape.ident, sql.Identifier(shape.pk)
@@ -100,7 +107,7 @@ def _deleted_rows(
 
 
 def not_restored(
-    cursor,
+    cursor: Cursor,
     move_id: int,
     shapes: dict[str, TableShape],
     updated: dict[str, set[str]],

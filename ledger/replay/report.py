@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from typing import IO
 
 import msgspec
 
@@ -152,7 +153,7 @@ class TerminalProgress:
     spinner while it runs and its elapsed time, a line per replayed step; other lines print
     above it."""
 
-    def __init__(self, file) -> None:
+    def __init__(self, file: IO[str]) -> None:
         from rich.console import Console
         from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 

@@ -10,10 +10,14 @@ the cells the replay leaves as they are, and the rows it leaves whole.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from ledger.dbapi import sql
 from ledger.replay.shapes import TableShape
 from ledger.replay.structs import Conflict, StepWork, TableWork
+
+if TYPE_CHECKING:
+    from ledger.dbapi import Cursor
 
 SAMPLE = 5
 
@@ -43,7 +47,7 @@ ANALYZE pg_temp.ledger_replay_keys;
 
 
 def work(
-    cursor, move_id: int, steps: dict[int, tuple[int, str]], tables: list[str]
+    cursor: Cursor, move_id: int, steps: dict[int, tuple[int, str]], tables: list[str]
 ) -> tuple[tuple[StepWork, ...], tuple[TableWork, ...]]:
     """Rows the replay restores, deletes and re-inserts, per step (reverse order) and table.
 
@@ -141,7 +145,7 @@ def _values(shape: TableShape, key: sql.Composable, recorded: str) -> sql.Compos
     )
 
 
-def find_update_drift(cursor, move_id: int, shape: TableShape) -> None:
+def find_update_drift(cursor: Cursor, move_id: int, shape: TableShape) -> None:
     """Columns of rows the move updated that no longer hold the move's last after-value
     (derived and bookkeeping columns never drift), and rows deleted since."""
     t, pk = shape.ident, sql.Identifier(shape.pk)
@@ -172,7 +176,7 @@ def find_update_drift(cursor, move_id: int, shape: TableShape) -> None:
     cursor.execute(query, {"move": move_id, "table": shape.table, "soft": sorted(shape.soft)})
 
 
-def find_insert_drift(cursor, move_id: int, shape: TableShape, updated: set[str]) -> None:
+def find_insert_drift(cursor: Cursor, move_id: int, shape: TableShape, updated: set[str]) -> None:
     """Rows the move inserted that are gone, or whose columns changed since, one row per
     column (columns it updated too are covered by ``find_update_drift``)."""
     t, pk = shape.ident, sql.Identifier(shape.pk)
@@ -201,7 +205,7 @@ def find_insert_drift(cursor, move_id: int, shape: TableShape, updated: set[str]
     )
 
 
-def find_reinsert_collisions(cursor, move_id: int, shape: TableShape) -> None:
+def find_reinsert_collisions(cursor: Cursor, move_id: int, shape: TableShape) -> None:
     """Rows the move deleted whose primary key is taken again."""
     t, pk = shape.ident, sql.Identifier(shape.pk)
     cursor.execute(
@@ -235,13 +239,13 @@ AND i.indexprs IS NULL AND i.indpred IS NULL ORDER BY c.relname
 """
 
 
-def unique_keys(cursor, table: str) -> list[tuple[str, list[str]]]:
+def unique_keys(cursor: Cursor, table: str) -> list[tuple[str, list[str]]]:
     """The table's unique keys besides its primary key: (index name, columns)."""
     cursor.execute(_UNIQUE_KEYS, [table])
     return [(name, list(columns)) for name, columns in cursor.fetchall()]
 
 
-def find_unique_clashes(cursor, move_id: int, shape: TableShape) -> None:
+def find_unique_clashes(cursor: Cursor, move_id: int, shape: TableShape) -> None:
     """Rows the move deleted that a replay would re-insert onto a unique key a live row holds
     now (a row the move itself inserted is deleted by the replay first: no clash)."""
     t, pk = shape.ident, sql.Identifier(shape.pk)
@@ -267,7 +271,7 @@ def find_unique_clashes(cursor, move_id: int, shape: TableShape) -> None:
         )
 
 
-def skips(cursor, move_id: int, shapes: Iterable[TableShape]) -> None:
+def skips(cursor: Cursor, move_id: int, shapes: Iterable[TableShape]) -> None:
     """What a replay leaves as it is, from ``ledger_replay_drift``: drifted cells of rows it
     restores (col = column), and whole rows (col = ''): rows deleted since, whose key is
     taken, the move created (a created row is deleted whole or kept whole), or whose every
@@ -316,16 +320,26 @@ GROUP BY table_name, col, why, key_columns ORDER BY table_name, col, why
 _SKIP_HINT = "Fix or accept them, or pass --skip-drifted to leave them as they are"
 
 
-def drift_conflicts(cursor) -> list[Conflict]:
+def drift_conflicts(cursor: Cursor) -> list[Conflict]:
     """Summarise ``ledger_replay_drift`` per table, column and reason."""
     cursor.execute(_DRIFT_SUMMARY, {"n": SAMPLE})
     return [_drift_conflict(*row) for row in cursor.fetchall()]
 
 
 def _drift_conflict(
-    table, col, why, key_columns, count, sample, after, current, clashes, later
+    table: str,
+    col: str,
+    why: str,
+    key_columns: list[str] | None,
+    count: int,
+    sample: list[str],
+    after: str | None,
+    current: str | None,
+    clashes: list[str | None],
+    later: int | None,
 ) -> Conflict:
     if why == "unique":
+        assert key_columns is not None
         columns = tuple(key_columns)
         pairs = ", ".join(f"{a} with {b}" for a, b in zip(sample, clashes, strict=True))
         by = f", written by move {later}" if later else ""
@@ -383,7 +397,7 @@ def _drift_conflict(
     )
 
 
-def secret_conflicts(cursor, move_id: int, shape: TableShape) -> list[Conflict]:
+def secret_conflicts(cursor: Cursor, move_id: int, shape: TableShape) -> list[Conflict]:
     """Secrets the replay cannot restore: only fingerprints were recorded."""
     if not shape.secret:
         return []
@@ -415,7 +429,7 @@ def secret_conflicts(cursor, move_id: int, shape: TableShape) -> list[Conflict]:
     return conflicts
 
 
-def later_move_conflicts(cursor, move_id: int) -> list[Conflict]:
+def later_move_conflicts(cursor: Cursor, move_id: int) -> list[Conflict]:
     """Rows of this move touched again by a later move that is not reverted."""
     cursor.execute(
         "WITH mine AS (SELECT DISTINCT table_name, pk FROM pg_temp.ledger_replay_keys), "
@@ -442,7 +456,7 @@ def later_move_conflicts(cursor, move_id: int) -> list[Conflict]:
     ]
 
 
-def column_types(cursor, table: str) -> dict[str, str]:
+def column_types(cursor: Cursor, table: str) -> dict[str, str]:
     """The live columns of a table and their types ({} when the table is gone)."""
     cursor.execute(
         "SELECT a.attname, format_type(a.atttypid, a.atttypmod) FROM pg_attribute a "
@@ -453,7 +467,7 @@ def column_types(cursor, table: str) -> dict[str, str]:
     return dict(cursor.fetchall())
 
 
-def dependents(cursor, move_id: int, table: str) -> list[Conflict]:
+def dependents(cursor: Cursor, move_id: int, table: str) -> list[Conflict]:
     """After the replay: rows that still reference rows of ``table`` the replay deleted."""
     cursor.execute(
         "SELECT con.conrelid::regclass::text, a.attname, "

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import cast
 
 from ledger.dbapi import sql
 
@@ -46,7 +47,7 @@ class TableShape:
             table=table,
             pk=str(snapshot["pk"]),
             columns=dict(columns),
-            secret=frozenset(snapshot.get("secret_columns") or ()),  # type: ignore[arg-type]
+            secret=frozenset(cast("Iterable[str]", snapshot.get("secret_columns") or ())),
             derived=derived,
             bookkeeping=bookkeeping - derived,
         )

@@ -16,7 +16,7 @@ import time
 from argparse import RawDescriptionHelpFormatter
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from typing import Any, NoReturn
+from typing import IO, Any, NoReturn, cast
 
 from django.core.management.base import (
     BaseCommand,
@@ -59,7 +59,7 @@ class Command(BaseCommand):
         kwargs.setdefault("formatter_class", HelpFormatter)
         return super().create_parser(prog_name, subcommand, epilog=EPILOG, **kwargs)
 
-    def add_arguments(self, parser) -> None:
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("move_id", type=int, help="The move to undo (see list_moves).")
         parser.add_argument("--execute", action="store_true", help="Carry the revert out.")
         parser.add_argument("--reason", default="", help="Why the move is undone (stored).")
@@ -95,17 +95,17 @@ class Command(BaseCommand):
             "error and the reasons); progress lines go to stderr.",
         )
 
-    def handle(self, *args, **options) -> None:
+    def handle(self, *args: Any, **options: Any) -> None:
         self.json = options["format"] == "json"
         self.verbosity = options["verbosity"]
-        self.execute = options["execute"]
+        self.executing: bool = options["execute"]
         self.plan_shown: ReplayPlan | None = None
         self.started = time.monotonic()
         try:
             # The ledger's rules, as for a move: the login by default, no e-mail, a reason to
             # execute.
             operator, reason = who_and_why(
-                options["operator"], options["reason"], executing=self.execute
+                options["operator"], options["reason"], executing=self.executing
             )
         except LedgerError as exc:
             self._fail(str(exc))
@@ -121,7 +121,7 @@ class Command(BaseCommand):
             with self._terminal():
                 report = revert(
                     options["move_id"],
-                    execute=self.execute,
+                    execute=self.executing,
                     policy=policy,
                     reason=reason,
                     operator=operator,
@@ -151,7 +151,9 @@ class Command(BaseCommand):
         if self.json or self.verbosity == 0 or not self.stdout.isatty():
             yield
             return
-        with render.TerminalProgress(getattr(self.stdout, "_out", self.stdout)) as display:
+        with render.TerminalProgress(
+            cast("IO[str]", getattr(self.stdout, "_out", self.stdout))
+        ) as display:
             self.display = display
             try:
                 yield
@@ -160,7 +162,7 @@ class Command(BaseCommand):
 
     def _show_plan(self, plan: ReplayPlan) -> None:
         self.plan_shown = plan
-        self._lines(render.render_plan(plan, execute=self.execute))
+        self._lines(render.render_plan(plan, execute=self.executing))
 
     def _phase(self, name: str) -> None:
         if self.display is not None:
@@ -223,7 +225,7 @@ class Command(BaseCommand):
             self.stdout.write(render.refusal_json(message, None))
         raise CommandError(message)
 
-    def _lines(self, lines) -> None:
+    def _lines(self, lines: render.Lines) -> None:
         if self.json or self.verbosity == 0:
             return
         styles = {
