@@ -259,6 +259,7 @@ def _run_steps(
     steps: list[StepResult] = []
     for label, step in STEPS:
         phase(label)
+        ctx.label = label
         steps.append(step(ctx))
         if on_step is not None:
             on_step(steps[-1])

@@ -57,9 +57,7 @@ def _target(ctx: StepContext) -> ProjectRef:
 
 def link_taxa(ctx: StepContext) -> StepResult:
     """Writes main_taxon_projects: the determinations of the moved occurrences."""
-    return run_simple(
-        ctx, "[link-taxa]", "insert", ctx.plan.taxa_to_link, _LINK_TAXA, ctx.params()
-    )
+    return run_simple(ctx, "insert", ctx.plan.taxa_to_link, _LINK_TAXA, ctx.params())
 
 
 def copy_tags(ctx: StepContext) -> StepResult:
@@ -67,7 +65,7 @@ def copy_tags(ctx: StepContext) -> StepResult:
     target by name (its own tag of that name reused) and put on those taxa."""
     tags = ctx.plan.tags
     expected = sum(t.target_tag_id is None for t in tags) + sum(t.links_to_add for t in tags)
-    with ctx.step("[copy-tags]", expected, "insert") as run:
+    with ctx.step(expected, "insert") as run:
         if tags:
             params = ctx.params(tags=[t.tag_id for t in tags])
             created = run.execute(_COPY_TAGS, params)
@@ -87,7 +85,7 @@ def role_groups(ctx: StepContext) -> StepResult:
     groups with Antenna's permissions, where anything is missing. A created target has them
     from its creation."""
     planned = ctx.plan.role_grants
-    with ctx.step("[role-groups]", planned.total, "insert") as run:
+    with ctx.step(planned.total, "insert") as run:
         assert ctx.target_id is not None
         run.rows += grant_role_permissions(ctx.target_id, ctx.plan.target.name)
         run.detail.append(
@@ -105,7 +103,7 @@ def add_identifiers(ctx: StepContext) -> StepResult:
     members = [p.user_id for p in plans if p.add_membership]
     pairs = [(p.user_id, group_name(_target(ctx), g)) for p in plans for g in p.groups_to_add]
     expected = len(members) + len(pairs)
-    with ctx.step("[add-identifiers]", expected, "insert") as run:
+    with ctx.step(expected, "insert") as run:
         if members:
             run.execute(_MEMBERSHIPS, ctx.params(u=members))
         if pairs:
@@ -124,4 +122,4 @@ def add_identifiers(ctx: StepContext) -> StepResult:
 def link_taxalists(ctx: StepContext) -> StepResult:
     """Writes main_taxalist_projects."""
     expected = sum(1 for t in ctx.plan.taxa_lists if not t.linked_to_target)
-    return run_simple(ctx, "[link-taxalists]", "insert", expected, _LINK_TAXALISTS, ctx.params())
+    return run_simple(ctx, "insert", expected, _LINK_TAXALISTS, ctx.params())

@@ -59,6 +59,8 @@ class StepContext:
     clones: dict[str, dict[int, int]] = field(default_factory=dict)
     target_before: ProjectTotals | None = None
     last: StepResult | None = None
+    # The label of the step running now, set by the runner from ``STEPS``: written once.
+    label: str = ""
 
     @property
     def request(self) -> MoveRequest:
@@ -83,13 +85,15 @@ class StepContext:
         return {"s": self.source_id, "t": self.target_id, "d": self.deployment_ids, **extra}
 
     @contextmanager
-    def step(self, label: str, expected_rows: int | None, action: str) -> Iterator[StepRun]:
-        """Open a recorded step; the caller writes through the yielded ``StepRun``."""
+    def step(self, expected_rows: int | None, action: str) -> Iterator[StepRun]:
+        """Open the running step's recorded step; the caller writes through the yielded
+        ``StepRun``."""
+        assert self.label, "a step runs under the label STEPS gives it"
         run = StepRun()
-        with self.recorder.step(label, expected_rows=expected_rows, action=action):
+        with self.recorder.step(self.label, expected_rows=expected_rows, action=action):
             yield run
         self.last = StepResult(
-            label=label,
+            label=self.label,
             action=action,
             rows=run.rows,
             expected_rows=expected_rows,
@@ -101,14 +105,13 @@ class StepContext:
 
 def run_simple(
     ctx: StepContext,
-    label: str,
     action: str,
     expected_rows: int | None,
     sql: str,
     params: Mapping[str, Any],
 ) -> StepResult:
     """A step that is one statement."""
-    with ctx.step(label, expected_rows, action) as run:
+    with ctx.step(expected_rows, action) as run:
         run.execute(sql, params)
         run.detail.append(f"{run.rows} row(s)")
     return ctx.result()

@@ -49,7 +49,7 @@ def refresh_cached(ctx: StepContext) -> StepResult:
     from ami.main.cached_fields import refresh_cached_fields
 
     recount = deployments_to_recount(ctx.plan, ctx.target_id or 0)
-    with ctx.step("[refresh-cached-fields]", None, "recount") as run:
+    with ctx.step(None, "recount") as run:
         run.rows = refresh_cached_fields(recount)
         run.touched = {"deployment": recount}
         run.detail.append(f"recounted {len(recount)} deployment(s)")

@@ -75,7 +75,7 @@ def _handle(ctx: StepContext, run: StepRun, c: CollectionDecision) -> None:
 def handle_collections(ctx: StepContext) -> StepResult:
     """Writes main_sourceimagecollection and main_sourceimagecollection_images."""
     decisions = ctx.plan.collections
-    with ctx.step("[handle-collections]", sum(map(_expected, decisions)), "split") as run:
+    with ctx.step(sum(map(_expected, decisions)), "split") as run:
         for c in decisions:
             _handle(ctx, run, c)
     return ctx.result()
@@ -87,7 +87,7 @@ def remap_jobs_to_collections(ctx: StepContext) -> StepResult:
     to_clone = [j.job_id for j in jobs if j.collection_action == "clone"]
     to_null = [j.job_id for j in jobs if j.collection_action == "null"]
     mapping = ctx.clones.get("collection", {})
-    with ctx.step("[remap-jobs-to-collections]", len(to_clone) + len(to_null), "update") as run:
+    with ctx.step(len(to_clone) + len(to_null), "update") as run:
         if to_clone:
             n = run.execute(
                 _REMAP_JOBS, {"old": list(mapping), "new": list(mapping.values()), "j": to_clone}
@@ -103,9 +103,9 @@ def remap_jobs_to_collections(ctx: StepContext) -> StepResult:
     return ctx.result()
 
 
-def _null_column(ctx: StepContext, label: str, column: str, attr: str) -> StepResult:
+def _null_column(ctx: StepContext, column: str, attr: str) -> StepResult:
     ids = [j.job_id for j in ctx.plan.jobs if getattr(j, attr) == "null"]
-    with ctx.step(label, len(ids), "update") as run:
+    with ctx.step(len(ids), "update") as run:
         if ids:
             run.execute(_NULL_JOB_COLUMN.format(column=column), {"j": ids})
         run.detail.append(f"{run.rows} job(s) cleared")
@@ -114,9 +114,9 @@ def _null_column(ctx: StepContext, label: str, column: str, attr: str) -> StepRe
 
 def detach_job_images(ctx: StepContext) -> StepResult:
     """Writes jobs_job.source_image_single_id where the image is now in another project."""
-    return _null_column(ctx, "[detach-job-images]", "source_image_single_id", "image_action")
+    return _null_column(ctx, "source_image_single_id", "image_action")
 
 
 def data_export_residue(ctx: StepContext) -> StepResult:
     """Writes jobs_job.data_export_id of moved jobs whose export stays in the source."""
-    return _null_column(ctx, "[data-export-residue]", "data_export_id", "export_action")
+    return _null_column(ctx, "data_export_id", "export_action")

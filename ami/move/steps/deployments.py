@@ -44,7 +44,6 @@ def move_deployment(ctx: StepContext) -> StepResult:
         maps[f"{kind}_new"] = list(mapping.values())
     return run_simple(
         ctx,
-        "[move-deployment]",
         "update",
         len(ctx.deployment_ids),
         _MOVE_DEPLOYMENTS,
@@ -52,23 +51,23 @@ def move_deployment(ctx: StepContext) -> StepResult:
     )
 
 
-def _retag(ctx: StepContext, label: str, table: str, kind: str) -> StepResult:
+def _retag(ctx: StepContext, table: str, kind: str) -> StepResult:
     """Writes ``table``.project_id for the rows of the moved deployments."""
     return run_simple(
-        ctx, label, "update", ctx.plan.retag[kind], _RETAG.format(table=table), ctx.params()
+        ctx, "update", ctx.plan.retag[kind], _RETAG.format(table=table), ctx.params()
     )
 
 
 def move_events(ctx: StepContext) -> StepResult:
-    return _retag(ctx, "[move-events]", "main_event", "events")
+    return _retag(ctx, "main_event", "events")
 
 
 def move_images(ctx: StepContext) -> StepResult:
-    return _retag(ctx, "[move-images]", "main_sourceimage", "source_images")
+    return _retag(ctx, "main_sourceimage", "source_images")
 
 
 def move_occurrences(ctx: StepContext) -> StepResult:
-    return _retag(ctx, "[move-occurrences]", "main_occurrence", "occurrences")
+    return _retag(ctx, "main_occurrence", "occurrences")
 
 
 def move_jobs(ctx: StepContext) -> StepResult:
@@ -78,7 +77,6 @@ def move_jobs(ctx: StepContext) -> StepResult:
     ]
     return run_simple(
         ctx,
-        "[move-jobs]",
         "update",
         ctx.plan.retag["jobs"] + len(project_level),
         _RETAG_JOBS,
@@ -90,10 +88,10 @@ def fire_post_save(ctx: StepContext) -> StepResult:
     """With ``--fire-post-save``: save each moved deployment, freshly loaded inside the
     transaction, so post_save receivers run. Writes main_deployment (one row each)."""
     if not ctx.request.fire_post_save:
-        with ctx.step("[fire-post-save]", 0, "none") as run:
+        with ctx.step(0, "none") as run:
             run.detail.append("not requested")
         return ctx.result()
-    with ctx.step("[fire-post-save]", len(ctx.deployment_ids), "update") as run:
+    with ctx.step(len(ctx.deployment_ids), "update") as run:
         for deployment in Deployment.objects.filter(pk__in=ctx.deployment_ids).order_by("pk"):
             # A plain save: the move recomputes the cached fields set-based after its steps,
             # and Antenna's full save would regroup and recount here, in this step.

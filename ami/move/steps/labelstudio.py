@@ -34,7 +34,7 @@ def _columns() -> str:
 def clone_labelstudio_configs(ctx: StepContext) -> StepResult:
     """Writes labelstudio_labelstudioconfig: a copy per config on a split collection."""
     ids = [p.config_id for p in ctx.plan.labelstudio_configs if p.action == "clone"]
-    with ctx.step("[clone-labelstudio-configs]", len(ids), "insert") as run:
+    with ctx.step(len(ids), "insert") as run:
         if ids:
             mapping = ctx.clones.get("collection", {})
             rows = run.returning(

@@ -31,12 +31,11 @@ WHERE s.project_id = %(s)s AND NOT EXISTS (
 def clone_pipeline_config(ctx: StepContext) -> StepResult:
     """Writes ml_projectpipelineconfig; existing target configs are kept as they are."""
     if not ctx.request.clone_pipelines:
-        with ctx.step("[clone-pipeline-config]", 0, "none") as run:
+        with ctx.step(0, "none") as run:
             run.detail.append("skipped (--no-clone-pipelines)")
         return ctx.result()
     return run_simple(
         ctx,
-        "[clone-pipeline-config]",
         "insert",
         len(ctx.plan.pipelines_to_clone),
         _CLONE_CONFIGS,
@@ -48,7 +47,6 @@ def link_services(ctx: StepContext) -> StepResult:
     """Writes ml_processingservice_projects."""
     return run_simple(
         ctx,
-        "[link-services]",
         "insert",
         len(ctx.plan.services_to_link),
         _LINK_SERVICES,

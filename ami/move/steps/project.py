@@ -46,13 +46,13 @@ def create_target(ctx: StepContext) -> StepResult:
     """Create the target with Antenna's defaults, recording every row that creates."""
     if ctx.plan.target.id is not None:
         ctx.target_id = ctx.plan.target.id
-        with ctx.step("[create-target]", 0, "none") as run:
+        with ctx.step(0, "none") as run:
             run.detail.append(f"Using existing project {ctx.target_id}")
         ctx.target_before = ctx.plan.target_totals
         return ctx.result()
     # The source's "All Images" arriving becomes the new project's: no empty one beside it.
     adopt = any(a.action == "adopt" for a in ctx.plan.all_images)
-    with ctx.step("[create-target]", None, "insert") as run:
+    with ctx.step(None, "insert") as run:
         project = Project.objects.create(
             pk=ctx.target_id,  # reserved before the recording opened
             name=ctx.plan.target.name,
@@ -117,7 +117,7 @@ def all_images(ctx: StepContext) -> StepResult:
     """
     plans = ctx.plan.all_images
     expected = sum(_expected_all_images(a.action, a.moved_images) for a in plans)
-    with ctx.step("[all-images]", expected, "update") as run:
+    with ctx.step(expected, "update") as run:
         for a in plans:
             source = a.source_collection_id
             if a.action == "merge":
@@ -167,7 +167,7 @@ def copy_defaults(ctx: StepContext) -> StepResult:
     """Make the target's default settings exactly the source's (replace, not merge)."""
     s = ctx.plan.settings
     if s.action == "keep":
-        with ctx.step("[copy-defaults]", 0, "none") as run:
+        with ctx.step(0, "none") as run:
             run.detail.append("kept the target's settings (--keep-target-settings)")
         return ctx.result()
     changes = {
@@ -175,7 +175,7 @@ def copy_defaults(ctx: StepContext) -> StepResult:
         "exclude": (set(s.exclude_taxa), set(s.target_exclude_taxa)),
     }
     expected = _scalars_change(ctx) + sum(len(a ^ b) for a, b in changes.values())
-    with ctx.step("[copy-defaults]", expected, "update") as run:
+    with ctx.step(expected, "update") as run:
         run.execute(_COPY_SCALARS, ctx.params())
         for _, table in FILTER_TABLES:
             run.execute(_DROP_TAXA.format(table=table), ctx.params())

@@ -38,7 +38,7 @@ def _clone_or_reassign(ctx: StepContext, kind: str) -> StepResult:
     table, columns = _columns(kind)
     table = connection.ops.quote_name(table)
     mapping = ctx.clones.setdefault(kind, {})
-    with ctx.step(f"[clone-{kind}]", len(decisions), "clone-or-reassign") as run:
+    with ctx.step(len(decisions), "clone-or-reassign") as run:
         for r in decisions:
             params = ctx.params(id=r.resource_id)
             if r.action == "clone":
