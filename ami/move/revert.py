@@ -15,6 +15,10 @@ from django.db import connection
 
 import ledger
 from ami.move.counts import COUNTED, DIRECT, deployment_counts
+from ami.move.errors import MoveBusy
+from ami.move.invariants import project_invariants
+from ami.move.locks import claim_deployments, lock_projects_and_deployments, name_session
+from ledger.errors import LedgerError
 from ledger.queries import read_header
 from ledger.replay import CheckOutcome, Conflict, ReplayHooks, ReplayPolicy, register_replay_hooks
 from ledger.structs import MoveHeader
@@ -215,9 +219,28 @@ class MoveReplayHooks(ReplayHooks):
         with rec.step("[refresh-cached-fields]", expected_rows=None, action="recount"):
             refresh_cached_fields(recount)
 
+    def lock(self, move: MoveHeader, policy: ReplayPolicy) -> None:
+        """Claim the moved deployments and lock both projects and the deployments as the move
+        does (``ami.move.locks``), before the scans: a move or revert of the same deployments
+        is refused at once, and writers of these rows wait for the revert."""
+        way = direction(move)
+        name_session(f"ami revert_move {move.id}")
+        try:
+            claim_deployments(way.deployment_ids)
+        except MoveBusy as exc:
+            raise LedgerError(str(exc)) from exc
+        # The revert writes the project the data go back to, and reads the other one's rows:
+        # the move's modes, with the revert's "target" being the move's source.
+        lock_projects_and_deployments(way.to_project, way.from_project, way.deployment_ids)
+
     def after_replay(self, move: MoveHeader, policy: ReplayPolicy) -> list[CheckOutcome]:
         way = direction(move)
-        return [self._check_counts(way), self._check_left_behind(way)]
+        projects = [way.from_project, way.to_project]
+        return [
+            self._check_counts(way),
+            self._check_left_behind(way),
+            *project_invariants(projects, list(way.deployment_ids)),
+        ]
 
     def _check_counts(self, way: Direction) -> CheckOutcome:
         after, _, _ = deployment_counts(list(way.deployment_ids), way.from_project, None)

@@ -29,6 +29,10 @@ class ReplayHooks:
 
     derived_columns: Mapping[str, frozenset[str]] = {}
 
+    def lock(self, move: MoveHeader, policy: ReplayPolicy) -> None:
+        """Inside the revert's transaction, before any scan: take the domain's own locks (e.g.
+        the rows a move locks), so racing writers wait and the scans see a settled state."""
+
     def describe(self, move: MoveHeader) -> dict[str, object]:
         """Domain facts for the plan (e.g. a created project to remove); they are stored in the
         revert's arguments too, so ``source_project``, ``target_project`` and
