@@ -15,6 +15,7 @@ from django.db import connection
 
 import ledger
 from ami.move.counts import COUNTED, DIRECT, deployment_counts
+from ami.move.dependencies import later_move_dependencies, missing_after_revert
 from ami.move.errors import MoveBusy
 from ami.move.invariants import project_invariants
 from ami.move.locks import claim_deployments, lock_projects_and_deployments, name_session
@@ -181,6 +182,9 @@ class MoveReplayHooks(ReplayHooks):
             f"{way.from_project}",
             resolved_by="carry_new_data",
         )
+        if move.command == "move_project_data":
+            # Rows this move created in the target that later moves into it rely on.
+            found += later_move_dependencies(move.id, way.to_project)
         found += _new_data(
             _FOREIGN_LINKS,
             params,
@@ -236,11 +240,15 @@ class MoveReplayHooks(ReplayHooks):
     def after_replay(self, move: MoveHeader, policy: ReplayPolicy) -> list[CheckOutcome]:
         way = direction(move)
         projects = [way.from_project, way.to_project]
-        return [
+        checks = [
             self._check_counts(way),
             self._check_left_behind(way),
             *project_invariants(projects, list(way.deployment_ids)),
         ]
+        if move.command == "move_project_data":
+            # The rows a move created in its target; a re-applied move re-creates its own.
+            checks.append(missing_after_revert(move.id, way.to_project))
+        return checks
 
     def _check_counts(self, way: Direction) -> CheckOutcome:
         after, _, _ = deployment_counts(list(way.deployment_ids), way.from_project, None)
