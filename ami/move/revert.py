@@ -19,6 +19,13 @@ from ami.move.dependencies import later_move_dependencies, missing_after_revert
 from ami.move.errors import MoveBusy
 from ami.move.invariants import project_invariants
 from ami.move.locks import claim_deployments, lock_projects_and_deployments, name_session
+from ami.move.references import (
+    Referencing,
+    count_sql,
+    load_keys,
+    new_rows_where,
+    referencing_tables,
+)
 from ledger.errors import LedgerError
 from ledger.queries import read_header
 from ledger.replay import CheckOutcome, Conflict, ReplayHooks, ReplayPolicy, register_replay_hooks
@@ -55,27 +62,6 @@ DERIVED = {
     "main_sourceimage": frozenset({"detections_count"}),
 }
 
-# Rows on the moved deployments that carry the project the replayed move wrote, and that this
-# move did not write itself: they came later and depend on the moved state. The replay fills
-# pg_temp.ledger_replay_keys with every key the move touched (analysed, so these anti-joins
-# hash whatever the size of the move).
-_NEW_ROWS = """
-SELECT count(*), (array_agg(x.id ORDER BY x.id))[1:%(n)s] FROM {table} x
-WHERE x.deployment_id = ANY(%(d)s) AND x.project_id = %(to)s
-AND NOT EXISTS (SELECT 1 FROM pg_temp.ledger_replay_keys k
-                WHERE k.table_name = '{table}' AND k.pk = x.id::text)
-"""
-_CARRY = """
-UPDATE {table} x SET project_id = %(from)s
-WHERE x.deployment_id = ANY(%(d)s) AND x.project_id = %(to)s
-AND NOT EXISTS (SELECT 1 FROM pg_temp.ledger_replay_keys k
-                WHERE k.table_name = '{table}' AND k.pk = x.id::text)
-"""
-_NEW_IDENTIFICATIONS = """
-SELECT count(*), (array_agg(i.id ORDER BY i.id))[1:%(n)s] FROM main_identification i
-JOIN main_occurrence o ON o.id = i.occurrence_id
-WHERE o.deployment_id = ANY(%(d)s) AND i.created_at > %(at)s
-"""
 # Moved captures in collections of the project they leave, put there by someone else: not
 # links the move wrote, nor links of collections the move created or reassigned.
 _FOREIGN_LINKS = """
@@ -84,9 +70,9 @@ FROM main_sourceimagecollection_images ci
 JOIN main_sourceimagecollection col ON col.id = ci.sourceimagecollection_id
 JOIN main_sourceimage si ON si.id = ci.sourceimage_id
 WHERE si.deployment_id = ANY(%(d)s) AND col.project_id = %(to)s
-AND NOT EXISTS (SELECT 1 FROM pg_temp.ledger_replay_keys k
+AND NOT EXISTS (SELECT 1 FROM pg_temp.ami_move_keys k
                 WHERE k.table_name = 'main_sourceimagecollection_images' AND k.pk = ci.id::text)
-AND NOT EXISTS (SELECT 1 FROM pg_temp.ledger_replay_keys k
+AND NOT EXISTS (SELECT 1 FROM pg_temp.ami_move_keys k
                 WHERE k.table_name = 'main_sourceimagecollection' AND k.pk = col.id::text)
 """
 _LEFT_BEHIND = """
@@ -159,29 +145,29 @@ class MoveReplayHooks(ReplayHooks):
             "at": move.committed_at,
         }
 
+    def _references(self, move: MoveHeader) -> list[tuple[Referencing, str]]:
+        """The tables referencing what the move moved or cloned, with the condition that makes
+        a row of them new data (``ami.move.references``); loads the move's keys."""
+        marks = move.arguments.get("watermarks") if isinstance(move.arguments, dict) else None
+        found = []
+        for ref in referencing_tables(load_keys(move.id)):
+            where = new_rows_where(ref, marks if isinstance(marks, dict) else None)
+            if where is not None:
+                found.append((ref, where))
+        return found
+
     def conflicts(self, move: MoveHeader, policy: ReplayPolicy) -> list[Conflict]:
         way = direction(move)
         params = self._params(move, way)
         found = []
-        for _kind, table in DIRECT:
+        for ref, where in self._references(move):
             found += _new_data(
-                _NEW_ROWS.format(table=table),
+                count_sql(ref, where),
                 params,
-                table,
-                f"{{count}} row(s) of {table} were added to the moved deployments in project "
-                f"{way.to_project} after the move: pass --carry-new-data to take them back to "
-                f"project {way.from_project} with the deployments",
-                resolved_by="carry_new_data",
+                ref.table,
+                _new_data_message(ref, way),
+                resolved_by="carry_new_data" if _carried(ref) or not ref.has_project else "",
             )
-        found += _new_data(
-            _NEW_IDENTIFICATIONS,
-            params,
-            "main_identification",
-            "{count} identification(s) of moved occurrences were made after the move: pass "
-            f"--carry-new-data to let them follow their occurrences back to project "
-            f"{way.from_project}",
-            resolved_by="carry_new_data",
-        )
         if move.command == "move_project_data":
             # Rows this move created in the target that later moves into it rely on.
             found += later_move_dependencies(move.id, way.to_project)
@@ -202,15 +188,18 @@ class MoveReplayHooks(ReplayHooks):
         if not policy.carry_new_data:
             return
         params = self._params(move, way)
-        expected = sum(
-            _query(_NEW_ROWS.format(table=table), params)[0][0] for _kind, table in DIRECT
-        )
+        carried = [(ref, where) for ref, where in self._references(move) if _carried(ref)]
+        expected = sum(_query(count_sql(ref, where), params)[0][0] for ref, where in carried)
         with (
             rec.step("[carry-new-data]", expected_rows=expected, action="update"),
             connection.cursor() as cursor,
         ):
-            for _kind, table in DIRECT:
-                cursor.execute(_CARRY.format(table=table), params)
+            # Rows without a project of their own (identifications, detections) follow what
+            # they reference: nothing to write for them.
+            for ref, where in carried:
+                cursor.execute(
+                    f"UPDATE {ref.table} x SET project_id = %(from)s WHERE {where}", params
+                )
 
     def refresh(self, move: MoveHeader, policy: ReplayPolicy, rec: ledger.Recording) -> None:
         from ami.main.cached_fields import refresh_cached_fields
@@ -277,6 +266,39 @@ class MoveReplayHooks(ReplayHooks):
             detail=", ".join(f"{n} {t}" for t, n in rows)
             or f"no row of the moved deployments is left in project {way.to_project}",
         )
+
+
+def _carried(ref: Referencing) -> bool:
+    """Rows ``--carry-new-data`` takes back to the project the data return to: those with a
+    deployment and a project of their own (events, captures, occurrences, jobs)."""
+    return ref.has_project and ref.table in {table for _kind, table in DIRECT}
+
+
+def _new_data_message(ref: Referencing, way: Direction) -> str:
+    through = f" (found through {ref.columns})"
+    if _carried(ref):
+        return (
+            f"{{count}} row(s) of {ref.table} were added to the moved deployments in project "
+            f"{way.to_project} after the move: pass --carry-new-data to take them back to "
+            f"project {way.from_project} with the deployments{through}"
+        )
+    if ref.has_project:
+        return (
+            f"{{count}} row(s) of {ref.table} in project {way.to_project} reference rows the "
+            f"move moved or cloned and came after it: point them elsewhere first (the revert "
+            f"takes those rows back to project {way.from_project}){through}"
+        )
+    if ref.table == "main_identification":
+        return (
+            "{count} identification(s) of moved occurrences were made after the move: pass "
+            f"--carry-new-data to let them follow their occurrences back to project "
+            f"{way.from_project}{through}"
+        )
+    return (
+        f"{{count}} row(s) of {ref.table} referencing moved rows were made after the move: "
+        f"pass --carry-new-data to let them follow those rows back to project "
+        f"{way.from_project}{through}"
+    )
 
 
 def _new_data(
