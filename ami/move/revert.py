@@ -9,6 +9,7 @@ the checks that must hold afterwards. A revert of a revert is a move the other w
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from django.db import connection
@@ -61,6 +62,25 @@ DERIVED = {
     ),
     "main_sourceimage": frozenset({"detections_count"}),
 }
+
+
+def _bookkeeping() -> dict[str, frozenset[str]]:
+    """Per table a move writes: the columns that are bookkeeping, not data, for the engine's
+    column-level drift (a change to them alone is never drift): ``updated_at`` of every model
+    that has one, and the cached counts (``DERIVED``, with ``calculated_fields_updated_at``)."""
+    from django.apps import apps
+
+    from ami.move.tracking import MOVE_TABLES
+
+    out: dict[str, set[str]] = {table: set(columns) for table, columns in DERIVED.items()}
+    for table, label, _secrets in MOVE_TABLES:
+        if label.count(".") != 1:
+            continue  # a many-to-many through table: no timestamps
+        model = apps.get_model(label)
+        if any(f.column == "updated_at" for f in model._meta.concrete_fields):
+            out.setdefault(table, set()).add("updated_at")
+    return {table: frozenset(columns) for table, columns in out.items()}
+
 
 # Moved captures in collections of the project they leave, put there by someone else: not
 # links the move wrote, nor links of collections the move created or reassigned.
@@ -124,6 +144,15 @@ class MoveReplayHooks(ReplayHooks):
 
     def __init__(self) -> None:
         self._before: dict[int, dict[str, int]] = {}
+        self._bookkeeping: dict[str, frozenset[str]] | None = None
+
+    @property
+    def bookkeeping_columns(self) -> Mapping[str, frozenset[str]]:
+        """Per table, columns that never make drift on their own (read by the engine's
+        column-level drift): ``updated_at``, cached counts and their timestamp."""
+        if self._bookkeeping is None:
+            self._bookkeeping = _bookkeeping()
+        return self._bookkeeping
 
     def describe(self, move: MoveHeader) -> dict[str, object]:
         way = direction(move)
@@ -211,6 +240,14 @@ class MoveReplayHooks(ReplayHooks):
         recount = _recounted_deployments(move, direction(move))
         with rec.step("[refresh-cached-fields]", expected_rows=None, action="recount"):
             refresh_cached_fields(recount)
+        # A recount stamps calculated_fields_updated_at with now(): where it ends with the
+        # counts the move recorded as before-values, the stamp is put back too, so a round
+        # trip is exact to the timestamp (whatever the replay left of the derived columns).
+        with (
+            rec.step("[restore-count-timestamps]", expected_rows=None, action="update"),
+            connection.cursor() as cursor,
+        ):
+            cursor.execute(_RESTORE_STAMPS, {"move": move.id, "d": recount})
 
     def lock(self, move: MoveHeader, policy: ReplayPolicy) -> None:
         """Claim the moved deployments and lock both projects and the deployments as the move
@@ -329,6 +366,30 @@ SELECT d.id FROM main_deployment d WHERE d.id = ANY(%(d)s) OR d.project_id IN (
     UNION SELECT (coalesce(c.after, c.before) ->> 'project_id')::bigint FROM ledger_change c
     WHERE c.move_id = %(move)s AND c.table_name IN (
         'main_project_default_filters_include_taxa', 'main_project_default_filters_exclude_taxa'))
+"""
+
+
+# Events of the recounted deployments whose cached counts (and start, end) equal the
+# before-values the replayed move recorded for them, with its recorded stamp: the earliest
+# change of each event in the move (the state before the move touched it).
+_RESTORE_STAMPS = """
+UPDATE main_event e SET calculated_fields_updated_at = r.stamp
+FROM (
+    SELECT DISTINCT ON (u.pk) u.pk::bigint AS id, c.before,
+        (c.before ->> 'calculated_fields_updated_at')::timestamptz AS stamp,
+        jsonb_populate_record(NULL::main_event, c.before) AS b
+    FROM ledger_change c CROSS JOIN LATERAL unnest(c.pks) AS u(pk)
+    WHERE c.move_id = %(move)s AND c.table_name = 'main_event' AND c.op = 'U'
+    AND c.before ? 'calculated_fields_updated_at'
+    ORDER BY u.pk, c.id
+) r
+WHERE e.id = r.id AND e.deployment_id = ANY(%(d)s)
+AND e.calculated_fields_updated_at IS DISTINCT FROM r.stamp
+AND (NOT r.before ? 'captures_count' OR e.captures_count = (r.b).captures_count)
+AND (NOT r.before ? 'detections_count' OR e.detections_count = (r.b).detections_count)
+AND (NOT r.before ? 'occurrences_count' OR e.occurrences_count = (r.b).occurrences_count)
+AND (NOT r.before ? 'start' OR e.start IS NOT DISTINCT FROM (r.b).start)
+AND (NOT r.before ? 'end' OR e."end" IS NOT DISTINCT FROM (r.b)."end")
 """
 
 
