@@ -2,18 +2,24 @@
 
 The move checks its own rows against its plan (``ami.move.checks``); a revert has no plan of
 its own and may skip drifted rows, carry new ones, or run months later with other work done
-since. So after the replay it checks the state itself, over every deployment of both projects
-of the move and the moved deployments wherever they are now:
+since. So after the replay it checks the state itself, over both projects of the move and the
+moved deployments wherever they are now:
 
-- ``rows-follow-deployment``: every event, capture, occurrence and job of a deployment is in
-  the deployment's project, and so is the occurrence of every detection on its captures (a
-  split state, such as a deployment kept in the target while its rows went back, or a row a
+- ``rows-follow-deployment``: every event, capture, occurrence and job of a moved deployment
+  is in the deployment's project, and so is the occurrence of every detection on its captures
+  (a split state, such as a deployment kept in the target while its rows went back, or a row a
   racing writer inserted with the stale project);
-- ``deployment-resources``: no deployment points at a device, site or storage source of the
-  other project of the move (a resource of a third project, or one without a project, is
-  shared as the model allows, as the move's ``shared-resources`` check has it);
+- ``deployment-resources``: no deployment of either project points at a device, site or
+  storage source of the other one because of the revert;
 - ``job-cross-links``: no job of either project points at a collection, export or capture
-  (``source_image_single``) of the other one, as the move's check of that name forbids.
+  (``source_image_single``) of the other one because of the revert, as the move's check of
+  that name forbids.
+
+"Because of the revert": Antenna data may hold such a pair from before the move (a station on
+another project's device, which the move's plan leaves as it is; rows a station had in another
+project). A revert that restores both rows of a pair to their recorded before-projects brings
+back what was there; a pair where one row did not get its before-project back (skipped, or
+changed under the revert), or a row the move never wrote that joined the moved rows, fails.
 
 Each check is one set-based statement whatever the size of the projects; a failure names the
 deployment (or job) and sample ids, and rolls the revert back.
@@ -28,56 +34,115 @@ from ledger.replay import CheckOutcome
 
 SAMPLE = 5
 
-# The deployments a revert may have touched: all of both projects, and the moved ones.
-_SCOPE = """
-WITH dep AS (SELECT id, project_id FROM main_deployment
-             WHERE project_id = ANY(%(p)s) OR id = ANY(%(d)s))
-"""
 
-_ROWS_SPLIT = (
-    _SCOPE
-    + " UNION ALL ".join(
-        f"""
+# A row the replayed move re-tagged and that holds its recorded before-project again: the
+# revert restored it exactly. ``pg_temp.ami_move_keys`` is filled by the scans
+# (``ami.move.references.load_keys``) in the same transaction.
+def _restored(table: str, alias: str) -> str:
+    return (
+        f"EXISTS (SELECT 1 FROM pg_temp.ami_move_keys k WHERE k.table_name = '{table}' "
+        f"AND k.pk = {alias}.id::text AND k.before_project IS NOT DISTINCT FROM "
+        f"{alias}.project_id::text)"
+    )
+
+
+# A row the replayed move re-tagged that does not hold its recorded before-project (a drifted
+# row the revert skipped, or one changed under it).
+def _not_restored(table: str, alias: str) -> str:
+    return (
+        f"EXISTS (SELECT 1 FROM pg_temp.ami_move_keys k WHERE k.table_name = '{table}' "
+        f"AND k.pk = {alias}.id::text AND k.before_project IS NOT NULL "
+        f"AND k.before_project IS DISTINCT FROM {alias}.project_id::text)"
+    )
+
+
+def _touched(table: str, alias: str) -> str:
+    return (
+        f"EXISTS (SELECT 1 FROM pg_temp.ami_move_keys k WHERE k.table_name = '{table}' "
+        f"AND k.pk = {alias}.id::text AND k.moved)"
+    )
+
+
+# Rows of the moved deployments in another project than their deployment. Allowed only where
+# both were re-tagged by the move and hold their before-projects again (such a row was in
+# another project than its deployment before the move, as Antenna data can be): a new row (a
+# racing writer's, with the stale project) or a deployment the revert left must agree.
+_SPLIT = """
 SELECT '{table}', dep.id, dep.project_id, count(*), (array_agg(x.id ORDER BY x.id))[1:%(n)s],
     array_agg(DISTINCT x.project_id)
-FROM {table} x JOIN dep ON dep.id = x.deployment_id
-WHERE x.project_id IS DISTINCT FROM dep.project_id GROUP BY dep.id, dep.project_id"""
+FROM {table} x JOIN main_deployment dep ON dep.id = x.deployment_id
+WHERE dep.id = ANY(%(d)s) AND x.project_id IS DISTINCT FROM dep.project_id
+AND NOT ({restored_x} AND {restored_dep})
+GROUP BY dep.id, dep.project_id"""
+_ROWS_SPLIT = (
+    " UNION ALL ".join(
+        _SPLIT.format(
+            table=table,
+            restored_x=_restored(table, "x"),
+            restored_dep=_restored("main_deployment", "dep"),
+        )
         for table in ("main_event", "main_sourceimage", "main_occurrence", "jobs_job")
     )
-    + """
+    + f"""
 UNION ALL
 SELECT 'main_detection', dep.id, dep.project_id, count(*),
     (array_agg(x.id ORDER BY x.id))[1:%(n)s], array_agg(DISTINCT o.project_id)
 FROM main_detection x JOIN main_sourceimage si ON si.id = x.source_image_id
-JOIN dep ON dep.id = si.deployment_id JOIN main_occurrence o ON o.id = x.occurrence_id
-WHERE o.project_id IS DISTINCT FROM dep.project_id GROUP BY dep.id, dep.project_id
+JOIN main_deployment dep ON dep.id = si.deployment_id
+JOIN main_occurrence o ON o.id = x.occurrence_id
+WHERE dep.id = ANY(%(d)s) AND o.project_id IS DISTINCT FROM dep.project_id
+AND NOT ({_restored("main_occurrence", "o")} AND {_restored("main_deployment", "dep")})
+GROUP BY dep.id, dep.project_id
 ORDER BY 2, 1
 """
 )
 
-_RESOURCE_SPLIT = _SCOPE + " UNION ALL ".join(
+# Deployments of either project pointing at a resource of the other one, where the move
+# re-tagged one of them and the revert did not restore it (pointing at another project's
+# device, as the move's plan leaves it, is allowed: it was so before the move).
+_RESOURCE_SPLIT = " UNION ALL ".join(
     f"""
-SELECT '{kind}', dep.id, dep.project_id, r.id, r.project_id
-FROM dep JOIN main_deployment d ON d.id = dep.id JOIN {table} r ON r.id = d.{fk}
-WHERE r.project_id = ANY(%(p)s) AND r.project_id <> dep.project_id"""
+SELECT '{kind}', d.id, d.project_id, r.id, r.project_id
+FROM main_deployment d JOIN {table} r ON r.id = d.{fk}
+WHERE (d.project_id = ANY(%(p)s) OR d.id = ANY(%(d)s)) AND r.project_id = ANY(%(p)s)
+AND r.project_id <> d.project_id
+AND ({_not_restored("main_deployment", "d")} OR {_not_restored(table, "r")})"""
     for kind, table, fk in RESOURCES
 )
 
-_JOB_LINKS = """
-SELECT j.id, j.project_id, 'source_image_collection', c.id, c.project_id
-FROM jobs_job j JOIN main_sourceimagecollection c ON c.id = j.source_image_collection_id
-WHERE j.project_id = ANY(%(p)s) AND c.project_id = ANY(%(p)s) AND c.project_id <> j.project_id
-UNION ALL
-SELECT j.id, j.project_id, 'data_export', e.id, e.project_id
-FROM jobs_job j JOIN exports_dataexport e ON e.id = j.data_export_id
-WHERE j.project_id = ANY(%(p)s) AND e.project_id = ANY(%(p)s) AND e.project_id <> j.project_id
-UNION ALL
-SELECT j.id, j.project_id, 'source_image_single', si.id, si.project_id
-FROM jobs_job j JOIN main_sourceimage si ON si.id = j.source_image_single_id
-WHERE j.project_id = ANY(%(p)s) AND si.project_id = ANY(%(p)s)
-AND si.project_id <> j.project_id
-ORDER BY 1, 3
-"""
+# Jobs of either project pointing at a collection, export or capture of the other one: where
+# the move re-tagged one of the two and the revert did not restore it, or where a job the move
+# never wrote, in the project the data left, points at a row the move re-tagged (it came after
+# the move, and the revert would leave it across projects).
+_JOB_LINK = """
+SELECT j.id, j.project_id, '{link}', r.id, r.project_id
+FROM jobs_job j JOIN {table} r ON r.id = j.{fk}
+WHERE j.project_id = ANY(%(p)s) AND r.project_id = ANY(%(p)s) AND r.project_id <> j.project_id
+AND ({not_restored_j} OR {not_restored_r}
+     OR (j.project_id = %(to)s AND NOT {touched_j} AND {touched_r}))"""
+_JOB_LINKS = (
+    " UNION ALL ".join(
+        _JOB_LINK.format(
+            link=link,
+            table=table,
+            fk=fk,
+            not_restored_j=_not_restored("jobs_job", "j"),
+            not_restored_r=_not_restored(table, "r"),
+            touched_j=_touched("jobs_job", "j"),
+            touched_r=_touched(table, "r"),
+        )
+        for link, table, fk in (
+            (
+                "source_image_collection",
+                "main_sourceimagecollection",
+                "source_image_collection_id",
+            ),
+            ("data_export", "exports_dataexport", "data_export_id"),
+            ("source_image_single", "main_sourceimage", "source_image_single_id"),
+        )
+    )
+    + " ORDER BY 1, 3"
+)
 
 
 def _rows(sql: str, params: dict[str, object]) -> list[tuple]:
@@ -125,11 +190,12 @@ def deployment_resources(projects: list[int], deployments: list[int]) -> CheckOu
     )
 
 
-def job_cross_links(projects: list[int]) -> CheckOutcome:
-    """No job of either project points at a collection, export or capture of the other."""
+def job_cross_links(projects: list[int], left: int) -> CheckOutcome:
+    """No job of either project points at a collection, export or capture of the other
+    because of the revert (``left``: the project the data leave)."""
     failures = [
         f"job {job} of project {project} references {link} {rid} of project {owner}"
-        for job, project, link, rid, owner in _rows(_JOB_LINKS, {"p": projects})
+        for job, project, link, rid, owner in _rows(_JOB_LINKS, {"p": projects, "to": left})
     ]
     return _outcome(
         "job-cross-links",
@@ -138,10 +204,13 @@ def job_cross_links(projects: list[int]) -> CheckOutcome:
     )
 
 
-def project_invariants(projects: list[int], deployments: list[int]) -> list[CheckOutcome]:
-    """Every invariant over both projects of a move and its deployments."""
+def project_invariants(back: int, left: int, deployments: list[int]) -> list[CheckOutcome]:
+    """Every invariant over both projects of a move and its deployments: ``back`` the project
+    the revert takes the data back to, ``left`` the one they leave. Needs the replayed move's
+    keys in ``pg_temp.ami_move_keys`` (``ami.move.references.load_keys``)."""
+    projects = [back, left]
     return [
         rows_follow_deployment(projects, deployments),
         deployment_resources(projects, deployments),
-        job_cross_links(projects),
+        job_cross_links(projects, left),
     ]

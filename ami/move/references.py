@@ -49,16 +49,19 @@ MOVED_TABLES = (
 )
 
 # The keys a move touched, one row per (table, key); ``moved``: re-tagged by it (its project
-# changed). Rows pointing at a clone the move inserted are found by the ledger's own check
-# after the replay ("rows still reference rows the revert deleted"), named the same way in a
-# dry run and an execute, so they are not scanned twice.
+# changed); ``before_project``: the project it had before the move (what a revert restores).
+# Rows pointing at a clone the move inserted are found by the ledger's own check after the
+# replay ("rows still reference rows the revert deleted"), named the same way in a dry run
+# and an execute, so they are not scanned twice.
 KEYS = """
 CREATE TEMP TABLE IF NOT EXISTS ami_move_keys (
-    table_name text NOT NULL, pk text NOT NULL, moved boolean NOT NULL
+    table_name text NOT NULL, pk text NOT NULL, moved boolean NOT NULL, before_project text
 ) ON COMMIT DROP;
 TRUNCATE pg_temp.ami_move_keys;
 INSERT INTO pg_temp.ami_move_keys
-SELECT c.table_name, u.pk, bool_or(c.op = 'U' AND c.after ? 'project_id')
+SELECT c.table_name, u.pk, bool_or(c.op = 'U' AND c.after ? 'project_id'),
+    (array_agg(c.before ->> 'project_id' ORDER BY c.id)
+        FILTER (WHERE c.op = 'U' AND c.before ? 'project_id'))[1]
 FROM ledger_change c CROSS JOIN LATERAL unnest(c.pks) AS u(pk)
 WHERE c.move_id = %(move)s GROUP BY c.table_name, u.pk;
 ANALYZE pg_temp.ami_move_keys;
