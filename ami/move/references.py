@@ -132,10 +132,24 @@ def watermarks() -> dict[str, int]:
     return {table: int(top) for table, top in _rows(sql, {})}
 
 
+_LOADED = """
+CREATE TEMP TABLE IF NOT EXISTS ami_move_keys_of (move_id bigint NOT NULL) ON COMMIT DROP;
+SELECT EXISTS (SELECT 1 FROM pg_temp.ami_move_keys_of WHERE move_id = %(move)s);
+"""
+
+
 def load_keys(move_id: int) -> list[str]:
-    """Copy what ``move_id`` touched into ``pg_temp.ami_move_keys``; the moved tables."""
+    """Copy what ``move_id`` touched into ``pg_temp.ami_move_keys`` (once per transaction: the
+    scans, the carry and the checks after the replay share it); the moved tables."""
     with connection.cursor() as cursor:
-        cursor.execute(KEYS, {"move": move_id})
+        cursor.execute(_LOADED, {"move": move_id})
+        if not cursor.fetchone()[0]:
+            cursor.execute(KEYS, {"move": move_id})
+            cursor.execute(
+                "TRUNCATE pg_temp.ami_move_keys_of; "
+                "INSERT INTO pg_temp.ami_move_keys_of VALUES (%(move)s)",
+                {"move": move_id},
+            )
         cursor.execute("SELECT DISTINCT table_name FROM pg_temp.ami_move_keys WHERE moved")
         return [t for (t,) in cursor.fetchall()]
 

@@ -1,10 +1,11 @@
 """How a move checks itself when the ledger replays it backwards (``revert_move``).
 
 The ledger restores rows; this module adds what only the domain knows: which rows created
-after the move depend on the moved state (new captures, events, occurrences and jobs on the
-moved deployments, identifications of moved occurrences, moved captures put into the target's
-collections), how ``--carry-new-data`` takes them back, which columns are cached counts, and
-the checks that must hold afterwards. A revert of a revert is a move the other way round.
+after the move depend on the moved state (rows pointing at moved rows through any foreign
+key, moved captures put into the target's collections, rows later moves rely on), how
+``--carry-new-data`` takes them back, which columns are cached counts or bookkeeping, the
+locks to take first and the checks that must hold afterwards. A revert of a revert is a move
+the other way round.
 """
 
 from __future__ import annotations
@@ -138,7 +139,24 @@ def _query(sql: str, params: dict[str, object]) -> list[tuple]:
 
 
 class MoveReplayHooks(ReplayHooks):
-    """Replay hooks for ``move_project_data`` moves and their reverts."""
+    """Replay hooks for ``move_project_data`` moves and their reverts.
+
+    - ``lock``: before the scans, the moved deployments are claimed and both projects and the
+      deployments row-locked as the move does (``ami.move.locks``).
+    - ``conflicts``: new data found by reference (``ami.move.references``), moved captures in
+      the target's collections, and dependencies between moves. DECISION: a revert that would
+      delete rows a later, unreverted move into the same project relies on (taxon links,
+      memberships, role-group links, pipeline configs, service and taxa-list links, tags,
+      role groups; ``ami.move.dependencies``) REFUSES, naming the later move(s) and the rows,
+      and says to revert the later move first (then re-run it if still wanted). Keeping the
+      rows instead would leave the revert inexact and the project with rows no ledger entry
+      explains.
+    - ``refresh``: the recount, then the recorded ``calculated_fields_updated_at`` put back
+      where the counts end as recorded (exact round trips).
+    - ``after_replay``: counts per moved deployment, nothing left behind, the project
+      invariants (``ami.move.invariants``) and the links later moves need.
+    - ``bookkeeping_columns``: per table, columns that never make drift on their own.
+    """
 
     derived_columns = DERIVED
 
