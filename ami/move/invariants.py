@@ -171,7 +171,7 @@ def rows_follow_deployment(projects: list[int], deployments: list[int]) -> Check
     return _outcome(
         "rows-follow-deployment",
         failures,
-        "every row of the deployments of both projects is in its deployment's project",
+        "every row of the moved deployments is in its deployment's project",
     )
 
 

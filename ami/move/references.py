@@ -55,7 +55,8 @@ MOVED_TABLES = (
 # and an execute, so they are not scanned twice.
 KEYS = """
 CREATE TEMP TABLE IF NOT EXISTS ami_move_keys (
-    table_name text NOT NULL, pk text NOT NULL, moved boolean NOT NULL, before_project text
+    table_name text NOT NULL, pk text NOT NULL, moved boolean NOT NULL, before_project text,
+    PRIMARY KEY (table_name, pk)
 ) ON COMMIT DROP;
 TRUNCATE pg_temp.ami_move_keys;
 INSERT INTO pg_temp.ami_move_keys
