@@ -174,8 +174,8 @@ def _plan(connection, header: MoveHeader, shapes, hooks, policy, using) -> Repla
         # accepts it (migrations ran, but no captured table's columns changed).
         if any(c.kind == "schema" and not _resolved(c, policy) for c in conflicts):
             return _plan_struct(header, (), (), conflicts, hooks, policy)
-        hooks.lock(header, policy)
         _lock(cursor, shapes)
+        hooks.lock(header, policy)
         cursor.execute(scan.TEMP_TABLES, {"move": header.id})
         conflicts += scan.later_move_conflicts(cursor, header.id)
         updated = _updated_columns(cursor, header.id)

@@ -30,8 +30,9 @@ class ReplayHooks:
     derived_columns: Mapping[str, frozenset[str]] = {}
 
     def lock(self, move: MoveHeader, policy: ReplayPolicy) -> None:
-        """Inside the revert's transaction, before any scan: take the domain's own locks (e.g.
-        the rows a move locks), so racing writers wait and the scans see a settled state."""
+        """Inside the revert's transaction, after the replayed tables are locked against
+        writers and before any scan: take the domain's own locks (e.g. the claims and rows a
+        move locks), so a concurrent move or revert of the same data is refused or waits."""
 
     def describe(self, move: MoveHeader) -> dict[str, object]:
         """Domain facts for the plan (e.g. a created project to remove); they are stored in the
