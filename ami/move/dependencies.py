@@ -88,7 +88,9 @@ def _needed_sql(deps: str) -> str:
     )
 
 
-# Later moves into the same project that are not reverted, with what their plan needs.
+# Later moves into the same project that are not reverted, with what their plan needs. Their
+# deployments count wherever they are now: one moved on by a third move comes back with that
+# move's revert and needs the rows again, so only reverting the later move releases them.
 _LATER_MOVES = """
 SELECT m.id, (m.arguments ->> 'source_project')::bigint,
     ARRAY(SELECT jsonb_array_elements_text(m.arguments -> 'deployment_ids')::bigint),
