@@ -2,7 +2,8 @@
 
 A move into an existing project creates what its deployments need there and the project
 lacks: taxon links, memberships and role-group links of identifiers, pipeline configs,
-processing-service and taxa-list links, tags, role groups. A later move of other deployments
+processing-service and taxa-list links, tags, role groups; and it gives the project the
+source's default settings. A later move of other deployments
 into the same project finds those rows and creates nothing: it relies on them. Reverting the
 earlier move would delete them from under the later one, so the revert REFUSES, naming the
 later, unreverted move(s) and the rows (table and sample ids) they rely on: revert the later
@@ -13,8 +14,9 @@ move's deployments as they are now: a row the earlier move inserted (``ledger_ch
 ``I``, whose ``after`` is the whole row) is needed when the later move, run alone, would have
 created that row: its occurrences' determinations (taxon links, tags), their identifiers
 (memberships, role-group links), its source's pipeline configs (when it cloned them),
-processing services and taxa lists, and the target's role groups (any move into the target
-creates those it lacks). Nothing is flagged merely because a later move went to the same
+processing services and taxa lists, its source's default settings and filter taxa (unless it
+kept the target's), and the target's role groups (any move into the target creates those it
+lacks). Nothing is flagged merely because a later move went to the same
 project.
 
 ``missing_after_revert`` is the same rule applied after the replay, as a safety net, to the
@@ -65,8 +67,35 @@ NEEDS = {
         JOIN main_taxon_tags tt ON tt.tag_id = st.id
         AND tt.taxon_id = (ins.after ->> 'taxon_id')::bigint
         WHERE tg.id = (ins.after ->> 'tag_id')::bigint)""",
+    # The target's default filter taxa a later move replacing the settings would have copied.
+    **{
+        table: f"""NOT %(keep)s AND (ins.after ->> 'taxon_id')::bigint IN (
+        SELECT taxon_id FROM {table} WHERE project_id = %(s)s)"""
+        for table in (
+            "main_project_default_filters_include_taxa",
+            "main_project_default_filters_exclude_taxa",
+        )
+    },
     **dict.fromkeys(ROLE_TABLES, "TRUE"),
 }
+
+# The target's settings this move wrote (``[copy-defaults]``) that a later move replacing the
+# settings from its source would have written itself: today's source values equal them.
+SETTINGS = ("default_filters_score_threshold", "session_time_gap_seconds",
+            "default_processing_pipeline_id")  # fmt: skip
+_SETTINGS_NEEDED = f"""
+SELECT count(*), (array_agg(DISTINCT u.pk))[1:%(n)s]
+FROM ledger_change c CROSS JOIN LATERAL unnest(c.pks) AS u(pk)
+JOIN main_project s ON s.id = %(s)s
+WHERE c.move_id = %(m)s AND c.table_name = 'main_project' AND c.op = 'U' AND NOT %(keep)s
+AND u.pk = %(t)s::text AND c.after ?| ARRAY{list(SETTINGS)!r}
+AND {
+    " AND ".join(
+        f"(NOT c.after ? '{col}' OR c.after ->> '{col}' IS NOT DISTINCT FROM s.{col}::text)"
+        for col in SETTINGS
+    )
+}
+"""
 
 # The rows ``%(m)s`` inserted into the project-level tables, with their whole row.
 _INSERTED = """
@@ -94,7 +123,8 @@ def _needed_sql(deps: str) -> str:
 _LATER_MOVES = """
 SELECT m.id, (m.arguments ->> 'source_project')::bigint,
     ARRAY(SELECT jsonb_array_elements_text(m.arguments -> 'deployment_ids')::bigint),
-    coalesce((m.arguments ->> 'clone_pipelines')::boolean, true)
+    coalesce((m.arguments ->> 'clone_pipelines')::boolean, true),
+    coalesce((m.arguments ->> 'keep_target_settings')::boolean, false)
 FROM ledger_move m
 WHERE m.id > %(m)s AND m.kind = 'move' AND m.command = 'move_project_data'
 AND (m.arguments ->> 'target_project')::bigint = %(t)s
@@ -110,29 +140,46 @@ def _rows(sql: str, params: dict[str, object]) -> list[tuple]:
 
 
 def rows_needed_by(
-    move_id: int, deployments: list[int], source: int, clone: bool, *, sample: int = SAMPLE
+    move_id: int,
+    deployments: list[int],
+    source: int,
+    clone: bool,
+    *,
+    keep: bool = False,
+    target: int | None = None,
+    sample: int = SAMPLE,
 ) -> list[tuple]:
-    """(table, count, sample pks) of the rows ``move_id`` inserted that a move of
-    ``deployments`` from ``source`` into the same project would have created itself."""
-    return _rows(
-        _needed_sql("SELECT unnest(%(d)s::bigint[])"),
-        {
-            "m": move_id,
-            "tables": list(NEEDS),
-            "d": deployments,
-            "s": source,
-            "clone": clone,
-            "n": sample,
-        },
-    )
+    """(table, count, sample pks) of the rows ``move_id`` inserted (and, given ``target``, the
+    target's settings it wrote) that a move of ``deployments`` from ``source`` into the same
+    project would have written itself (``clone``: it clones pipeline configs; ``keep``: it
+    keeps the target's settings)."""
+    params = {
+        "m": move_id,
+        "tables": list(NEEDS),
+        "d": deployments,
+        "s": source,
+        "clone": clone,
+        "keep": keep,
+        "t": target,
+        "n": sample,
+    }
+    found = _rows(_needed_sql("SELECT unnest(%(d)s::bigint[])"), params)
+    if target is not None:
+        [(count, keys)] = _rows(_SETTINGS_NEEDED, params)
+        if count:
+            found.append(("main_project", count, keys))
+    return found
 
 
 def later_move_dependencies(move_id: int, target: int) -> list[Conflict]:
     """One conflict per later, unreverted move into ``target`` that relies on rows
     ``move_id`` inserted, naming the move and the rows."""
     found = []
-    for later, source, deployments, clone in _rows(_LATER_MOVES, {"m": move_id, "t": target}):
-        needed = rows_needed_by(move_id, list(deployments), source, clone)
+    later_moves = _rows(_LATER_MOVES, {"m": move_id, "t": target})
+    for later, source, deployments, clone, keep in later_moves:
+        needed = rows_needed_by(
+            move_id, list(deployments), source, clone, keep=keep, target=target
+        )
         if not needed:
             continue
         rows = "; ".join(

@@ -13,7 +13,7 @@ from django.core.management.base import CommandError
 from django.db import connection
 
 from ami.main.cached_fields import refresh_project_cached_fields
-from ami.main.models import Taxon
+from ami.main.models import Project, Taxon
 from ami.move.dependencies import NEEDS, rows_needed_by
 from ledger.models import Move
 from tests.ami.move.commands import dump, move, revert
@@ -38,7 +38,8 @@ _NOT_KEY = {"id", "created_at", "updated_at"}
 def world() -> SimpleNamespace:
     """Project 1 with four deployments. A and B share a taxon and an identifier; C has a taxon
     and an identifier of its own (only move 1 needs them), D too (only move 2 needs them).
-    Project 1 has a pipeline config, a processing service and a taxa list; project 2 none."""
+    Project 1 has a pipeline config, a processing service, a taxa list and settings of its
+    own; project 2 none."""
     src = setup_source(3, with_identifications=True)
 
     def taxon(name: str) -> Taxon:
@@ -68,6 +69,11 @@ def world() -> SimpleNamespace:
     make_pipeline_config(src.project, make_pipeline())
     make_processing_service(src.project)
     make_taxa_list("Moths", src.project)
+    # Settings of its own, which a move into the target copies there.
+    Project.objects.filter(pk=src.project.pk).update(
+        default_filters_score_threshold=0.3, session_time_gap_seconds=5400
+    )
+    src.project.default_filters_include_taxa.add(src.order)
     target = make_project("Target", make_user("target-owner"))
     refresh_project_cached_fields([src.project.pk, target.pk])
     return SimpleNamespace(src=src, a=src.dep, b=b.dep, c=c.dep, d=d.dep, target=target)
@@ -145,6 +151,38 @@ def test_the_check_flags_exactly_what_a_lone_later_move_would_create(world):
     assert {"main_taxon_projects", "main_userprojectmembership", "users_user_groups"} <= tables
     assert {"ml_projectpipelineconfig", "ml_processingservice_projects"} <= tables
     assert "main_taxalist_projects" in tables
+    assert "main_project_default_filters_include_taxa" in tables
+
+
+def test_the_target_settings_a_later_move_relies_on_block_too(world):
+    """Move 1 gave project 2 project 1's settings; move 2 found them and wrote none."""
+    first = _move(world, world.a, world.c)
+    second = _move(world, world.b, world.d)
+    with pytest.raises(
+        CommandError,
+        match=rf"move {second} \(later, not reverted\).*"
+        r"main_project_default_filters_include_taxa: 1 row\(s\).*"
+        rf"main_project: 1 row\(s\) \(e.g. {world.target.pk}\)",
+    ):
+        revert(first, "--execute", "--reason", "undo")
+
+
+def test_a_later_move_keeping_the_target_settings_does_not_rely_on_them(world):
+    first = _move(world, world.a, world.c)
+    keep = move(
+        "--source-project", str(world.src.project.pk), "--target-project", str(world.target.pk),
+        "--deployment-ids", str(world.b.pk), "--keep-target-settings",
+    )  # fmt: skip
+    needed = {
+        table
+        for table, _count, _keys in rows_needed_by(
+            first, [world.b.pk], world.src.project.pk, True, keep=True, target=world.target.pk
+        )
+    }
+    assert "main_project" not in needed
+    assert "main_project_default_filters_include_taxa" not in needed
+    assert "main_taxon_projects" in needed  # B's species: move 1 linked it
+    assert keep > first
 
 
 def test_an_independent_later_move_does_not_block(world):
@@ -155,7 +193,7 @@ def test_an_independent_later_move_does_not_block(world):
     lone = add_deployment(other, "Dep E", 1)
     move(
         "--source-project", str(other.pk), "--target-project", str(world.target.pk),
-        "--deployment-ids", str(lone.dep.pk),
+        "--deployment-ids", str(lone.dep.pk), "--keep-target-settings",
     )  # fmt: skip
     revert(first, "--execute", "--reason", "undo")
     assert Move.objects.filter(reverts_id=first).exists()
