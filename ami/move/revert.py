@@ -192,28 +192,35 @@ class MoveReplayHooks(ReplayHooks):
             "at": move.committed_at,
         }
 
-    def _references(self, move: MoveHeader) -> list[tuple[Referencing, str]]:
-        """The tables referencing what the move moved or cloned, with the condition that makes
-        a row of them new data (``ami.move.references``); loads the move's keys."""
+    def _references(self, move: MoveHeader) -> list[tuple[Referencing, str, bool]]:
+        """The tables referencing what the move moved, with the condition that makes a row of
+        them new data (``ami.move.references``) and whether ``--carry-new-data`` takes such
+        rows back: events, captures, occurrences and jobs on the moved deployments (or on
+        none), not those on another station of the project. Loads the move's keys."""
         marks = move.arguments.get("watermarks") if isinstance(move.arguments, dict) else None
         found = []
         for ref in referencing_tables(load_keys(move.id)):
             where = new_rows_where(ref, marks if isinstance(marks, dict) else None)
-            if where is not None:
-                found.append((ref, where))
+            if where is None:
+                continue
+            if _carried(ref):
+                found.append((ref, f"{where} AND {_ON_MOVED}", True))
+                found.append((ref, f"{where} AND NOT {_ON_MOVED}", False))
+            else:
+                found.append((ref, where, not ref.has_project))
         return found
 
     def conflicts(self, move: MoveHeader, policy: ReplayPolicy) -> list[Conflict]:
         way = direction(move)
         params = self._params(move, way)
         found = []
-        for ref, where in self._references(move):
+        for ref, where, carryable in self._references(move):
             found += _new_data(
                 count_sql(ref, where),
                 params,
                 ref.table,
-                _new_data_message(ref, way),
-                resolved_by="carry_new_data" if _carried(ref) or not ref.has_project else "",
+                _new_data_message(ref, way, carryable),
+                resolved_by="carry_new_data" if carryable else "",
             )
         if move.command == "move_project_data":
             # Rows this move created in the target that later moves into it rely on.
@@ -235,7 +242,11 @@ class MoveReplayHooks(ReplayHooks):
         if not policy.carry_new_data:
             return
         params = self._params(move, way)
-        carried = [(ref, where) for ref, where in self._references(move) if _carried(ref)]
+        carried = [
+            (ref, where)
+            for ref, where, carryable in self._references(move)
+            if carryable and ref.has_project
+        ]
         expected = sum(_query(count_sql(ref, where), params)[0][0] for ref, where in carried)
         with (
             rec.step("[carry-new-data]", expected_rows=expected, action="update"),
@@ -333,8 +344,18 @@ def _carried(ref: Referencing) -> bool:
     return ref.has_project and ref.table in {table for _kind, table in DIRECT}
 
 
-def _new_data_message(ref: Referencing, way: Direction) -> str:
+# A row on a moved deployment, or on none (a project-level job): carried with them.
+_ON_MOVED = "(x.deployment_id IS NULL OR x.deployment_id = ANY(%(d)s))"
+
+
+def _new_data_message(ref: Referencing, way: Direction, carryable: bool) -> str:
     through = f" (found through {ref.columns})"
+    if _carried(ref) and not carryable:
+        return (
+            f"{{count}} row(s) of {ref.table} on other stations of project {way.to_project} "
+            f"reference rows the move moved and came after it: point them elsewhere first "
+            f"(the revert takes those rows back to project {way.from_project}){through}"
+        )
     if _carried(ref):
         return (
             f"{{count}} row(s) of {ref.table} were added to the moved deployments in project "

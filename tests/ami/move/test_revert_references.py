@@ -15,7 +15,7 @@ from ami.main.models import Detection, Identification, SourceImage
 from ami.move.references import referencing_tables
 from ledger.models import Move
 from tests.ami.move.commands import dump, move_to, revert
-from tests.builders import make_project, make_user, setup_source
+from tests.builders import add_deployment, make_project, make_user, setup_source
 
 pytestmark = pytest.mark.django_db
 
@@ -96,3 +96,21 @@ def test_the_foreign_keys_come_from_the_catalog():
     assert tables["main_identification"].links == (("occurrence_id", "main_occurrence"),)
     assert not tables["main_identification"].has_project
     assert "main_sourceimagecollection_images" not in tables  # a conflict of its own
+
+
+def test_new_rows_on_another_station_are_not_carried(world):
+    """A capture of one of the target's own stations filed under a moved event: carrying it to
+    the source would split it from its station, so it is a conflict no flag resolves."""
+    src, target = world.src, world.target
+    own = add_deployment(target, "Target's own", 0).dep
+    late = SourceImage.objects.create(
+        path="late.jpg", deployment=own, project=target, event=src.event
+    )
+    for flags in ((), ("--carry-new-data",)):
+        with pytest.raises(
+            CommandError,
+            match=rf"1 row\(s\) of main_sourceimage on other stations of project {target.pk} "
+            r"reference rows the move moved and came after it: point them elsewhere first",
+        ):
+            revert(world.move_id, "--execute", "--reason", "undo", *flags)
+    assert SourceImage.objects.get(pk=late.pk).project_id == target.pk
