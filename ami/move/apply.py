@@ -36,6 +36,7 @@ from ami.move.locks import claim_deployments, lock_planned_rows, lock_projects_a
 from ami.move.locks import name_session as _name_session
 from ami.move.plan import build_plan
 from ami.move.plan_digest import changed_sections, plan_digest
+from ami.move.references import watermarks
 from ami.move.steps import STEPS
 from ami.move.steps.base import StepContext
 from ami.move.structs import MovePlan, MoveReport, MoveRequest, StepResult
@@ -231,6 +232,10 @@ def _execute(
             _check_running(plan)
             lock_planned_rows(plan)
             rec.arguments["plan_digest"] = plan_digest(plan)
+            # Id watermarks of the tables without a project that hang off moved rows: how a
+            # revert tells later identifications or detections from earlier ones, whatever
+            # their timestamps (``ami.move.references``).
+            rec.arguments["watermarks"] = watermarks()
             if on_plan is not None:
                 on_plan(plan)
             report = _run_steps(rec, plan, target_id, on_step, phase)

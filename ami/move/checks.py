@@ -8,13 +8,12 @@ never prints; one failure rolls the whole move back.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any
-
-from django.db import connection
 
 from ami.move.counts import COUNTED, deployment_counts
 from ami.move.people import group_name
+from ami.move.sql import rows as _rows
 from ami.move.steps.base import StepContext
 from ami.move.structs import CheckResult, ProjectRef, ProjectTotals
 from ami.users.roles import ROLES
@@ -109,12 +108,6 @@ SELECT default_filters_score_threshold, session_time_gap_seconds,
           WHERE project_id = p.id ORDER BY 1)
 FROM main_project p WHERE id = ANY(%(p)s) ORDER BY (id = %(t)s)
 """
-
-
-def _rows(sql: str, params: Mapping[str, Any]) -> list[tuple]:
-    with connection.cursor() as cur:
-        cur.execute(sql, params)
-        return cur.fetchall()
 
 
 def _result(name: str, messages: list[str]) -> CheckResult:

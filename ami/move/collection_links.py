@@ -21,11 +21,10 @@ keeps pointing at it; with ``--no-clone-collections`` it stays on the source's c
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
-from django.db import connection
-
+from ami.move.sql import rows as _query
 from ami.move.structs import AllImagesPlan, CollectionDecision, LabelStudioPlan, ProjectRef
 
 ALL_IMAGES = "All Images"
@@ -41,12 +40,6 @@ _CONFIGS = """
 SELECT id, task_collection_id FROM labelstudio_labelstudioconfig
 WHERE task_collection_id = ANY(%(c)s) ORDER BY id
 """
-
-
-def _query(sql: str, params: Mapping[str, Any]) -> list[tuple]:
-    with connection.cursor() as cur:
-        cur.execute(sql, params)
-        return cur.fetchall()
 
 
 def plan_all_images(

@@ -10,8 +10,7 @@ from collections.abc import Mapping
 from types import SimpleNamespace
 from typing import Any, cast
 
-from django.db import connection
-
+from ami.move.sql import rows as _query
 from ami.move.structs import IdentifierPlan, MoveRequest, ProjectRef, RoleGrantsPlan
 from ami.users.roles import ROLES, ROLES_BY_NAME, BasicMember, Identifier, missing_role_rows
 
@@ -58,12 +57,6 @@ def _capped(role_name: str | None) -> str:
     if ROLES_BY_NAME[role_name].permissions <= IDENTIFIER_CAP.permissions:
         return role_name
     return IDENTIFIER_CAP.__name__
-
-
-def _query(sql: str, params: Mapping[str, Any]) -> list[tuple]:
-    with connection.cursor() as cur:
-        cur.execute(sql, params)
-        return cur.fetchall()
 
 
 def plan_identifiers(

@@ -10,14 +10,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from django.db import connection
-
 import ledger
 from ami.move import errors
 from ami.move.collection_links import plan_all_images, plan_labelstudio_configs
 from ami.move.counts import COUNTED, NO_PROJECT, deployment_counts, project_totals
 from ami.move.jobs import plan_jobs
 from ami.move.people import plan_identifiers, plan_role_grants
+from ami.move.sql import rows as _query
 from ami.move.structs import (
     CollectionDecision,
     DeploymentCounts,
@@ -154,12 +153,6 @@ def parse_deployment_ids(text: str | None) -> tuple[int, ...]:
         if value not in ids:
             ids.append(value)
     return tuple(ids)
-
-
-def _query(sql: str, params: Mapping[str, Any]) -> list[tuple]:
-    with connection.cursor() as cur:
-        cur.execute(sql, params)
-        return cur.fetchall()
 
 
 def _check_schema() -> None:

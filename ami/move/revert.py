@@ -1,22 +1,36 @@
 """How a move checks itself when the ledger replays it backwards (``revert_move``).
 
 The ledger restores rows; this module adds what only the domain knows: which rows created
-after the move depend on the moved state (new captures, events, occurrences and jobs on the
-moved deployments, identifications of moved occurrences, moved captures put into the target's
-collections), how ``--carry-new-data`` takes them back, which columns are cached counts, and
-the checks that must hold afterwards. A revert of a revert is a move the other way round.
+after the move depend on the moved state (rows pointing at moved rows through any foreign
+key, moved captures put into the target's collections, rows later moves rely on), how
+``--carry-new-data`` takes them back, which columns are cached counts or bookkeeping, the
+locks to take first and the checks that must hold afterwards. A revert of a revert is a move
+the other way round.
 """
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from django.db import connection
 
 import ledger
 from ami.move.counts import COUNTED, DIRECT, deployment_counts
+from ami.move.dependencies import later_move_dependencies, missing_after_revert
+from ami.move.errors import MoveBusy
+from ami.move.invariants import project_invariants
+from ami.move.locks import claim_deployments, lock_projects_and_deployments, name_session
+from ami.move.references import (
+    Referencing,
+    count_sql,
+    load_keys,
+    new_rows_where,
+    referencing_tables,
+)
+from ami.move.sql import rows as _query
+from ledger.errors import LedgerError
 from ledger.queries import read_header
 from ledger.replay import CheckOutcome, Conflict, ReplayHooks, ReplayPolicy, register_replay_hooks
 from ledger.structs import MoveHeader
@@ -53,40 +67,24 @@ DERIVED = {
 }
 
 
-@functools.cache
-def bookkeeping() -> dict[str, frozenset[str]]:
-    """Columns any save stamps, per table (``updated_at`` of every model that has one): they
-    never make drift (``ReplayHooks.bookkeeping_columns``)."""
+def _bookkeeping() -> dict[str, frozenset[str]]:
+    """Per table a move writes: the columns that are bookkeeping, not data, for the engine's
+    column-level drift (a change to them alone is never drift): ``updated_at`` of every model
+    that has one, and the cached counts (``DERIVED``, with ``calculated_fields_updated_at``)."""
     from django.apps import apps
 
-    return {
-        model._meta.db_table: frozenset({"updated_at"})
-        for model in apps.get_models()
-        if any(f.attname == "updated_at" for f in model._meta.concrete_fields)
-    }
+    from ami.move.tracking import MOVE_TABLES
+
+    out: dict[str, set[str]] = {table: set(columns) for table, columns in DERIVED.items()}
+    for table, label, _secrets in MOVE_TABLES:
+        if label.count(".") != 1:
+            continue  # a many-to-many through table: no timestamps
+        model = apps.get_model(label)
+        if any(f.column == "updated_at" for f in model._meta.concrete_fields):
+            out.setdefault(table, set()).add("updated_at")
+    return {table: frozenset(columns) for table, columns in out.items()}
 
 
-# Rows on the moved deployments that carry the project the replayed move wrote, and that this
-# move did not write itself: they came later and depend on the moved state. The replay fills
-# pg_temp.ledger_replay_keys with every key the move touched (analysed, so these anti-joins
-# hash whatever the size of the move).
-_NEW_ROWS = """
-SELECT count(*), (array_agg(x.id ORDER BY x.id))[1:%(n)s] FROM {table} x
-WHERE x.deployment_id = ANY(%(d)s) AND x.project_id = %(to)s
-AND NOT EXISTS (SELECT 1 FROM pg_temp.ledger_replay_keys k
-                WHERE k.table_name = '{table}' AND k.pk = x.id::text)
-"""
-_CARRY = """
-UPDATE {table} x SET project_id = %(from)s
-WHERE x.deployment_id = ANY(%(d)s) AND x.project_id = %(to)s
-AND NOT EXISTS (SELECT 1 FROM pg_temp.ledger_replay_keys k
-                WHERE k.table_name = '{table}' AND k.pk = x.id::text)
-"""
-_NEW_IDENTIFICATIONS = """
-SELECT count(*), (array_agg(i.id ORDER BY i.id))[1:%(n)s] FROM main_identification i
-JOIN main_occurrence o ON o.id = i.occurrence_id
-WHERE o.deployment_id = ANY(%(d)s) AND i.created_at > %(at)s
-"""
 # Moved captures in collections of the project they leave, put there by someone else: not
 # links the move wrote, nor links of collections the move created or reassigned.
 _FOREIGN_LINKS = """
@@ -95,9 +93,9 @@ FROM main_sourceimagecollection_images ci
 JOIN main_sourceimagecollection col ON col.id = ci.sourceimagecollection_id
 JOIN main_sourceimage si ON si.id = ci.sourceimage_id
 WHERE si.deployment_id = ANY(%(d)s) AND col.project_id = %(to)s
-AND NOT EXISTS (SELECT 1 FROM pg_temp.ledger_replay_keys k
+AND NOT EXISTS (SELECT 1 FROM pg_temp.ami_move_keys k
                 WHERE k.table_name = 'main_sourceimagecollection_images' AND k.pk = ci.id::text)
-AND NOT EXISTS (SELECT 1 FROM pg_temp.ledger_replay_keys k
+AND NOT EXISTS (SELECT 1 FROM pg_temp.ami_move_keys k
                 WHERE k.table_name = 'main_sourceimagecollection' AND k.pk = col.id::text)
 """
 _LEFT_BEHIND = """
@@ -136,23 +134,40 @@ def direction(header: MoveHeader) -> Direction:
     )
 
 
-def _query(sql: str, params: dict[str, object]) -> list[tuple]:
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return cursor.fetchall()
-
-
 class MoveReplayHooks(ReplayHooks):
-    """Replay hooks for ``move_project_data`` moves and their reverts."""
+    """Replay hooks for ``move_project_data`` moves and their reverts.
+
+    - ``lock``: before the scans, the moved deployments are claimed and both projects and the
+      deployments row-locked as the move does (``ami.move.locks``).
+    - ``conflicts``: new data found by reference (``ami.move.references``), moved captures in
+      the target's collections, and dependencies between moves. DECISION: a revert that would
+      delete rows a later, unreverted move into the same project relies on (taxon links,
+      memberships, role-group links, pipeline configs, service and taxa-list links, tags,
+      role groups; ``ami.move.dependencies``) REFUSES, naming the later move(s) and the rows,
+      and says to revert the later move first (then re-run it if still wanted). Keeping the
+      rows instead would leave the revert inexact and the project with rows no ledger entry
+      explains.
+    - ``refresh``: the recount, then the recorded ``calculated_fields_updated_at`` put back
+      where the counts end as recorded (exact round trips).
+    - ``after_replay``: counts per moved deployment, nothing left behind, the project
+      invariants (``ami.move.invariants``) and the links later moves need.
+    - ``bookkeeping_columns``: per table, columns that never make drift on their own.
+    """
 
     derived_columns = DERIVED
 
-    @property
-    def bookkeeping_columns(self) -> Mapping[str, frozenset[str]]:  # type: ignore[override]
-        return bookkeeping()
-
     def __init__(self) -> None:
         self._before: dict[int, dict[str, int]] = {}
+        self._bookkeeping: dict[str, frozenset[str]] | None = None
+
+    # A property: read from the models on first use, once the apps are loaded.
+    @property
+    def bookkeeping_columns(self) -> Mapping[str, frozenset[str]]:  # type: ignore[override]
+        """Per table, columns that never make drift on their own (read by the engine's
+        column-level drift): ``updated_at``, cached counts and their timestamp."""
+        if self._bookkeeping is None:
+            self._bookkeeping = _bookkeeping()
+        return self._bookkeeping
 
     def describe(self, move: MoveHeader) -> dict[str, object]:
         way = direction(move)
@@ -164,7 +179,7 @@ class MoveReplayHooks(ReplayHooks):
             "removes_created_project": way.to_project if way.created_target else None,
         }
 
-    def _params(self, move: MoveHeader, way: Direction) -> dict[str, object]:
+    def _params(self, move: MoveHeader, way: Direction) -> dict[str, Any]:
         return {
             "d": list(way.deployment_ids),
             "to": way.to_project,
@@ -174,29 +189,39 @@ class MoveReplayHooks(ReplayHooks):
             "at": move.committed_at,
         }
 
+    def _references(self, move: MoveHeader) -> list[tuple[Referencing, str, bool]]:
+        """The tables referencing what the move moved, with the condition that makes a row of
+        them new data (``ami.move.references``) and whether ``--carry-new-data`` takes such
+        rows back: events, captures, occurrences and jobs on the moved deployments (or on
+        none), not those on another station of the project. Loads the move's keys."""
+        marks = move.arguments.get("watermarks") if isinstance(move.arguments, dict) else None
+        found = []
+        for ref in referencing_tables(load_keys(move.id)):
+            where = new_rows_where(ref, marks if isinstance(marks, dict) else None)
+            if where is None:
+                continue
+            if _carried(ref):
+                found.append((ref, f"{where} AND {_ON_MOVED}", True))
+                found.append((ref, f"{where} AND NOT {_ON_MOVED}", False))
+            else:
+                found.append((ref, where, not ref.has_project))
+        return found
+
     def conflicts(self, move: MoveHeader, policy: ReplayPolicy) -> list[Conflict]:
         way = direction(move)
         params = self._params(move, way)
         found = []
-        for _kind, table in DIRECT:
+        for ref, where, carryable in self._references(move):
             found += _new_data(
-                _NEW_ROWS.format(table=table),
+                count_sql(ref, where),
                 params,
-                table,
-                f"{{count}} row(s) of {table} were added to the moved deployments in project "
-                f"{way.to_project} after the move: pass --carry-new-data to take them back to "
-                f"project {way.from_project} with the deployments",
-                resolved_by="carry_new_data",
+                ref.table,
+                _new_data_message(ref, way, carryable),
+                resolved_by="carry_new_data" if carryable else "",
             )
-        found += _new_data(
-            _NEW_IDENTIFICATIONS,
-            params,
-            "main_identification",
-            "{count} identification(s) of moved occurrences were made after the move: pass "
-            f"--carry-new-data to let them follow their occurrences back to project "
-            f"{way.from_project}",
-            resolved_by="carry_new_data",
-        )
+        if move.command == "move_project_data":
+            # Rows this move created in the target that later moves into it rely on.
+            found += later_move_dependencies(move.id, way.to_project)
         found += _new_data(
             _FOREIGN_LINKS,
             params,
@@ -214,15 +239,22 @@ class MoveReplayHooks(ReplayHooks):
         if not policy.carry_new_data:
             return
         params = self._params(move, way)
-        expected = sum(
-            _query(_NEW_ROWS.format(table=table), params)[0][0] for _kind, table in DIRECT
-        )
+        carried = [
+            (ref, where)
+            for ref, where, carryable in self._references(move)
+            if carryable and ref.has_project
+        ]
+        expected = sum(_query(count_sql(ref, where), params)[0][0] for ref, where in carried)
         with (
             rec.step("[carry-new-data]", expected_rows=expected, action="update"),
             connection.cursor() as cursor,
         ):
-            for _kind, table in DIRECT:
-                cursor.execute(_CARRY.format(table=table), params)
+            # Rows without a project of their own (identifications, detections) follow what
+            # they reference: nothing to write for them.
+            for ref, where in carried:
+                cursor.execute(
+                    f"UPDATE {ref.table} x SET project_id = %(from)s WHERE {where}", params
+                )
 
     def refresh(self, move: MoveHeader, policy: ReplayPolicy, rec: ledger.Recording) -> None:
         from ami.main.cached_fields import refresh_cached_fields
@@ -234,10 +266,45 @@ class MoveReplayHooks(ReplayHooks):
         recount = _recounted_deployments(move, direction(move))
         with rec.step("[refresh-cached-fields]", expected_rows=None, action="recount"):
             refresh_cached_fields(recount)
+        # A recount stamps calculated_fields_updated_at with now(): where it ends with the
+        # counts the move recorded as before-values, the stamp is put back too, so a round
+        # trip is exact to the timestamp (whatever the replay left of the derived columns).
+        with (
+            rec.step("[restore-count-timestamps]", expected_rows=None, action="update"),
+            connection.cursor() as cursor,
+        ):
+            cursor.execute(_RESTORE_STAMPS, {"move": move.id, "d": recount})
+
+    def lock(self, move: MoveHeader, policy: ReplayPolicy) -> None:
+        """Claim the moved deployments and lock both projects and the deployments as the move
+        does (``ami.move.locks``), before the scans: a move or revert of the same deployments
+        is refused at once, and writers of these rows wait for the revert.
+
+        Called after the engine's table locks (SHARE ROW EXCLUSIVE): a writer whose insert
+        holds its table lock and waits on a deployment's row lock cannot be in the middle of
+        it then, so the two never wait on each other."""
+        way = direction(move)
+        name_session(f"ami revert_move {move.id}")
+        try:
+            claim_deployments(way.deployment_ids)
+        except MoveBusy as exc:
+            raise LedgerError(str(exc)) from exc
+        # The revert writes the project the data go back to, and reads the other one's rows:
+        # the move's modes, with the revert's "target" being the move's source.
+        lock_projects_and_deployments(way.to_project, way.from_project, way.deployment_ids)
 
     def after_replay(self, move: MoveHeader, policy: ReplayPolicy) -> list[CheckOutcome]:
         way = direction(move)
-        return [self._check_counts(way), self._check_left_behind(way)]
+        load_keys(move.id)  # what the invariants compare with (refreshed: cheap, exact)
+        checks = [
+            self._check_counts(way),
+            self._check_left_behind(way),
+            *project_invariants(way.from_project, way.to_project, list(way.deployment_ids)),
+        ]
+        if move.command == "move_project_data":
+            # The rows a move created in its target; a re-applied move re-creates its own.
+            checks.append(missing_after_revert(move.id, way.to_project))
+        return checks
 
     def _check_counts(self, way: Direction) -> CheckOutcome:
         after, _, _ = deployment_counts(list(way.deployment_ids), way.from_project, None)
@@ -268,6 +335,49 @@ class MoveReplayHooks(ReplayHooks):
         )
 
 
+def _carried(ref: Referencing) -> bool:
+    """Rows ``--carry-new-data`` takes back to the project the data return to: those with a
+    deployment and a project of their own (events, captures, occurrences, jobs)."""
+    return ref.has_project and ref.table in {table for _kind, table in DIRECT}
+
+
+# A row on a moved deployment, or on none (a project-level job): carried with them.
+_ON_MOVED = "(x.deployment_id IS NULL OR x.deployment_id = ANY(%(d)s))"
+
+
+def _new_data_message(ref: Referencing, way: Direction, carryable: bool) -> str:
+    through = f" (found through {ref.columns})"
+    if _carried(ref) and not carryable:
+        return (
+            f"{{count}} row(s) of {ref.table} on other stations of project {way.to_project} "
+            f"reference rows the move moved and came after it: point them elsewhere first "
+            f"(the revert takes those rows back to project {way.from_project}){through}"
+        )
+    if _carried(ref):
+        return (
+            f"{{count}} row(s) of {ref.table} were added to the moved deployments in project "
+            f"{way.to_project} after the move: pass --carry-new-data to take them back to "
+            f"project {way.from_project} with the deployments{through}"
+        )
+    if ref.has_project:
+        return (
+            f"{{count}} row(s) of {ref.table} in project {way.to_project} reference rows the "
+            f"move moved or cloned and came after it: point them elsewhere first (the revert "
+            f"takes those rows back to project {way.from_project}){through}"
+        )
+    if ref.table == "main_identification":
+        return (
+            "{count} identification(s) of moved occurrences were made after the move: pass "
+            f"--carry-new-data to let them follow their occurrences back to project "
+            f"{way.from_project}{through}"
+        )
+    return (
+        f"{{count}} row(s) of {ref.table} referencing moved rows were made after the move: "
+        f"pass --carry-new-data to let them follow those rows back to project "
+        f"{way.from_project}{through}"
+    )
+
+
 def _new_data(
     sql: str, params: dict[str, object], table: str, message: str, resolved_by: str = ""
 ) -> list[Conflict]:
@@ -296,6 +406,30 @@ SELECT d.id FROM main_deployment d WHERE d.id = ANY(%(d)s) OR d.project_id IN (
     UNION SELECT (coalesce(c.after, c.before) ->> 'project_id')::bigint FROM ledger_change c
     WHERE c.move_id = %(move)s AND c.table_name IN (
         'main_project_default_filters_include_taxa', 'main_project_default_filters_exclude_taxa'))
+"""
+
+
+# Events of the recounted deployments whose cached counts (and start, end) equal the
+# before-values the replayed move recorded for them, with its recorded stamp: the earliest
+# change of each event in the move (the state before the move touched it).
+_RESTORE_STAMPS = """
+UPDATE main_event e SET calculated_fields_updated_at = r.stamp
+FROM (
+    SELECT DISTINCT ON (u.pk) u.pk::bigint AS id, c.before,
+        (c.before ->> 'calculated_fields_updated_at')::timestamptz AS stamp,
+        jsonb_populate_record(NULL::main_event, c.before) AS b
+    FROM ledger_change c CROSS JOIN LATERAL unnest(c.pks) AS u(pk)
+    WHERE c.move_id = %(move)s AND c.table_name = 'main_event' AND c.op = 'U'
+    AND c.before ? 'calculated_fields_updated_at'
+    ORDER BY u.pk, c.id
+) r
+WHERE e.id = r.id AND e.deployment_id = ANY(%(d)s)
+AND e.calculated_fields_updated_at IS DISTINCT FROM r.stamp
+AND (NOT r.before ? 'captures_count' OR e.captures_count = (r.b).captures_count)
+AND (NOT r.before ? 'detections_count' OR e.detections_count = (r.b).detections_count)
+AND (NOT r.before ? 'occurrences_count' OR e.occurrences_count = (r.b).occurrences_count)
+AND (NOT r.before ? 'start' OR e.start IS NOT DISTINCT FROM (r.b).start)
+AND (NOT r.before ? 'end' OR e."end" IS NOT DISTINCT FROM (r.b)."end")
 """
 
 

@@ -1,0 +1,209 @@
+"""The domain's invariants over whole projects, checked after a revert before it commits.
+
+The move checks its own rows against its plan (``ami.move.checks``); a revert has no plan of
+its own and may skip drifted rows, carry new ones, or run months later with other work done
+since. So after the replay it checks the state itself, over both projects of the move and the
+moved deployments wherever they are now:
+
+- ``rows-follow-deployment``: every event, capture, occurrence and job of a moved deployment
+  is in the deployment's project, and so is the occurrence of every detection on its captures
+  (a split state, such as a deployment kept in the target while its rows went back, or a row a
+  racing writer inserted with the stale project);
+- ``deployment-resources``: no deployment of either project points at a device, site or
+  storage source of the other one because of the revert;
+- ``job-cross-links``: no job of either project points at a collection, export or capture
+  (``source_image_single``) of the other one because of the revert, as the move's check of
+  that name forbids.
+
+"Because of the revert": Antenna data may hold such a pair from before the move (a station on
+another project's device, which the move's plan leaves as it is; rows a station had in another
+project). A revert that restores both rows of a pair to their recorded before-projects brings
+back what was there; a pair where one row did not get its before-project back (skipped, or
+changed under the revert), or a row the move never wrote that joined the moved rows, fails.
+
+Each check is one set-based statement whatever the size of the projects; a failure names the
+deployment (or job) and sample ids, and rolls the revert back.
+"""
+
+from __future__ import annotations
+
+from ami.move.plan import RESOURCES
+from ami.move.sql import rows as _rows
+from ledger.replay import CheckOutcome
+
+SAMPLE = 5
+
+
+# A row the replayed move re-tagged and that holds its recorded before-project again: the
+# revert restored it exactly. ``pg_temp.ami_move_keys`` is filled by the scans
+# (``ami.move.references.load_keys``) in the same transaction.
+def _restored(table: str, alias: str) -> str:
+    return (
+        f"EXISTS (SELECT 1 FROM pg_temp.ami_move_keys k WHERE k.table_name = '{table}' "
+        f"AND k.pk = {alias}.id::text AND k.before_project IS NOT DISTINCT FROM "
+        f"{alias}.project_id::text)"
+    )
+
+
+# A row the replayed move re-tagged that does not hold its recorded before-project (a drifted
+# row the revert skipped, or one changed under it).
+def _not_restored(table: str, alias: str) -> str:
+    return (
+        f"EXISTS (SELECT 1 FROM pg_temp.ami_move_keys k WHERE k.table_name = '{table}' "
+        f"AND k.pk = {alias}.id::text AND k.before_project IS NOT NULL "
+        f"AND k.before_project IS DISTINCT FROM {alias}.project_id::text)"
+    )
+
+
+def _touched(table: str, alias: str) -> str:
+    return (
+        f"EXISTS (SELECT 1 FROM pg_temp.ami_move_keys k WHERE k.table_name = '{table}' "
+        f"AND k.pk = {alias}.id::text AND k.moved)"
+    )
+
+
+# Rows of the moved deployments in another project than their deployment. Allowed only where
+# both were re-tagged by the move and hold their before-projects again (such a row was in
+# another project than its deployment before the move, as Antenna data can be): a new row (a
+# racing writer's, with the stale project) or a deployment the revert left must agree.
+_SPLIT = """
+SELECT '{table}', dep.id, dep.project_id, count(*), (array_agg(x.id ORDER BY x.id))[1:%(n)s],
+    array_agg(DISTINCT x.project_id)
+FROM {table} x JOIN main_deployment dep ON dep.id = x.deployment_id
+WHERE dep.id = ANY(%(d)s) AND x.project_id IS DISTINCT FROM dep.project_id
+AND NOT ({restored_x} AND {restored_dep})
+GROUP BY dep.id, dep.project_id"""
+_ROWS_SPLIT = (
+    " UNION ALL ".join(
+        _SPLIT.format(
+            table=table,
+            restored_x=_restored(table, "x"),
+            restored_dep=_restored("main_deployment", "dep"),
+        )
+        for table in ("main_event", "main_sourceimage", "main_occurrence", "jobs_job")
+    )
+    + f"""
+UNION ALL
+SELECT 'main_detection', dep.id, dep.project_id, count(*),
+    (array_agg(x.id ORDER BY x.id))[1:%(n)s], array_agg(DISTINCT o.project_id)
+FROM main_detection x JOIN main_sourceimage si ON si.id = x.source_image_id
+JOIN main_deployment dep ON dep.id = si.deployment_id
+JOIN main_occurrence o ON o.id = x.occurrence_id
+WHERE dep.id = ANY(%(d)s) AND o.project_id IS DISTINCT FROM dep.project_id
+AND NOT ({_restored("main_occurrence", "o")} AND {_restored("main_deployment", "dep")})
+GROUP BY dep.id, dep.project_id
+ORDER BY 2, 1
+"""
+)
+
+# Deployments of either project pointing at a resource of the other one, where the move
+# re-tagged one of them and the revert did not restore it (pointing at another project's
+# device, as the move's plan leaves it, is allowed: it was so before the move).
+_RESOURCE_SPLIT = " UNION ALL ".join(
+    f"""
+SELECT '{kind}', d.id, d.project_id, r.id, r.project_id
+FROM main_deployment d JOIN {table} r ON r.id = d.{fk}
+WHERE (d.project_id = ANY(%(p)s) OR d.id = ANY(%(d)s)) AND r.project_id = ANY(%(p)s)
+AND r.project_id <> d.project_id
+AND ({_not_restored("main_deployment", "d")} OR {_not_restored(table, "r")})"""
+    for kind, table, fk in RESOURCES
+)
+
+# Jobs of either project pointing at a collection, export or capture of the other one: where
+# the move re-tagged one of the two and the revert did not restore it, or where a job the move
+# never wrote, in the project the data left, points at a row the move re-tagged (it came after
+# the move, and the revert would leave it across projects).
+_JOB_LINK = """
+SELECT j.id, j.project_id, '{link}', r.id, r.project_id
+FROM jobs_job j JOIN {table} r ON r.id = j.{fk}
+WHERE j.project_id = ANY(%(p)s) AND r.project_id = ANY(%(p)s) AND r.project_id <> j.project_id
+AND ({not_restored_j} OR {not_restored_r}
+     OR (j.project_id = %(to)s AND NOT {touched_j} AND {touched_r}))"""
+_JOB_LINKS = (
+    " UNION ALL ".join(
+        _JOB_LINK.format(
+            link=link,
+            table=table,
+            fk=fk,
+            not_restored_j=_not_restored("jobs_job", "j"),
+            not_restored_r=_not_restored(table, "r"),
+            touched_j=_touched("jobs_job", "j"),
+            touched_r=_touched(table, "r"),
+        )
+        for link, table, fk in (
+            (
+                "source_image_collection",
+                "main_sourceimagecollection",
+                "source_image_collection_id",
+            ),
+            ("data_export", "exports_dataexport", "data_export_id"),
+            ("source_image_single", "main_sourceimage", "source_image_single_id"),
+        )
+    )
+    + " ORDER BY 1, 3"
+)
+
+
+def _outcome(name: str, failures: list[str], ok_detail: str) -> CheckOutcome:
+    shown = failures[:SAMPLE]
+    more = f"; and {len(failures) - SAMPLE} more" if len(failures) > SAMPLE else ""
+    return CheckOutcome(
+        name=name, ok=not failures, detail="; ".join(shown) + more if failures else ok_detail
+    )
+
+
+def rows_follow_deployment(projects: list[int], deployments: list[int]) -> CheckOutcome:
+    """Every row of a deployment (events, captures, occurrences, jobs, the occurrences of the
+    detections on its captures) is in the deployment's project."""
+    params = {"p": projects, "d": deployments, "n": SAMPLE}
+    failures = [
+        f"deployment {dep} is in project {project} but {count} {table} row(s) of it are in "
+        f"project {', '.join(map(str, elsewhere))} (e.g. {', '.join(map(str, sample))})"
+        for table, dep, project, count, sample, elsewhere in _rows(_ROWS_SPLIT, params)
+    ]
+    return _outcome(
+        "rows-follow-deployment",
+        failures,
+        "every row of the moved deployments is in its deployment's project",
+    )
+
+
+def deployment_resources(projects: list[int], deployments: list[int]) -> CheckOutcome:
+    """No deployment points at a device, site or storage source of the move's other project."""
+    failures = [
+        f"deployment {dep} is in project {project} but its {kind} {rid} is in project {owner}"
+        for kind, dep, project, rid, owner in _rows(
+            _RESOURCE_SPLIT, {"p": projects, "d": deployments}
+        )
+    ]
+    return _outcome(
+        "deployment-resources",
+        failures,
+        "every deployment's device, site and storage source is of its project or shared",
+    )
+
+
+def job_cross_links(projects: list[int], left: int) -> CheckOutcome:
+    """No job of either project points at a collection, export or capture of the other
+    because of the revert (``left``: the project the data leave)."""
+    failures = [
+        f"job {job} of project {project} references {link} {rid} of project {owner}"
+        for job, project, link, rid, owner in _rows(_JOB_LINKS, {"p": projects, "to": left})
+    ]
+    return _outcome(
+        "job-cross-links",
+        failures,
+        "no job of either project references another project's collection, export or capture",
+    )
+
+
+def project_invariants(back: int, left: int, deployments: list[int]) -> list[CheckOutcome]:
+    """Every invariant over both projects of a move and its deployments: ``back`` the project
+    the revert takes the data back to, ``left`` the one they leave. Needs the replayed move's
+    keys in ``pg_temp.ami_move_keys`` (``ami.move.references.load_keys``)."""
+    projects = [back, left]
+    return [
+        rows_follow_deployment(projects, deployments),
+        deployment_resources(projects, deployments),
+        job_cross_links(projects, left),
+    ]

@@ -1,0 +1,214 @@
+"""revert_move never commits a broken state: the domain's invariants over both projects of the
+move (issue 12, items 1 and 6), and the move's locks taken before the scans."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import psycopg2
+import pytest
+from django.core.management.base import CommandError
+from django.db import connection
+
+from ami.jobs.models import Job
+from ami.main.cached_fields import refresh_project_cached_fields
+from ami.main.consistency import FOLLOWERS, drop_key_sql
+from ami.main.events import group_images_into_events
+from ami.main.models import Deployment, Device, Event, SourceImage
+from ami.move.locks import CLAIM_KEY
+from ami.move.revert import MoveReplayHooks
+from ledger.models import Move
+from tests.ami.move.commands import dump, move, move_to, revert
+from tests.builders import add_deployment, make_project, make_user, setup_source
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def world() -> SimpleNamespace:
+    """Project 1 with two deployments sharing nothing with a third party; project 2 empty."""
+    src = setup_source(3, with_identifications=True)
+    second = add_deployment(src.project, "Dep B", 2, taxon=src.species, occurrences=True)
+    target = make_project("Target", make_user("target-owner"))
+    refresh_project_cached_fields([src.project.pk, target.pk])
+    return SimpleNamespace(src=src, second=second, target=target)
+
+
+def without_project_keys() -> None:
+    """Drop the composite keys (rolled back with the test), as on an attached Antenna."""
+    with connection.cursor() as cur:
+        cur.execute("SET CONSTRAINTS ALL IMMEDIATE")
+        for table, name in FOLLOWERS:
+            cur.execute(drop_key_sql(table, name))
+
+
+def test_skip_drifted_project_of_a_deployment_is_refused_naming_it(world):
+    """The issue's split: one deployment kept where someone put it since, its rows sent back."""
+    src, target = world.src, world.target
+    # An attached Antenna database may lack the keys that make a row's project follow its
+    # deployment (opt-in there): without them nothing but the revert's checks sees a split.
+    without_project_keys()
+    move_id = move_to(src.project.pk, target.pk, src.dep.pk)
+    third = make_project("Third", make_user("third"))
+    # Put under another project since, without its rows: a drift of project_id itself.
+    Deployment.objects.filter(pk=src.dep.pk).update(project=third)
+    state = dump()
+    with pytest.raises(
+        CommandError,
+        match=rf"rows-follow-deployment failed: deployment {src.dep.pk} is in project "
+        rf"{third.pk} but .*1 main_event row\(s\) of it are in project {src.project.pk}",
+    ):
+        revert(move_id, "--execute", "--reason", "undo", "--skip-drifted")
+    assert dump() == state
+    assert not Move.objects.filter(reverts_id=move_id).exists()
+    # Its device, site and storage source went back to the source without it.
+    with pytest.raises(
+        CommandError,
+        match=rf"deployment-resources failed: deployment {src.dep.pk} is in project "
+        rf"{third.pk} but its s3 {src.s3.pk} is in project {src.project.pk}; deployment "
+        rf"{src.dep.pk} is in project {third.pk} but its device {src.device.pk}",
+    ):
+        revert(move_id, "--execute", "--reason", "undo", "--skip-drifted")
+
+
+def test_a_writer_with_the_stale_project_is_caught_after_the_replay(world, monkeypatch):
+    """A capture inserted on a moved deployment with the target's id while the revert runs
+    (after its scans) would stay in the target: the check after the replay refuses."""
+    src, target = world.src, world.target
+    move_id = move_to(src.project.pk, target.pk, src.dep.pk)
+    state = dump()
+    original = MoveReplayHooks.refresh
+
+    def racing_writer(self, move, policy, rec):
+        SourceImage.objects.create(
+            path="late.jpg", deployment_id=src.dep.pk, project_id=target.pk, event=src.event
+        )
+        original(self, move, policy, rec)
+
+    monkeypatch.setattr(MoveReplayHooks, "refresh", racing_writer)
+    with pytest.raises(
+        CommandError,
+        match=rf"deployment {src.dep.pk} is in project {src.project.pk} but 1 main_sourceimage "
+        rf"row\(s\) of it are in project {target.pk}",
+    ):
+        revert(move_id, "--execute", "--reason", "undo")
+    assert dump() == state
+
+
+def test_a_job_left_pointing_across_projects_is_refused(world, monkeypatch):
+    """No job of either project may reference another project's capture after the revert."""
+    src, target = world.src, world.target
+    move_id = move_to(src.project.pk, target.pk, src.dep.pk)
+    original = MoveReplayHooks.refresh
+
+    def cross_link(self, move, policy, rec):
+        original(self, move, policy, rec)
+        Job.objects.create(name="late", project=target, source_image_single_id=src.images[0].pk)
+
+    monkeypatch.setattr(MoveReplayHooks, "refresh", cross_link)
+    with pytest.raises(
+        CommandError,
+        match=rf"job-cross-links failed: job \d+ of project {target.pk} references "
+        rf"source_image_single {src.images[0].pk} of project {src.project.pk}",
+    ):
+        revert(move_id, "--execute", "--reason", "undo")
+
+
+def test_a_station_on_another_projects_device_from_before_the_move_is_allowed(world):
+    """Antenna data may have a station on another project's device; the move leaves it so,
+    and so does its revert: not a failure."""
+    src, target = world.src, world.target
+    theirs = Device.objects.create(name="Borrowed", project=target)
+    Deployment.objects.filter(pk=src.dep.pk).update(device=theirs)
+    before = dump()
+    move_id = move_to(src.project.pk, target.pk, src.dep.pk)
+    revert(move_id, "--execute", "--reason", "undo")
+    assert dump() == before
+
+
+def test_the_checks_pass_on_a_plain_round_trip(world):
+    src, target = world.src, world.target
+    before = dump()
+    move_id = move_to(src.project.pk, target.pk, src.dep.pk)
+    text = revert(move_id, "--execute", "--reason", "undo")
+    for name in ("rows-follow-deployment", "deployment-resources", "job-cross-links"):
+        assert f"{name}" in text
+    assert dump() == before
+
+
+def _other_session():
+    settings = connection.settings_dict
+    return psycopg2.connect(
+        dbname=settings["NAME"],
+        user=settings["USER"],
+        host=settings["HOST"] or None,
+        port=settings["PORT"] or None,
+        password=settings["PASSWORD"] or None,
+        application_name="ami move_project_data (other)",
+    )
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_revert_claims_the_moved_deployments_before_scanning(world):
+    """A move or revert of the same deployments running elsewhere refuses the revert at once,
+    naming the session, before any scan."""
+    src, target = world.src, world.target
+    move_id = move_to(src.project.pk, target.pk, src.dep.pk)
+    state = dump()
+    other = _other_session()
+    other.autocommit = False
+    try:
+        with other.cursor() as cur:
+            cur.execute("SELECT pg_advisory_xact_lock(%s, %s)", [CLAIM_KEY, src.dep.pk])
+        with pytest.raises(
+            CommandError,
+            match=rf"deployment {src.dep.pk} is being moved or reverted right now by "
+            r"ami move_project_data \(other\)",
+        ):
+            revert(move_id, "--execute", "--reason", "undo")
+    finally:
+        other.rollback()
+        other.close()
+    assert dump() == state
+    assert Event.objects.get(pk=src.event.pk).project_id == target.pk
+    assert SourceImage.objects.filter(deployment=src.dep, project=target).count() == 3
+
+
+_SPLIT_ROWS = """
+SELECT count(*) FROM (
+    SELECT x.deployment_id, x.project_id FROM main_event x
+    UNION ALL SELECT x.deployment_id, x.project_id FROM main_sourceimage x
+    UNION ALL SELECT x.deployment_id, x.project_id FROM main_occurrence x
+) r JOIN main_deployment d ON d.id = r.deployment_id WHERE r.project_id <> d.project_id
+"""
+
+
+def test_the_issues_scenario_never_commits_a_split_state(world):
+    """Issue 12, item 1: every station of project 1 moved to 2, one of them edited with an
+    ordinary save() since, then ``--skip-drifted``. Whether the revert leaves the edit alone
+    column by column or refuses, no station may end in one project with its rows in another
+    (checked here without the database's own keys, as on an attached Antenna)."""
+    src, target = world.src, world.target
+    for dep in (src.dep, world.second.dep):  # events as Antenna groups them: save() keeps them
+        group_images_into_events(dep)
+    refresh_project_cached_fields([src.project.pk])
+    without_project_keys()
+    move_id = move(
+        "--source-project", str(src.project.pk), "--target-project", str(target.pk),
+        "--deployment-ids", f"{src.dep.pk},{world.second.dep.pk}",
+    )  # fmt: skip
+    edited = Deployment.objects.get(pk=world.second.dep.pk)
+    edited.description = "Added by a data steward"
+    edited.save()
+    assert Event.objects.filter(project=target).count() == 2  # nothing regrouped
+    refused = ""
+    try:
+        revert(move_id, "--execute", "--reason", "undo", "--skip-drifted")
+    except CommandError as exc:
+        refused = str(exc)
+    if refused:  # leaving drifted rows whole: the split is refused, naming the station
+        assert f"deployment {edited.pk} is in project {target.pk} but" in refused
+        assert not Move.objects.filter(reverts_id=move_id).exists()
+    with connection.cursor() as cur:
+        cur.execute(_SPLIT_ROWS)
+        assert cur.fetchone()[0] == 0
