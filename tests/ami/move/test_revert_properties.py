@@ -33,6 +33,7 @@ from ami.main.models import (
 from ami.users import roles as role_classes
 from ledger.models import Move
 from tests.ami.move.commands import dump
+from tests.ami.move.properties import examples
 from tests.builders import (
     add_deployment,
     make_collection,
@@ -307,7 +308,7 @@ def _diff(a: dict[str, list], b: dict[str, list]) -> dict[str, tuple[list, list]
 
 
 @settings(
-    max_examples=25,
+    max_examples=examples(ci=12, deep=200),
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
