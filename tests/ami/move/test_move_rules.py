@@ -1,4 +1,5 @@
-"""One test (or a few) per defect of the original command that issue 3 fixes."""
+"""The rules of move_project_data, a test (or a few) each: ids, roles, settings, jobs, locks,
+cached fields, checks, post_save (the defects of the original command that issue 3 fixed)."""
 
 from __future__ import annotations
 
