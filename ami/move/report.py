@@ -18,6 +18,8 @@ import msgspec
 
 from ami.move.counts import COUNTED
 from ami.move.structs import MovePlan, MoveReport, ProjectTotals, StepResult
+from ledger.progress import TerminalPhases
+from ledger.progress import phase_line as ledger_phase_line
 
 RULE = "=" * 70
 KIND_NAMES = {"s3": "S3StorageSource", "device": "Device", "site": "Site"}
@@ -509,7 +511,7 @@ def move_done(report: MoveReport) -> Line:
 
 def phase_line(name: str, at: datetime, elapsed: float) -> Line:
     """One phase of ``--execute`` as a log line: UTC time, seconds since the start, name."""
-    return Line(None, f"{at.astimezone(UTC):%Y-%m-%dT%H:%M:%SZ} +{elapsed:.1f}s {name}")
+    return Line(None, ledger_phase_line(name, at, elapsed))
 
 
 class PhaseLog:
@@ -568,43 +570,23 @@ class PhaseDisplay(PhaseLog):
     def __init__(
         self, file: IO[str], statements: Callable[[], int] = lambda: 0, detail: bool = False
     ) -> None:
-        from rich.console import Console
-        from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-
         super().__init__(lambda line: None, statements, detail)
-        self.console = Console(file=file)
-        self.progress = Progress(
-            SpinnerColumn(finished_text="[green]✓[/]"),
-            TextColumn("{task.description}", markup=False),
-            TimeElapsedColumn(),
-            console=self.console,
-        )
-        self.task: object | None = None
+        self.display = TerminalPhases(file)
 
     def __enter__(self) -> PhaseDisplay:
-        self.progress.start()
+        self.display.__enter__()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._finish()
-        self.progress.stop()
-
-    def _finish(self) -> None:
-        if self.task is not None:
-            self.progress.update(self.task, completed=1)  # type: ignore[arg-type]
-            self.progress.stop_task(self.task)  # type: ignore[arg-type]
-            self.task = None
+        self.display.__exit__(*exc)
 
     def phase(self, name: str) -> None:
-        self._finish()
         self._begin(name)
-        self.task = self.progress.add_task(name, total=1)
+        self.display.phase(name)
 
     def step(self, step: StepResult) -> None:
-        if self.task is not None:
-            self.progress.update(self.task, description=self.step_line(step).text)  # type: ignore[arg-type]
+        self.display.describe(self.step_line(step).text)
 
     def lines(self, lines: list[Line]) -> None:
         for line in lines:
-            style = RICH_STYLES.get(line.style or "")
-            self.console.print(line.text, markup=False, highlight=False, style=style)
+            self.display.print(line.text, RICH_STYLES.get(line.style or ""))

@@ -9,11 +9,10 @@ of an execute, "DRY RUN: ..." for a rehearsal.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime
-from typing import IO
 
 import msgspec
 
+from ledger.progress import TerminalPhases
 from ledger.replay.structs import Conflict, ReplayPlan, ReplayReport, StepDone
 
 Lines = Iterator[tuple[str, str]]
@@ -117,11 +116,6 @@ def step_line(step: StepDone) -> str:
     return f"{step.label} (rows={step.rows:,}/{step.expected_rows:,}) {step.seconds:.2f} s"
 
 
-def phase_line(name: str, at: datetime, elapsed: float) -> str:
-    """One phase as a log line: UTC time, seconds since the start, name (as a move's)."""
-    return f"{at.astimezone(UTC):%Y-%m-%dT%H:%M:%SZ} +{elapsed:.1f}s {name}"
-
-
 def to_json(report: ReplayReport) -> str:
     """The document of a committed revert or of a dry run: the report; ``revert_move_id``
     and ``digest`` only once committed."""
@@ -148,45 +142,12 @@ def refusal_json(error: str, report: ReplayReport | None) -> str:
 RICH_STYLES = {"warning": "yellow", "error": "bold red", "success": "green"}
 
 
-class TerminalProgress:
-    """The revert's progress on a terminal, as a move shows its own: a line per phase with a
-    spinner while it runs and its elapsed time, a line per replayed step; other lines print
-    above it."""
-
-    def __init__(self, file: IO[str]) -> None:
-        from rich.console import Console
-        from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-
-        self.console = Console(file=file)
-        self.progress = Progress(
-            SpinnerColumn(finished_text="[green]✓[/]"),
-            TextColumn("{task.description}", markup=False),
-            TimeElapsedColumn(),
-            console=self.console,
-        )
-        self.task: object | None = None
-
-    def __enter__(self) -> TerminalProgress:
-        self.progress.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._finish()
-        self.progress.stop()
-
-    def _finish(self) -> None:
-        if self.task is not None:
-            self.progress.update(self.task, completed=1)  # type: ignore[arg-type]
-            self.progress.stop_task(self.task)  # type: ignore[arg-type]
-            self.task = None
-
-    def phase(self, name: str) -> None:
-        self._finish()
-        self.task = self.progress.add_task(name, total=1)
+class TerminalProgress(TerminalPhases):
+    """The revert's progress on a terminal, as a move shows its own: a line per phase, a line
+    per replayed step; other lines print above it."""
 
     def step(self, step: StepDone) -> None:
-        done = self.progress.add_task(f"  {step_line(step)}", total=1, completed=1)
-        self.progress.stop_task(done)
+        self.done(f"  {step_line(step)}")
 
-    def print(self, style: str, line: str) -> None:
-        self.console.print(line, markup=False, highlight=False, style=RICH_STYLES.get(style))
+    def print_styled(self, style: str, line: str) -> None:
+        self.print(line, RICH_STYLES.get(style))

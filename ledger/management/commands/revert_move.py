@@ -27,6 +27,7 @@ from django.core.management.base import (
 
 from ledger.context import who_and_why
 from ledger.errors import Interrupted, LedgerError, MoveNotFound
+from ledger.progress import phase_line
 from ledger.replay import ReplayConflict, ReplayPolicy, revert
 from ledger.replay import report as render
 from ledger.replay.structs import ReplayPlan, ReplayReport, StepDone
@@ -169,7 +170,7 @@ class Command(BaseCommand):
             self.display.phase(name)
             return
         elapsed = time.monotonic() - self.started
-        self._progress(render.phase_line(name, datetime.now(UTC), elapsed))
+        self._progress(phase_line(name, datetime.now(UTC), elapsed))
 
     def _step(self, step: StepDone) -> None:
         if self.display is not None:
@@ -235,6 +236,6 @@ class Command(BaseCommand):
         }
         for style, line in lines:
             if self.display is not None:
-                self.display.print(style, line)
+                self.display.print_styled(style, line)
             else:
                 self.stdout.write(styles[style](line) if style else line)
