@@ -129,16 +129,18 @@ def watermarks() -> dict[str, int]:
     return {table: int(top) for table, top in _rows(sql, {})}
 
 
-_LOADED = """
-CREATE TEMP TABLE IF NOT EXISTS ami_move_keys_of (move_id bigint NOT NULL) ON COMMIT DROP;
-SELECT EXISTS (SELECT 1 FROM pg_temp.ami_move_keys_of WHERE move_id = %(move)s);
+_LOADED_TABLE = """
+CREATE TEMP TABLE IF NOT EXISTS ami_move_keys_of (move_id bigint NOT NULL) ON COMMIT DROP
 """
+# A statement of its own: psycopg 3 gives the first result of several statements, not the last.
+_LOADED = "SELECT EXISTS (SELECT 1 FROM pg_temp.ami_move_keys_of WHERE move_id = %(move)s)"
 
 
 def load_keys(move_id: int) -> list[str]:
     """Copy what ``move_id`` touched into ``pg_temp.ami_move_keys`` (once per transaction: the
     scans, the carry and the checks after the replay share it); the moved tables."""
     with connection.cursor() as cursor:
+        cursor.execute(_LOADED_TABLE)
         cursor.execute(_LOADED, {"move": move_id})
         if not cursor.fetchone()[0]:
             cursor.execute(KEYS, {"move": move_id})

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
-import psycopg2
 import pytest
 from django.core.management.base import CommandError
 from django.db import connection
@@ -137,15 +136,10 @@ def test_the_checks_pass_on_a_plain_round_trip(world):
 
 
 def _other_session():
-    settings = connection.settings_dict
-    return psycopg2.connect(
-        dbname=settings["NAME"],
-        user=settings["USER"],
-        host=settings["HOST"] or None,
-        port=settings["PORT"] or None,
-        password=settings["PASSWORD"] or None,
-        application_name="ami move_project_data (other)",
-    )
+    """A second session through Django's own driver (psycopg2 or psycopg 3)."""
+    params = connection.get_connection_params()
+    params["application_name"] = "ami move_project_data (other)"
+    return connection.get_new_connection(params)
 
 
 @pytest.mark.django_db(transaction=True)
