@@ -12,3 +12,8 @@ class LedgerConfig(AppConfig):
         from ledger.registry import register_from_settings
 
         register_from_settings()  # LEDGER_TABLES: a host's tables, from its settings
+        from django.db.models.signals import post_migrate
+
+        from ledger.installed import forget_checked
+
+        post_migrate.connect(forget_checked, dispatch_uid="ledger.installed.forget_checked")

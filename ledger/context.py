@@ -36,6 +36,7 @@ from ledger.errors import (
     NotRecording,
     StepCountMismatch,
 )
+from ledger.installed import require_current
 from ledger.registry import TableSpec, registered_tables
 from ledger.structs import StepRecord
 
@@ -377,6 +378,7 @@ def recording(
         >>> rec.move_id, rec.digest
     """
     connection = connections[using]
+    require_current(using)
     if not connection.in_atomic_block:
         raise NotRecording("ledger.recording() must run inside transaction.atomic(): wrap it")
     if getattr(_state, "active", None) is not None:

@@ -25,6 +25,7 @@ from typing import Any
 from django.db import DatabaseError, connections, transaction
 
 from ledger.capture import CAPTURE_FUNCTION_V1, ENTRY_VIEW_V1
+from ledger.errors import LedgerError
 from ledger.protect import PROTECT_V1, SEAL_FUNCTION_V1
 from ledger.rowindex import ROW_INDEX_V1
 
@@ -208,3 +209,33 @@ def unapplied_migrations(alias: str = "default") -> list[str]:
             if node[0] == "ledger" and node not in applied and node[1] not in missing:
                 missing.append(node[1])
     return missing
+
+
+# Aliases whose ledger migrations were all found applied, in this process. ``post_migrate``
+# clears it: a ``migrate ledger <previous>`` in the same process is seen again.
+_current: set[str] = set()
+
+
+def forget_checked(**_kwargs: object) -> None:
+    """Check again next time (connected to ``post_migrate``)."""
+    _current.clear()
+
+
+def require_current(alias: str = "default") -> None:
+    """Refuse to read or write the ledger of a database whose ledger migrations are not all
+    applied: its tables, seal function or view are older than this code, so a move could be
+    sealed without fields its digest covers, or a read fail on a missing column. Checked once
+    per process and database.
+
+    Raises:
+        LedgerError: a ledger migration is not applied (names them, says to migrate).
+    """
+    if alias in _current:
+        return
+    missing = unapplied_migrations(alias)
+    if missing:
+        raise LedgerError(
+            f"this database's ledger is older than this code (migrations {', '.join(missing)} "
+            "of the ledger are not applied): run `manage.py migrate ledger` first"
+        )
+    _current.add(alias)

@@ -17,6 +17,7 @@ from django.db import connections, transaction
 from ledger import config
 from ledger.digest import canonical_time, decode, encode, group_leaves
 from ledger.errors import LedgerError, MoveNotFound
+from ledger.installed import require_current
 from ledger.structs import (
     SUBJECTS_VERSION,
     EntryPayload,
@@ -94,7 +95,12 @@ def read_steps(move_id: int, using: str = "default") -> list[StepRecord]:
 def read_headers(
     move_id: int | None = None, using: str = "default"
 ) -> Iterator[tuple[MoveHeader, str]]:
-    """Sealed move headers and their stored digests, in chain (id) order."""
+    """Sealed move headers and their stored digests, in chain (id) order.
+
+    Raises:
+        LedgerError: the database's ledger migrations are not all applied.
+    """
+    require_current(using)
     where, params = ("WHERE id = %s", [move_id]) if move_id is not None else ("", [])
     with connections[using].cursor() as cursor:
         cursor.execute(f"SELECT {_HEADER_COLUMNS} FROM ledger_move {where} ORDER BY id", params)
@@ -328,8 +334,10 @@ def list_moves(
         since: only moves committed on or after this date (UTC).
 
     Raises:
-        LedgerError: a condition with no pair.
+        LedgerError: a condition with no pair; the database's ledger migrations are not all
+            applied.
     """
+    require_current(using)
     clauses: list[str] = []
     params: list[Any] = []
     for match in subjects:

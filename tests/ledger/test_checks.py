@@ -8,11 +8,14 @@ from io import StringIO
 
 import pytest
 from django.core.management import call_command
-from django.core.management.base import SystemCheckError
-from django.db import connection
+from django.core.management.base import CommandError, SystemCheckError
+from django.db import connection, transaction
 
+import ledger
 from ledger import installed
 from ledger.checks import check_ledger_objects
+from ledger.errors import LedgerError
+from ledger.queries import read_headers
 
 pytestmark = pytest.mark.django_db
 
@@ -124,6 +127,20 @@ def test_a_rolled_back_migration_is_an_error_and_migrate_is_not_blocked():
             for m in messages
             if m.id == "ledger.E004"
         )
+        # Nothing reads or writes that ledger: no move sealed without the fields its digest
+        # covers, no read failing on a missing column (migrate told this process to look again).
+        older = r"ledger is older than this code \(migrations 0003_row_index, 0004_move_subjects"
+        with (
+            pytest.raises(LedgerError, match=older),
+            transaction.atomic(),
+            ledger.recording(command="c", reason="r", operator="7"),
+        ):
+            pass
+        with pytest.raises(LedgerError, match=older):
+            list(read_headers())
+        for command in (("list_moves",), ("show_move", "1"), ("verify_ledger",)):
+            with pytest.raises(CommandError, match=older):  # one line, not a traceback
+                call_command(*command, stdout=StringIO())
     finally:
         # migrate runs the database checks first: the errors above must not stop it.
         call_command("migrate", "ledger", **quiet)

@@ -11,10 +11,11 @@ import re
 from pathlib import Path
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 
 from ledger.errors import MoveNotFound
 from ledger.export import export_move, export_moves, export_schema, require_moves
+from ledger.management.base import LedgerCommand
 from ledger.queries import read_header
 
 _RANGE = re.compile(r"^(\d+)\.\.(\d+)$")
@@ -37,7 +38,7 @@ def parse_range(text: str) -> tuple[int, int]:
     return first, last
 
 
-class Command(BaseCommand):
+class Command(LedgerCommand):
     help = "Write sealed moves and their digests to a JSON lines file a reviewer verifies offline."
 
     def add_arguments(self, parser: CommandParser) -> None:

@@ -13,13 +13,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 
 from ledger.errors import LedgerError
+from ledger.management.base import LedgerCommand
 from ledger.roles import LedgerOwnership, inspect, setup_roles
 
 
-class Command(BaseCommand):
+class Command(LedgerCommand):
     help = "Hand the ledger to an owner role; grant application roles only what they need."
 
     def add_arguments(self, parser: CommandParser) -> None:

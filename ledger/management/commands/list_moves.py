@@ -12,10 +12,11 @@ from datetime import date
 from typing import Any
 
 import msgspec
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 
 from ledger import config
 from ledger.filters import list_filters, parse_subject
+from ledger.management.base import LedgerCommand
 from ledger.models import Move
 from ledger.queries import list_moves
 from ledger.structs import MoveSummary
@@ -27,7 +28,7 @@ def _dest(name: str) -> str:
     return "filter_" + name.replace("-", "_")
 
 
-class Command(BaseCommand):
+class Command(LedgerCommand):
     help = "List sealed moves, oldest first."
 
     def add_arguments(self, parser: CommandParser) -> None:

@@ -14,15 +14,16 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 
 from ledger.errors import LedgerError
+from ledger.management.base import LedgerCommand
 from ledger.proof import build_proof, encode_proof
 from ledger.structs import InclusionProof
 from ledger.web.rows import primary_key, resolve_table
 
 
-class Command(BaseCommand):
+class Command(LedgerCommand):
     help = "Write the inclusion proof of a row's change in a sealed move, checked offline."
 
     def add_arguments(self, parser: CommandParser) -> None:

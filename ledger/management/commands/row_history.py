@@ -9,15 +9,16 @@ from __future__ import annotations
 from typing import Any
 
 import msgspec
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 
+from ledger.management.base import LedgerCommand
 from ledger.queries import HistoryRow, row_history
 from ledger.web.formats import text_table, when
 from ledger.web.review import column_diff
 from ledger.web.rows import UnknownRow, primary_key, resolve_table
 
 
-class Command(BaseCommand):
+class Command(LedgerCommand):
     help = "Show the history of one row: app_label.Model (or a table name) and a primary key."
 
     def add_arguments(self, parser: CommandParser) -> None:

@@ -12,9 +12,10 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 
 from ledger.errors import MoveNotFound
+from ledger.management.base import LedgerCommand
 from ledger.queries import move_detail
 from ledger.signing import SigningKeyError, load_public_key
 from ledger.structs import MoveDetail
@@ -24,7 +25,7 @@ from ledger.web.formats import number, when
 DOSSIERS = {"markdown": render_markdown, "html": render_html}
 
 
-class Command(BaseCommand):
+class Command(LedgerCommand):
     help = "Show one sealed move, or write its dossier (Markdown or HTML) for a ticket."
 
     def add_arguments(self, parser: CommandParser) -> None:

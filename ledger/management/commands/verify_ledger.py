@@ -16,11 +16,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 import msgspec
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 
 from ledger import checkpoint
 from ledger.errors import ExportFormatError, LedgerError
 from ledger.export import verify_file
+from ledger.management.base import LedgerCommand
 from ledger.proof import read_proof, verify_proof
 from ledger.signing import load_public_key
 from ledger.structs import VerifyReport
@@ -50,7 +51,7 @@ def _check_flags(options: dict[str, Any]) -> None:
         )
 
 
-class Command(BaseCommand):
+class Command(LedgerCommand):
     help = (
         "Verify the ledger's digests, chain links, signatures and checkpoint, an export, or "
         "an inclusion proof."

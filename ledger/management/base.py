@@ -1,0 +1,21 @@
+"""What every ledger command shares."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError
+
+from ledger.errors import LedgerError
+
+
+class LedgerCommand(BaseCommand):
+    """A command over the ledger: when the ledger refuses (a move that does not exist, a key
+    that cannot be read, a database whose ledger is older than this code), the operator reads
+    one line saying what to do, never a traceback."""
+
+    def execute(self, *args: Any, **options: Any) -> str | None:
+        try:
+            return super().execute(*args, **options)
+        except LedgerError as exc:
+            raise CommandError(str(exc)) from exc
