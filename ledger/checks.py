@@ -29,9 +29,15 @@ from ledger.roles import inspect
 def _migrating() -> bool:
     """True while ``migrate`` runs: it runs the database checks before it migrates, and what
     it is about to install or fix must not stop it."""
+    from django.core.management.commands.migrate import Command as Migrate
+
     frame = sys._getframe(1)
     while frame is not None:
-        if frame.f_globals.get("__name__") == "django.core.management.commands.migrate":
+        # Django 4.2 checks from migrate's own handle(); 5.2 from BaseCommand.execute, whose
+        # frame has the migrate command as ``self``.
+        if frame.f_globals.get("__name__") == Migrate.__module__ or isinstance(
+            frame.f_locals.get("self"), Migrate
+        ):
             return True
         frame = frame.f_back  # type: ignore[assignment]
     return False
