@@ -24,20 +24,6 @@ def owner(db):
 
 
 @pytest.fixture
-def make_user(db):
-    from django.contrib.auth import get_user_model
-
-    counter = iter(range(1, 10_000))
-
-    def make(**extra):
-        return get_user_model().objects.create_user(
-            email=f"user{next(counter)}@example.com", password="pw", **extra
-        )
-
-    return make
-
-
-@pytest.fixture
 def app_role(db):
     """A factory of ``with app_role():`` blocks run as a fresh role that is neither a superuser
     nor the owner of any table, as an application role with ordinary grants would be.

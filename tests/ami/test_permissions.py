@@ -12,6 +12,7 @@ from guardian.shortcuts import get_perms
 
 from ami.main.models import Project
 from ami.users import roles
+from tests.builders import make_user
 
 pytestmark = pytest.mark.django_db
 
@@ -76,7 +77,7 @@ def test_owner_holds_the_54_project_manager_permissions(project, owner):
     assert not owner.has_perm("update_project", other)
 
 
-def test_every_other_user_may_view_a_created_project(make_user, owner):
+def test_every_other_user_may_view_a_created_project(owner):
     others = [make_user(), make_user()]
     project = Project.objects.create(name="Moths", owner=owner, create_defaults=False)
     for user in others:
@@ -94,7 +95,7 @@ def test_a_project_without_owner_grants_no_user_permissions():
     assert _group(project, "ProjectManager").permissions.count() == 54
 
 
-def test_a_role_gives_its_permissions_on_that_project_only(project, owner, make_user):
+def test_a_role_gives_its_permissions_on_that_project_only(project, owner):
     other = Project.objects.create(name="Other", owner=owner, create_defaults=False)
     user = make_user()
     roles.Researcher.assign_user(user, project)
@@ -155,7 +156,7 @@ def test_project_creation_takes_a_fixed_number_of_queries(owner, django_assert_m
         assert cur.fetchone()[0] == sum(ANTENNA_COUNTS.values())
 
 
-def test_a_new_owner_takes_over_project_manager(project, owner, make_user):
+def test_a_new_owner_takes_over_project_manager(project, owner):
     successor = make_user()
     project.owner = successor
     project.save()

@@ -9,6 +9,7 @@ from django.contrib.auth.models import Group
 
 from ami.main.models import Project, UserProjectMembership
 from ami.users import roles
+from tests.builders import make_user
 
 pytestmark = pytest.mark.django_db
 
@@ -36,7 +37,7 @@ def test_owner_is_project_manager_and_member(project, owner):
     assert roles.Role.get_primary_role(project, owner) is roles.ProjectManager
 
 
-def test_members_add_gives_basic_member_and_remove_takes_it(project, make_user):
+def test_members_add_gives_basic_member_and_remove_takes_it(project):
     user = make_user()
     project.members.add(user)
     assert roles.BasicMember.has_role(user, project)
@@ -45,21 +46,21 @@ def test_members_add_gives_basic_member_and_remove_takes_it(project, make_user):
     assert not roles.BasicMember.has_role(user, project)
 
 
-def test_assigning_a_role_creates_the_membership(project, make_user):
+def test_assigning_a_role_creates_the_membership(project):
     user = make_user()
     roles.Identifier.assign_user(user, project)
     assert UserProjectMembership.objects.filter(user=user, project=project).exists()
     assert roles.Role.get_primary_role(project, user) is roles.Identifier
 
 
-def test_last_role_removed_ends_the_membership(project, make_user):
+def test_last_role_removed_ends_the_membership(project):
     user = make_user()
     roles.Researcher.assign_user(user, project)
     roles.Researcher.unassign_user(user, project)
     assert not UserProjectMembership.objects.filter(user=user, project=project).exists()
 
 
-def test_primary_role_is_the_one_with_most_permissions(project, make_user):
+def test_primary_role_is_the_one_with_most_permissions(project):
     user = make_user()
     project.members.add(user)
     roles.MLDataManager.assign_user(user, project)
@@ -67,7 +68,7 @@ def test_primary_role_is_the_one_with_most_permissions(project, make_user):
     assert roles.Role.user_roles(project, user) == [roles.BasicMember, roles.MLDataManager]
 
 
-def test_no_role_means_no_primary_role(project, make_user):
+def test_no_role_means_no_primary_role(project):
     assert roles.Role.get_primary_role(project, make_user()) is None
 
 
@@ -77,7 +78,7 @@ def test_role_privileges_are_ordered(project):
     assert roles.MLDataManager.permissions < roles.ProjectManager.permissions
 
 
-def test_roles_are_per_project(owner, make_user):
+def test_roles_are_per_project(owner):
     a = Project.objects.create(name="A", owner=owner, create_defaults=False)
     b = Project.objects.create(name="B", owner=owner, create_defaults=False)
     user = make_user()
@@ -102,7 +103,7 @@ def test_delete_removes_groups(project):
     assert not Group.objects.filter(name__startswith=f"{pk}_").exists()
 
 
-def test_no_email_in_role_logs(project, make_user, caplog):
+def test_no_email_in_role_logs(project, caplog):
     user = make_user()
     with caplog.at_level(logging.DEBUG):
         project.members.add(user)

@@ -1,4 +1,5 @@
-"""Run moves and reverts through their commands, and dump every registered table."""
+"""Run moves and reverts through their commands, dump every registered table, read roles:
+the helpers of the move tests, in one place."""
 
 from __future__ import annotations
 
@@ -10,6 +11,9 @@ from django.core.management.base import CommandError
 from django.db import connection
 
 import ledger
+from ami.main.models import Project
+from ami.users.models import User
+from ami.users.roles import Role
 from ledger.models import Move
 
 
@@ -58,3 +62,45 @@ def revert_refused(move_id: int, *args: str) -> str:
         call_command("revert_move", str(move_id), *args, stdout=out)
     assert refused.value.returncode == 2
     return out.getvalue()
+
+
+def move_output(*args: str, **kwargs: object) -> str:
+    """Run move_project_data and return what it printed (with a reason when none is given)."""
+    if "--execute" in args and "--reason" not in args:
+        args = (*args, "--reason", "test move")
+    out = StringIO()
+    call_command("move_project_data", *args, stdout=out, stderr=StringIO(), **kwargs)
+    return out.getvalue()
+
+
+def run_move(
+    source: Project,
+    deployments: list[int],
+    *flags: str,
+    target: Project | None = None,
+    create: str | None = None,
+    execute: bool = True,
+) -> str:
+    args = [
+        "--source-project",
+        str(source.pk),
+        "--deployment-ids",
+        ",".join(map(str, deployments)),
+    ]
+    if target is not None:
+        args += ["--target-project", str(target.pk)]
+    if create is not None:
+        args += ["--create-project", create]
+    if execute:
+        args.append("--execute")
+    return move_output(*args, *flags)
+
+
+def roles(user: User, project: Project) -> set[str]:
+    """Names of the role classes ``user`` holds on ``project``."""
+    return {r.__name__ for r in Role.user_roles(project, user)}
+
+
+def primary_role(user: User, project: Project) -> str | None:
+    role = Role.get_primary_role(project, user)
+    return role.__name__ if role else None

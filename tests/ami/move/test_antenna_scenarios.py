@@ -25,7 +25,7 @@ from ami.main.models import (
     Taxon,
 )
 from ami.ml.models import ProjectPipelineConfig
-from tests.ami.move.helpers import primary_role, roles, run_move
+from tests.ami.move.commands import primary_role, roles, run_move
 from tests.builders import (
     add_deployment,
     make_collection,

@@ -9,8 +9,7 @@ from ami.jobs.models import Job
 from ami.labelstudio.models import LabelStudioConfig
 from ami.main.cached_fields import refresh_project_cached_fields
 from ami.main.models import Project, SourceImageCollection
-from tests.ami.move.commands import dump, move_to, revert
-from tests.ami.move.helpers import run_move
+from tests.ami.move.commands import dump, move_to, revert, run_move
 from tests.builders import (
     add_deployment,
     make_collection,

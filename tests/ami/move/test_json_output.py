@@ -10,7 +10,7 @@ from django.core.management.base import CommandError
 
 from ami.move.steps import STEPS
 from ami.move.structs import MoveReport
-from tests.ami.move.helpers import move
+from tests.ami.move.commands import move_output
 from tests.builders import make_project, make_user, setup_source
 
 pytestmark = pytest.mark.django_db
@@ -29,7 +29,7 @@ def args():
 
 def test_dry_run_json_is_one_document_with_the_plan(args):
     flags, s = args
-    out = move(*flags)
+    out = move_output(*flags)
     report = msgspec.json.decode(out, type=MoveReport)  # exactly one document, typed
     assert report.executed is False
     assert report.move_id is None
@@ -52,7 +52,7 @@ def test_dry_run_json_is_one_document_with_the_plan(args):
 
 def test_execute_json_has_steps_checks_and_the_ledger_ids(args):
     flags, _ = args
-    report = json.loads(move(*flags, "--execute"))
+    report = json.loads(move_output(*flags, "--execute"))
     assert report["executed"] is True
     assert report["ok"] is True
     assert [step["label"] for step in report["steps"]] == [label for label, _ in STEPS]
@@ -67,7 +67,7 @@ def test_errors_stay_command_errors_in_json_mode(args):
     flags, _ = args
     flags[flags.index("--deployment-ids") + 1] = "999999"
     with pytest.raises(CommandError, match=r"^Deployments not found: \[999999\]"):
-        move(*flags)
+        move_output(*flags)
 
 
 def test_the_ledger_move_names_source_target_and_deployments_even_for_a_new_project(args):
@@ -76,7 +76,7 @@ def test_the_ledger_move_names_source_target_and_deployments_even_for_a_new_proj
     flags, s = args
     i = flags.index("--target-project")
     flags[i : i + 2] = ["--create-project", "Brand new"]
-    report = json.loads(move(*flags, "--execute"))
+    report = json.loads(move_output(*flags, "--execute"))
     new_id = report["target_project_id"]
     assert report["steps"][0]["created"]["project"] == [new_id]
     recorded = Move.objects.get(pk=report["move_id"])

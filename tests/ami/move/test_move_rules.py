@@ -22,7 +22,7 @@ from ami.main.models import Deployment, Device, Project, SourceImageCollection, 
 from ami.move import MoveRequest, apply_plan, build_plan
 from ami.move.errors import PlanChanged
 from ami.users import roles as role_classes
-from tests.ami.move.helpers import move, roles, run_move
+from tests.ami.move.commands import move_output, roles, run_move
 from tests.builders import (
     add_deployment,
     make_collection,
@@ -51,7 +51,7 @@ def target():
 
 def test_ids_with_spaces_and_duplicates_are_accepted(s, target):
     b = add_deployment(s.project, "Dep B", 1).dep
-    out = move(
+    out = move_output(
         "--source-project", str(s.project.pk), "--target-project", str(target.pk),
         "--deployment-ids", f" {s.dep.pk} , {b.pk},{s.dep.pk} ",
     )  # fmt: skip
@@ -71,7 +71,7 @@ def test_ids_with_spaces_and_duplicates_are_accepted(s, target):
 )
 def test_bad_ids_are_command_errors_naming_the_token(s, target, ids, message):
     with pytest.raises(CommandError, match=message):
-        move(
+        move_output(
             "--source-project", str(s.project.pk), "--target-project", str(target.pk),
             "--deployment-ids", ids,
         )  # fmt: skip
@@ -375,7 +375,7 @@ def test_cached_fields_refresh_is_set_based_and_only_where_filters_change(s, tar
 
 
 def test_create_project_records_everything_it_creates(s):
-    out = move(
+    out = move_output(
         "--source-project", str(s.project.pk), "--create-project", "Nunavik",
         "--deployment-ids", str(s.dep.pk), "--execute", "--format", "json", "--reason", "t",
     )  # fmt: skip
@@ -416,7 +416,7 @@ def test_no_email_or_credentials_in_output_or_logs(s, fmt, caplog):
     member = make_user("member")
     s.project.members.add(member)
     with caplog.at_level(logging.DEBUG):
-        out = move(
+        out = move_output(
             "--source-project", str(s.project.pk), "--create-project", "New",
             "--deployment-ids", str(s.dep.pk), "--execute", "--format", fmt, "--reason", "t",
         )  # fmt: skip

@@ -9,7 +9,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from ledger.models import Move
-from tests.ami.move.helpers import move
+from tests.ami.move.commands import move_output
 from tests.builders import make_project, make_user, setup_source
 
 pytestmark = pytest.mark.django_db
@@ -27,20 +27,20 @@ def args():
 
 def test_execute_without_a_reason_is_refused_with_the_ledgers_words(args):
     with pytest.raises(CommandError, match=r'--execute needs --reason "why" \(it is stored'):
-        move(*args, "--execute", "--reason", "  ")
+        move_output(*args, "--execute", "--reason", "  ")
     assert not Move.objects.exists()
 
 
 def test_no_operator_records_the_login_as_the_ledger_defaults_it(args, monkeypatch):
     monkeypatch.setattr("getpass.getuser", lambda: "ana")
-    move(*args, "--execute", "--reason", " TICKET-1 ")
+    move_output(*args, "--execute", "--reason", " TICKET-1 ")
     (recorded,) = Move.objects.all()
     assert (recorded.operator, recorded.reason) == ("ana", "TICKET-1")
 
 
 def test_an_email_operator_is_refused_in_a_dry_run_too(args):
     with pytest.raises(CommandError, match=r"--operator looks like an e-mail address"):
-        move(*args, "--operator", "ana@example.org")
+        move_output(*args, "--operator", "ana@example.org")
 
 
 def test_revert_follows_the_same_rules(args):

@@ -10,8 +10,7 @@ from guardian.shortcuts import get_perms
 from ami.main.cached_fields import refresh_project_cached_fields
 from ami.main.models import Project
 from ami.users import roles as role_classes
-from tests.ami.move.commands import dump, move, move_to, revert
-from tests.ami.move.helpers import run_move
+from tests.ami.move.commands import dump, move, move_to, revert, run_move
 from tests.builders import make_project, make_user, setup_source
 
 pytestmark = pytest.mark.django_db

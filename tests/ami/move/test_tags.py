@@ -6,8 +6,7 @@ import pytest
 
 from ami.main.cached_fields import refresh_project_cached_fields
 from ami.main.models import Project, Tag
-from tests.ami.move.commands import dump, move_to, revert
-from tests.ami.move.helpers import run_move
+from tests.ami.move.commands import dump, move_to, revert, run_move
 from tests.builders import make_project, make_user, setup_source
 
 pytestmark = pytest.mark.django_db
