@@ -16,6 +16,8 @@ from django.db import connection
 
 from ami.database import PROJECT_ROOT
 
+pytestmark = pytest.mark.slow
+
 MANAGE = ".venv/bin/python manage.py"
 EXECUTED = re.compile(r"move id: (\d+); digest: ([0-9a-f]{64})")
 

@@ -36,7 +36,7 @@ from tests.ami.move.properties import examples
 from tests.builders import add_deployment, make_pipeline, make_pipeline_config, make_project
 from tests.builders import make_user as new_user
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 ROLES = ("BasicMember", "Researcher", "Identifier", "ProjectManager")
 # Tables whose rows only ever grow, whatever is reverted, or that migrate fills.

@@ -46,7 +46,7 @@ from tests.builders import (
     make_user,
 )
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.slow, pytest.mark.django_db]
 
 ROLE_NAMES = ("none", "BasicMember", "Researcher", "Identifier", "MLDataManager", "ProjectManager")
 METHODS = ("full", "random", "manual", "starred", "interval", "common_combined")
