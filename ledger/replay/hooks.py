@@ -41,9 +41,8 @@ class ReplayHooks:
         move locks), so a concurrent move or revert of the same data is refused or waits."""
 
     def describe(self, move: MoveHeader) -> dict[str, object]:
-        """Domain facts for the plan (e.g. a created project to remove); they are stored in the
-        revert's arguments too, so ``source_project``, ``target_project`` and
-        ``deployment_ids`` keys show in ``list_moves``."""
+        """Domain facts for the plan (e.g. a created container to remove), in the domain's
+        words; they are stored in the revert's arguments too."""
         return {}
 
     def conflicts(self, move: MoveHeader, policy: ReplayPolicy) -> list[Conflict]:

@@ -74,7 +74,8 @@ class Command(BaseCommand):
         parser.add_argument(
             "--carry-new-data",
             action="store_true",
-            help="Take rows created after the move on the moved deployments back with them.",
+            help="Let rows created after the move that depend on what it moved go back with it "
+            "(the domain's hooks decide which), instead of refusing.",
         )
         parser.add_argument(
             "--allow-schema-change",
