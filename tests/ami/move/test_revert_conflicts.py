@@ -30,19 +30,9 @@ from ami.main.models import (
 )
 from ledger.models import Move, Step
 from tests.ami.move.commands import dump, move, revert, revert_refused
-from tests.builders import add_deployment, make_collection, make_project, make_user, setup_source
+from tests.builders import add_deployment, make_collection, make_project, make_user
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def world() -> SimpleNamespace:
-    src = setup_source(4, with_identifications=True)
-    staying = add_deployment(src.project, "Dep B", 2, data_source=src.s3, device=src.device)
-    make_collection(src.project, [*src.images, *staying.images], name="Mixed", method="random")
-    target = make_project("Target", make_user("target-owner"))
-    refresh_project_cached_fields([src.project.pk, target.pk])
-    return SimpleNamespace(src=src, staying=staying, target=target)
 
 
 def move_to_target(world: SimpleNamespace) -> int:

@@ -17,27 +17,15 @@ from django.db import connections
 
 import ledger.install
 import ledger.replay.apply
-from ami.main.cached_fields import refresh_project_cached_fields
 from ami.main.management.commands.revert_move import Command
 from ami.main.models import Deployment, Device, SourceImage
 from ledger.dbapi import side_connection
 from ledger.models import Move
 from tests.ami.move.commands import dump, move_to, revert, revert_refused
-from tests.builders import add_deployment, make_collection, make_project, make_user, setup_source
 
 pytestmark = pytest.mark.django_db
 
 PHASE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ \+\d+\.\ds (?P<name>.+)$")
-
-
-@pytest.fixture
-def world() -> SimpleNamespace:
-    src = setup_source(4, with_identifications=True)
-    staying = add_deployment(src.project, "Dep B", 2, data_source=src.s3, device=src.device)
-    make_collection(src.project, [*src.images, *staying.images], name="Mixed", method="random")
-    target = make_project("Target", make_user("target-owner"))
-    refresh_project_cached_fields([src.project.pk, target.pk])
-    return SimpleNamespace(src=src, staying=staying, target=target)
 
 
 def file_elsewhere(world: SimpleNamespace, image: int = 0) -> None:
