@@ -86,7 +86,6 @@ def role_groups(ctx: StepContext) -> StepResult:
     from its creation."""
     planned = ctx.plan.role_grants
     with ctx.step(planned.total, "insert") as run:
-        assert ctx.target_id is not None
         run.rows += grant_role_permissions(ctx.target_id, ctx.plan.target.name)
         run.detail.append(
             f"{planned.groups} group(s), {planned.group_permissions} group permission(s), "

@@ -55,7 +55,8 @@ class StepContext:
 
     plan: MovePlan
     recorder: Recorder
-    target_id: int | None = None
+    # The target's id, known before the first step (reserved for a created one).
+    target_id: int
     clones: dict[str, dict[int, int]] = field(default_factory=dict)
     target_before: ProjectTotals | None = None
     last: StepResult | None = None

@@ -48,7 +48,7 @@ def refresh_cached(ctx: StepContext) -> StepResult:
     """
     from ami.main.cached_fields import refresh_cached_fields
 
-    recount = deployments_to_recount(ctx.plan, ctx.target_id or 0)
+    recount = deployments_to_recount(ctx.plan, ctx.target_id)
     with ctx.step(None, "recount") as run:
         run.rows = refresh_cached_fields(recount)
         run.touched = {"deployment": recount}

@@ -45,7 +45,6 @@ FILTER_TABLES = (
 def create_target(ctx: StepContext) -> StepResult:
     """Create the target with Antenna's defaults, recording every row that creates."""
     if ctx.plan.target.id is not None:
-        ctx.target_id = ctx.plan.target.id
         with ctx.step(0, "none") as run:
             run.detail.append(f"Using existing project {ctx.target_id}")
         ctx.target_before = ctx.plan.target_totals
@@ -77,7 +76,6 @@ def create_target(ctx: StepContext) -> StepResult:
             f"Created project {project.pk} with its defaults"
             + (" (its 'All Images' comes from the source)" if adopt else "")
         )
-    assert ctx.target_id is not None
     ctx.target_before = project_totals([ctx.target_id])[ctx.target_id]
     return ctx.result()
 
