@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable
+from dataclasses import replace
 
 import msgspec
 from django.db import DatabaseError, InterfaceError, connection, transaction
@@ -37,7 +38,7 @@ from ami.move.locks import name_session as _name_session
 from ami.move.plan import build_plan
 from ami.move.plan_digest import changed_sections, plan_digest
 from ami.move.references import watermarks
-from ami.move.steps import STEPS
+from ami.move.steps import CREATE_TARGET, STEPS
 from ami.move.steps.base import StepContext
 from ami.move.structs import MovePlan, MoveReport, MoveRequest, StepResult
 from ami.move.tracking import register_move_tables
@@ -262,10 +263,13 @@ def _run_steps(
     """The steps and the checks, inside the recording; the report (not sealed yet)."""
     ctx = StepContext(plan=plan, recorder=rec, target_id=target_id)
     steps: list[StepResult] = []
+    target_before = plan.target_totals
     for label, step in STEPS:
         phase(label)
-        ctx.label = label
-        steps.append(step(ctx))
+        steps.append(step(replace(ctx, label=label, earlier=tuple(steps))))
+        if label == CREATE_TARGET and plan.target.id is None:
+            # A created target starts with the defaults it was created with.
+            target_before = project_totals([target_id])[target_id]
         if on_step is not None:
             on_step(steps[-1])
     phase("checks")
@@ -279,7 +283,7 @@ def _run_steps(
         steps=tuple(steps),
         checks=checks,
         source_after=after[ctx.source_id],
-        target_before=ctx.target_before,
+        target_before=target_before,
         target_after=after[target_id],
         cached_deployment_ids=tuple(
             pk

@@ -439,7 +439,7 @@ def _recounted_deployments(move: MoveHeader, way: Direction) -> list[int]:
 
 
 def register_revert_hooks() -> None:
-    """Teach the ledger how moves and their reverts check themselves (idempotent)."""
-    hooks = MoveReplayHooks()
-    register_replay_hooks("move_project_data", hooks)
-    register_replay_hooks("revert_move", hooks)
+    """Teach the ledger how moves check themselves when replayed (idempotent). The ledger
+    looks hooks up by the command a chain of reverts started from, so the move's command is
+    the only one to register."""
+    register_replay_hooks("move_project_data", MoveReplayHooks())

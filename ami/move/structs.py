@@ -233,6 +233,8 @@ class StepResult(msgspec.Struct, frozen=True, kw_only=True):
     detail: str = ""
     created: dict[str, tuple[int, ...]] = {}
     touched: dict[str, tuple[int, ...]] = {}
+    # Rows copied for the target, by kind: (source id, the copy's id) pairs.
+    clones: dict[str, tuple[tuple[int, int], ...]] = {}
 
 
 class CheckResult(msgspec.Struct, frozen=True, kw_only=True):

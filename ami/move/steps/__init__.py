@@ -13,8 +13,10 @@ from ami.move.steps import (
     shared,
 )
 
+CREATE_TARGET = "[create-target]"
+
 STEPS = (
-    ("[create-target]", project.create_target),
+    (CREATE_TARGET, project.create_target),
     ("[clone-s3]", shared.clone_s3),
     ("[clone-device]", shared.clone_device),
     ("[clone-site]", shared.clone_site),
@@ -41,4 +43,4 @@ STEPS = (
     ("[fire-post-save]", deployments.fire_post_save),
 )
 
-__all__ = ["STEPS"]
+__all__ = ["CREATE_TARGET", "STEPS"]

@@ -76,7 +76,7 @@ def copy_tags(ctx: StepContext) -> StepResult:
             )
         else:
             run.detail.append("No source tags on moved taxa")
-    return ctx.result()
+    return run.result()
 
 
 def role_groups(ctx: StepContext) -> StepResult:
@@ -93,7 +93,7 @@ def role_groups(ctx: StepContext) -> StepResult:
             if run.rows
             else "the five role groups hold Antenna's permissions already"
         )
-    return ctx.result()
+    return run.result()
 
 
 def add_identifiers(ctx: StepContext) -> StepResult:
@@ -115,7 +115,7 @@ def add_identifiers(ctx: StepContext) -> StepResult:
                 run.detail.append(f"Added user id={p.user_id} as {p.role}")
         if not plans:
             run.detail.append("No identifier users to add")
-    return ctx.result()
+    return run.result()
 
 
 def link_taxalists(ctx: StepContext) -> StepResult:

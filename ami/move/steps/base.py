@@ -1,4 +1,9 @@
-"""What every step shares: the mutable context of one execution and the SQL helpers."""
+"""What every step shares: the read-only context of one execution and the SQL helpers.
+
+A step reads the plan and the results of the steps before it, writes through a ``StepRun``
+and returns its ``StepResult``; the runner (``ami.move.apply``) hands the next step a context
+that holds that result. No step writes into the context.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from django.db import connection
 
-from ami.move.structs import MovePlan, MoveRequest, ProjectTotals, StepResult
+from ami.move.structs import MovePlan, MoveRequest, StepResult
 
 if TYPE_CHECKING:
     from contextlib import AbstractContextManager
@@ -31,6 +36,14 @@ class StepRun:
     detail: list[str] = field(default_factory=list)
     created: dict[str, list[int]] = field(default_factory=dict)
     touched: dict[str, list[int]] = field(default_factory=dict)
+    # Rows this step copied for the target, by kind: source id -> the target's id.
+    clones: dict[str, dict[int, int]] = field(default_factory=dict)
+    _result: StepResult | None = None
+
+    def result(self) -> StepResult:
+        """What the step did, once its ``with ctx.step(...)`` block has ended."""
+        assert self._result is not None, "the step's block has not ended yet"
+        return self._result
 
     def execute(self, sql: str, params: Mapping[str, Any]) -> int:
         """Run one write statement and add its row count."""
@@ -49,19 +62,27 @@ class StepRun:
         return rows
 
 
-@dataclass
+@dataclass(frozen=True)
 class StepContext:
-    """State of one execution, shared by the steps in order."""
+    """What a step reads: the plan, the recording, and the results of the steps before it."""
 
     plan: MovePlan
     recorder: Recorder
     # The target's id, known before the first step (reserved for a created one).
     target_id: int
-    clones: dict[str, dict[int, int]] = field(default_factory=dict)
-    target_before: ProjectTotals | None = None
-    last: StepResult | None = None
-    # The label of the step running now, set by the runner from ``STEPS``: written once.
+    # The label of the step running now, from ``STEPS``: written once.
     label: str = ""
+    earlier: tuple[StepResult, ...] = ()
+
+    @property
+    def clones(self) -> dict[str, dict[int, int]]:
+        """Source id -> the target's copy, by kind, as the earlier steps left them (a later
+        step's entry wins: ``[all-images]`` sends a split "All Images" on to the target's)."""
+        merged: dict[str, dict[int, int]] = {}
+        for result in self.earlier:
+            for kind, mapping in result.clones.items():
+                merged.setdefault(kind, {}).update(mapping)
+        return merged
 
     @property
     def request(self) -> MoveRequest:
@@ -76,11 +97,6 @@ class StepContext:
     def deployment_ids(self) -> list[int]:
         return list(self.request.deployment_ids)
 
-    def result(self) -> StepResult:
-        """The result of the step that ended last."""
-        assert self.last is not None, "no step ended yet"
-        return self.last
-
     def params(self, **extra: object) -> dict[str, Any]:
         """The usual parameters: source ``s``, target ``t``, moved deployments ``d``."""
         return {"s": self.source_id, "t": self.target_id, "d": self.deployment_ids, **extra}
@@ -93,7 +109,7 @@ class StepContext:
         run = StepRun()
         with self.recorder.step(self.label, expected_rows=expected_rows, action=action):
             yield run
-        self.last = StepResult(
+        run._result = StepResult(
             label=self.label,
             action=action,
             rows=run.rows,
@@ -101,6 +117,7 @@ class StepContext:
             detail="; ".join(run.detail),
             created={k: tuple(v) for k, v in run.created.items()},
             touched={k: tuple(v) for k, v in run.touched.items()},
+            clones={k: tuple(v.items()) for k, v in run.clones.items()},
         )
 
 
@@ -115,4 +132,4 @@ def run_simple(
     with ctx.step(expected_rows, action) as run:
         run.execute(sql, params)
         run.detail.append(f"{run.rows} row(s)")
-    return ctx.result()
+    return run.result()

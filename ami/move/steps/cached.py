@@ -53,4 +53,4 @@ def refresh_cached(ctx: StepContext) -> StepResult:
         run.rows = refresh_cached_fields(recount)
         run.touched = {"deployment": recount}
         run.detail.append(f"recounted {len(recount)} deployment(s)")
-    return ctx.result()
+    return run.result()

@@ -63,7 +63,7 @@ def _handle(ctx: StepContext, run: StepRun, c: CollectionDecision) -> None:
         return
     if c.action == "split":
         (new_id,) = run.returning(_CLONE, params)[0]
-        ctx.clones.setdefault("collection", {})[c.collection_id] = new_id
+        run.clones.setdefault("collection", {})[c.collection_id] = new_id
         run.created.setdefault("collection", []).append(new_id)
         run.execute(_REPOINT_IMAGES, {**params, "new": new_id})
         run.detail.append(f"'{c.name}' split: {c.collection_id} -> {new_id}")
@@ -78,7 +78,7 @@ def handle_collections(ctx: StepContext) -> StepResult:
     with ctx.step(sum(map(_expected, decisions)), "split") as run:
         for c in decisions:
             _handle(ctx, run, c)
-    return ctx.result()
+    return run.result()
 
 
 def remap_jobs_to_collections(ctx: StepContext) -> StepResult:
@@ -100,7 +100,7 @@ def remap_jobs_to_collections(ctx: StepContext) -> StepResult:
             run.detail.append(f"{n} job(s) no longer point at a collection of another project")
         if not to_clone and not to_null:
             run.detail.append("No moved Jobs referenced split collections")
-    return ctx.result()
+    return run.result()
 
 
 def _null_column(ctx: StepContext, column: str, attr: str) -> StepResult:
@@ -109,7 +109,7 @@ def _null_column(ctx: StepContext, column: str, attr: str) -> StepResult:
         if ids:
             run.execute(_NULL_JOB_COLUMN.format(column=column), {"j": ids})
         run.detail.append(f"{run.rows} job(s) cleared")
-    return ctx.result()
+    return run.result()
 
 
 def detach_job_images(ctx: StepContext) -> StepResult:

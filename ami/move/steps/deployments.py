@@ -90,7 +90,7 @@ def fire_post_save(ctx: StepContext) -> StepResult:
     if not ctx.request.fire_post_save:
         with ctx.step(0, "none") as run:
             run.detail.append("not requested")
-        return ctx.result()
+        return run.result()
     with ctx.step(len(ctx.deployment_ids), "update") as run:
         for deployment in Deployment.objects.filter(pk__in=ctx.deployment_ids).order_by("pk"):
             # A plain save: the move recomputes the cached fields set-based after its steps,
@@ -98,4 +98,4 @@ def fire_post_save(ctx: StepContext) -> StepResult:
             deployment.save(update_calculated_fields=False)
             run.rows += 1
         run.detail.append(f"post_save sent for {run.rows} deployment(s)")
-    return ctx.result()
+    return run.result()

@@ -48,4 +48,4 @@ def clone_labelstudio_configs(ctx: StepContext) -> StepResult:
                 run.detail.append(f"config {p.config_id}: {p.note}")
         if not ctx.plan.labelstudio_configs:
             run.detail.append("No Label Studio config on a collection with moved images")
-    return ctx.result()
+    return run.result()

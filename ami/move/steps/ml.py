@@ -33,7 +33,7 @@ def clone_pipeline_config(ctx: StepContext) -> StepResult:
     if not ctx.request.clone_pipelines:
         with ctx.step(0, "none") as run:
             run.detail.append("skipped (--no-clone-pipelines)")
-        return ctx.result()
+        return run.result()
     return run_simple(
         ctx,
         "insert",

@@ -6,7 +6,6 @@ from typing import TYPE_CHECKING, Any, cast
 
 from ami.main.models import Deployment as DeploymentModel
 from ami.main.models import Device, Project, Site, SourceImageCollection
-from ami.move.counts import project_totals
 from ami.move.steps.base import StepContext
 from ami.move.structs import StepResult
 
@@ -47,8 +46,7 @@ def create_target(ctx: StepContext) -> StepResult:
     if ctx.plan.target.id is not None:
         with ctx.step(0, "none") as run:
             run.detail.append(f"Using existing project {ctx.target_id}")
-        ctx.target_before = ctx.plan.target_totals
-        return ctx.result()
+        return run.result()
     # The source's "All Images" arriving becomes the new project's: no empty one beside it.
     adopt = any(a.action == "adopt" for a in ctx.plan.all_images)
     with ctx.step(None, "insert") as run:
@@ -76,8 +74,7 @@ def create_target(ctx: StepContext) -> StepResult:
             f"Created project {project.pk} with its defaults"
             + (" (its 'All Images' comes from the source)" if adopt else "")
         )
-    ctx.target_before = project_totals([ctx.target_id])[ctx.target_id]
-    return ctx.result()
+    return run.result()
 
 
 _MERGE_LINKS = """
@@ -119,9 +116,8 @@ def all_images(ctx: StepContext) -> StepResult:
         for a in plans:
             source = a.source_collection_id
             if a.action == "merge":
-                mapping = ctx.clones.setdefault("collection", {})
                 assert a.target_collection_id is not None
-                params = {"copy": mapping[source], "into": a.target_collection_id}
+                params = {"copy": ctx.clones["collection"][source], "into": a.target_collection_id}
                 moved = run.execute(_MERGE_LINKS, params)
                 run.execute(_DROP_COPY_LINKS, params)
                 run.execute(_DROP_COPY, params)
@@ -129,7 +125,7 @@ def all_images(ctx: StepContext) -> StepResult:
                     f"'All Images' (id={source}): {moved} image(s) merged into the target's "
                     f"(id={a.target_collection_id}); its copy {params['copy']} removed"
                 )
-                mapping[source] = a.target_collection_id
+                run.clones.setdefault("collection", {})[source] = a.target_collection_id
             elif a.action == "rename":
                 run.execute(_RENAME, {"c": source, "name": a.new_name})
                 run.detail.append(f"'All Images' (id={source}) renamed '{a.new_name}'")
@@ -137,7 +133,7 @@ def all_images(ctx: StepContext) -> StepResult:
                 run.detail.append(f"'All Images' (id={source}) is the new project's own")
         if not plans:
             run.detail.append("No second 'All Images' on the target")
-    return ctx.result()
+    return run.result()
 
 
 def _scalars_change(ctx: StepContext) -> int:
@@ -167,7 +163,7 @@ def copy_defaults(ctx: StepContext) -> StepResult:
     if s.action == "keep":
         with ctx.step(0, "none") as run:
             run.detail.append("kept the target's settings (--keep-target-settings)")
-        return ctx.result()
+        return run.result()
     changes = {
         "include": (set(s.include_taxa), set(s.target_include_taxa)),
         "exclude": (set(s.exclude_taxa), set(s.target_exclude_taxa)),
@@ -183,4 +179,4 @@ def copy_defaults(ctx: StepContext) -> StepResult:
             f"pipeline={s.default_pipeline_id}, include={len(s.include_taxa)} taxa, "
             f"exclude={len(s.exclude_taxa)} taxa"
         )
-    return ctx.result()
+    return run.result()

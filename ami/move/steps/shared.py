@@ -37,8 +37,8 @@ def _clone_or_reassign(ctx: StepContext, kind: str) -> StepResult:
     decisions = [r for r in ctx.plan.resources if r.kind == kind and r.action != "skip"]
     table, columns = _columns(kind)
     table = connection.ops.quote_name(table)
-    mapping = ctx.clones.setdefault(kind, {})
     with ctx.step(len(decisions), "clone-or-reassign") as run:
+        mapping = run.clones.setdefault(kind, {})
         for r in decisions:
             params = ctx.params(id=r.resource_id)
             if r.action == "clone":
@@ -54,7 +54,7 @@ def _clone_or_reassign(ctx: StepContext, kind: str) -> StepResult:
         ]
         if skipped:
             run.detail.append(f"skipped {skipped} (public or owned by another project)")
-    return ctx.result()
+    return run.result()
 
 
 def clone_s3(ctx: StepContext) -> StepResult:
