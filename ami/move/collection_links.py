@@ -6,8 +6,8 @@ Images" holding moved images would give the target a second one:
 
 - a created target adopts it: ``[create-target]`` makes no empty "All Images", and the split
   copy (or the reassigned collection) is the target's;
-- an existing target with its own: a split merges the moved images into the target's (the
-  copy is emptied and removed, jobs follow to the target's); a collection that moves whole is
+- an existing target with its own: a split re-points the moved images' links straight at the
+  target's (no copy is made; jobs follow to the target's); a collection that moves whole is
   renamed "All Images (from <source>)", since jobs may still point at it;
 - an existing target without one simply receives it.
 
@@ -15,7 +15,7 @@ Only the oldest source "All Images" is considered, as Antenna looks collections 
 
 A Label Studio config publishes its ``task_collection``. On a split collection it keeps the
 source's collection and gets a copy on the target copy (secrets copied, never printed), unless
-the copy is merged into the target's "All Images"; a config on a collection that moves whole
+its moved images join the target's "All Images"; a config on a collection that moves whole
 keeps pointing at it; with ``--no-clone-collections`` it stays on the source's collection.
 """
 

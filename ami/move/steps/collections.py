@@ -2,7 +2,9 @@
 
 ``[handle-collections]``: a source collection whose images all move is reassigned; a mixed one
 is split (a target copy, and one ``UPDATE`` re-pointing the moved images' link rows at it), or
-only emptied of moved images (``DELETE ... USING``) with ``--no-clone-collections``.
+only emptied of moved images (``DELETE ... USING``) with ``--no-clone-collections``. A split
+source "All Images" whose target has its own (``AllImagesPlan`` "merge") gets no copy: its
+moved links are re-pointed straight at the target's, once.
 ``[remap-jobs-to-collections]``, ``[detach-job-images]``, ``[data-export-residue]``: jobs end
 up pointing at nothing in another project.
 """
@@ -32,6 +34,15 @@ FROM main_sourceimage si
 WHERE si.id = ci.sourceimage_id AND ci.sourceimagecollection_id = %(c)s
 AND si.deployment_id = ANY(%(d)s)
 """
+# Into the target's own "All Images": a link it already has is left to _REMOVE_IMAGES.
+_JOIN_TARGETS = """
+UPDATE main_sourceimagecollection_images ci SET sourceimagecollection_id = %(into)s
+FROM main_sourceimage si
+WHERE si.id = ci.sourceimage_id AND ci.sourceimagecollection_id = %(c)s
+AND si.deployment_id = ANY(%(d)s) AND NOT EXISTS (
+    SELECT 1 FROM main_sourceimagecollection_images x
+    WHERE x.sourceimagecollection_id = %(into)s AND x.sourceimage_id = ci.sourceimage_id)
+"""
 _REMOVE_IMAGES = """
 DELETE FROM main_sourceimagecollection_images ci USING main_sourceimage si
 WHERE si.id = ci.sourceimage_id AND ci.sourceimagecollection_id = %(c)s
@@ -47,19 +58,29 @@ UPDATE jobs_job SET {column} = NULL WHERE id = ANY(%(j)s) AND {column} IS NOT NU
 """
 
 
-def _expected(c: CollectionDecision) -> int:
+def _expected(c: CollectionDecision, merges: dict[int, int]) -> int:
     if c.action == "reassign":
         return 1
-    if c.action == "split":
+    if c.action == "split" and c.collection_id not in merges:
         return 1 + c.moved_images  # the copy, and its re-pointed image links
-    return c.moved_images
+    return c.moved_images  # each moved link re-pointed or deleted
 
 
-def _handle(ctx: StepContext, run: StepRun, c: CollectionDecision) -> None:
+def _handle(ctx: StepContext, run: StepRun, c: CollectionDecision, merges: dict[int, int]) -> None:
     params = ctx.params(c=c.collection_id)
     if c.action == "reassign":
         run.execute(_REASSIGN, params)
         run.detail.append(f"'{c.name}' (id={c.collection_id}) reassigned")
+        return
+    if c.action == "split" and c.collection_id in merges:
+        into = merges[c.collection_id]
+        joined = run.execute(_JOIN_TARGETS, {**params, "into": into})
+        held = run.execute(_REMOVE_IMAGES, params)
+        run.clones.setdefault("collection", {})[c.collection_id] = into
+        run.detail.append(
+            f"'{c.name}' split: {joined} moved image(s) joined the target's 'All Images' "
+            f"(id={into})" + (f", {held} it held already" if held else "")
+        )
         return
     if c.action == "split":
         (new_id,) = run.returning(_CLONE, params)[0]
@@ -75,9 +96,14 @@ def _handle(ctx: StepContext, run: StepRun, c: CollectionDecision) -> None:
 def handle_collections(ctx: StepContext) -> StepResult:
     """Writes main_sourceimagecollection and main_sourceimagecollection_images."""
     decisions = ctx.plan.collections
-    with ctx.step(sum(map(_expected, decisions)), "split") as run:
+    merges = {
+        a.source_collection_id: a.target_collection_id
+        for a in ctx.plan.all_images
+        if a.action == "merge" and a.target_collection_id is not None
+    }
+    with ctx.step(sum(_expected(c, merges) for c in decisions), "split") as run:
         for c in decisions:
-            _handle(ctx, run, c)
+            _handle(ctx, run, c, merges)
     return run.result()
 
 

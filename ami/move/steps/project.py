@@ -77,55 +77,33 @@ def create_target(ctx: StepContext) -> StepResult:
     return run.result()
 
 
-_MERGE_LINKS = """
-UPDATE main_sourceimagecollection_images ci SET sourceimagecollection_id = %(into)s
-WHERE ci.sourceimagecollection_id = %(copy)s AND NOT EXISTS (
-    SELECT 1 FROM main_sourceimagecollection_images x
-    WHERE x.sourceimagecollection_id = %(into)s AND x.sourceimage_id = ci.sourceimage_id)
-"""
-"""Writes main_sourceimagecollection_images: the copy's links re-pointed at the target's."""
-
-_DROP_COPY_LINKS = """
-DELETE FROM main_sourceimagecollection_images WHERE sourceimagecollection_id = %(copy)s
-"""
-"""Deletes the copy's links to images the target's "All Images" held already."""
-
-_DROP_COPY = "DELETE FROM main_sourceimagecollection WHERE id = %(copy)s"
-
 _RENAME = """
 UPDATE main_sourceimagecollection SET name = %(name)s, updated_at = now()
 WHERE id = %(c)s AND name IS DISTINCT FROM %(name)s
 """
 
 
-def _expected_all_images(action: str, moved_images: int) -> int:
-    return {"merge": moved_images + 1, "rename": 1}.get(action, 0)
+def _expected_all_images(action: str) -> int:
+    return 1 if action == "rename" else 0
 
 
 def all_images(ctx: StepContext) -> StepResult:
     """Writes main_sourceimagecollection(_images): no second "All Images" on the target.
 
-    After ``[handle-collections]``: a split source "All Images" has a target copy; its links
-    join the target's own "All Images" (an image already there loses only the duplicate link)
-    and the empty copy is deleted; jobs then follow to the target's. A source "All Images"
-    that moved whole is renamed. A created target adopted it in ``[create-target]``.
+    A split source "All Images" already joined the target's own in ``[handle-collections]``
+    (no copy made, jobs follow to the target's). A source "All Images" that moved whole is
+    renamed here. A created target adopted it in ``[create-target]``.
     """
     plans = ctx.plan.all_images
-    expected = sum(_expected_all_images(a.action, a.moved_images) for a in plans)
+    expected = sum(_expected_all_images(a.action) for a in plans)
     with ctx.step(expected, "update") as run:
         for a in plans:
             source = a.source_collection_id
             if a.action == "merge":
-                assert a.target_collection_id is not None
-                params = {"copy": ctx.clones["collection"][source], "into": a.target_collection_id}
-                moved = run.execute(_MERGE_LINKS, params)
-                run.execute(_DROP_COPY_LINKS, params)
-                run.execute(_DROP_COPY, params)
                 run.detail.append(
-                    f"'All Images' (id={source}): {moved} image(s) merged into the target's "
-                    f"(id={a.target_collection_id}); its copy {params['copy']} removed"
+                    f"'All Images' (id={source}): its moved images joined the target's "
+                    f"(id={a.target_collection_id}) in [handle-collections]"
                 )
-                run.clones.setdefault("collection", {})[source] = a.target_collection_id
             elif a.action == "rename":
                 run.execute(_RENAME, {"c": source, "name": a.new_name})
                 run.detail.append(f"'All Images' (id={source}) renamed '{a.new_name}'")
