@@ -6,6 +6,7 @@ never ORM instances, so the revert engine and the commands share one way of read
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import date, datetime
 from decimal import Decimal
@@ -18,6 +19,7 @@ from ledger import config
 from ledger.digest import canonical_time, decode, encode, group_leaves
 from ledger.errors import LedgerError, MoveNotFound
 from ledger.installed import require_current
+from ledger.readahead import read_ahead
 from ledger.structs import (
     SUBJECTS_VERSION,
     EntryPayload,
@@ -147,12 +149,14 @@ def iter_groups(move_id: int, using: str = "default") -> Iterator[Group]:
     msgspec in one call: several times faster than converting rows one by one in Python.
     """
     size = config.fetch_size()
-    # Inside a transaction the server-side cursor streams, so the server builds rows while
-    # Python hashes the previous batch (a WITH HOLD cursor would build them all first).
+    # Inside a transaction the server-side cursor streams (a WITH HOLD cursor would build
+    # every row first), and a thread fetches the next batch while this one is decoded and
+    # hashed: the server builds rows while Python works.
     with transaction.atomic(using=using), connections[using].chunked_cursor() as cursor:
         cursor.execute(_GROUPS, [move_id])
-        while rows := cursor.fetchmany(size):
-            yield from _groups_decoder.decode("[" + ",".join(row[0] for row in rows) + "]")
+        with contextlib.closing(read_ahead(lambda: cursor.fetchmany(size))) as batches:
+            for rows in batches:
+                yield from _groups_decoder.decode("[" + ",".join(row[0] for row in rows) + "]")
 
 
 def entries(move_id: int, using: str = "default") -> Iterator[EntryPayload]:
