@@ -32,11 +32,10 @@ def test_every_batch_arrives_once_in_order(batches, depth):
 
 def test_an_error_while_fetching_is_raised_in_the_caller_after_the_batches_before_it():
     fetch, _ = _fetcher([[1], [2], [3]], fail_after=2)
-    seen = []
+    batches = read_ahead(fetch)
+    assert [next(batches), next(batches)] == [[1], [2]]
     with pytest.raises(ConnectionError, match="server closed the connection"):
-        for batch in read_ahead(fetch):
-            seen.append(batch)
-    assert seen == [[1], [2]]
+        next(batches)
 
 
 def test_closing_early_stops_the_thread_before_returning():

@@ -17,7 +17,7 @@ from django.db import connection
 import ledger
 import ledger.replay.apply
 from ami.jobs.models import Job
-from ami.main.cached_fields import refresh_project_cached_fields
+from ami.main.cached_fields import refresh_cached_fields, refresh_project_cached_fields
 from ami.main.models import (
     Deployment,
     Event,
@@ -456,3 +456,17 @@ def test_revert_of_a_revert_recounts_the_targets_own_stations(world):
     undo(revert_of(move_id).pk)
     assert Deployment.objects.get(pk=own.dep.pk).occurrences_count == 2
     assert dump() == after_move
+
+
+def test_a_revert_recounts_the_moved_stations_under_what_changed_since(world):
+    # Months later a reviewer raised one moved occurrence's score above the source's
+    # threshold: the counts the move recorded as before-values are stale by then, and the
+    # revert must leave counts a fresh recount agrees with.
+    Project.objects.filter(pk=world.src.project.pk).update(default_filters_score_threshold=0.95)
+    refresh_project_cached_fields([world.src.project.pk])
+    assert Deployment.objects.get(pk=world.src.dep.pk).occurrences_count == 0
+    move_id = move_to_target(world)
+    Occurrence.objects.filter(pk=world.src.occurrences[0].pk).update(determination_score=0.99)
+    undo(move_id)
+    assert Deployment.objects.get(pk=world.src.dep.pk).occurrences_count == 1
+    assert refresh_cached_fields(Deployment.objects.values_list("pk", flat=True)) == 0
