@@ -18,7 +18,14 @@ import ami.main.cached_fields
 from ami.exports.models import DataExport
 from ami.jobs.models import Job
 from ami.main.cached_fields import refresh_cached_fields
-from ami.main.models import Deployment, Device, Project, SourceImageCollection, Taxon
+from ami.main.models import (
+    Deployment,
+    Detection,
+    Device,
+    Project,
+    SourceImageCollection,
+    Taxon,
+)
 from ami.move import MoveRequest, apply_plan, build_plan
 from ami.move.errors import PlanChanged
 from ami.users import roles as role_classes
@@ -491,7 +498,35 @@ def test_check_members_and_roles_as_planned(s, target, monkeypatch):
     )
 
 
-def _check_message(s, target, message: str) -> None:
+def test_checks_of_a_capture_left_in_the_source(s, target, monkeypatch):
+    _corrupt_after_steps(
+        monkeypatch,
+        "UPDATE main_sourceimage SET project_id = %s WHERE id = %s",
+        [s.project.pk, s.images[0].pk],
+    )
+    _check_message(
+        s,
+        target,
+        "1 SourceImage still pointing to wrong project",
+        "1 SourceImage leaked in source project",
+        "1 moved capture(s) outside the target: their detections and classifications do not "
+        "reach it",
+    )
+
+
+def test_check_per_deployment_counts(s, target, monkeypatch):
+    detections = Detection.objects.filter(source_image__deployment=s.dep)
+    before = detections.count()
+    _corrupt_after_steps(
+        monkeypatch,
+        "DELETE FROM main_classification WHERE detection_id = %s; "
+        "DELETE FROM main_detection WHERE id = %s",
+        [detections[0].pk] * 2,
+    )
+    _check_message(s, target, f"FAIL: Dep A detections before={before} after={before - 1}")
+
+
+def _check_message(s, target, *messages: str) -> None:
     out = StringIO()
     with pytest.raises(CommandError, match="Post-move validation failed; transaction rolled back"):
         call_command(
@@ -501,7 +536,8 @@ def _check_message(s, target, message: str) -> None:
         )  # fmt: skip
     text = out.getvalue()
     assert "VALIDATION FAILED — ROLLING BACK" in text
-    assert f"✗ {message}" in text, text
+    for message in messages:
+        assert f"✗ {message}" in text, text
     assert Deployment.objects.get(pk=s.dep.pk).project_id == s.project.pk
     assert not Job.objects.filter(project=target).exists()
 
