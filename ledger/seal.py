@@ -11,6 +11,7 @@ afterwards: the ledger tables refuse UPDATE and DELETE.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator, Mapping
 from hashlib import sha256
 from typing import TYPE_CHECKING, Any
@@ -21,6 +22,7 @@ from django.db import connections
 from ledger import capture_state, config
 from ledger.digest import GroupDigest, MerkleBuilder, canonical_time, decode, encode, move_digest
 from ledger.errors import StepCountMismatch
+from ledger.readahead import read_ahead
 from ledger.signing import configured_signer
 from ledger.structs import SUBJECTS_VERSION, MoveHeader, StepRecord
 
@@ -55,7 +57,8 @@ _INLINE_KEYS = 10_000
 
 
 def _stream_keys(connection: BaseDatabaseWrapper, seq: int) -> Iterator[list[str]]:
-    """The keys of one staged group, in order, a fetch at a time."""
+    """The keys of one staged group, in order, a fetch at a time (the next one read ahead
+    while this one is hashed)."""
     with connection.chunked_cursor() as keys:
         keys.execute(
             "SELECT u.pk FROM pg_temp.ledger_staging s "
@@ -64,8 +67,9 @@ def _stream_keys(connection: BaseDatabaseWrapper, seq: int) -> Iterator[list[str
             [seq],
         )
         size = config.fetch_size() * 10
-        while batch := keys.fetchmany(size):
-            yield [pk for (pk,) in batch]
+        with contextlib.closing(read_ahead(lambda: keys.fetchmany(size))) as batches:
+            for batch in batches:
+                yield [pk for (pk,) in batch]
 
 
 def _hash_staging(
