@@ -37,6 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.dbs import DEFAULT_SERVER, Server
 from bench.measure import ROOT, _env
+from bench.run import production_keys
 
 TARGET_MS = 100.0
 _SERIAL = object()  # a parameter replaced by a fresh number on every run
@@ -139,7 +140,8 @@ def _summary(name: str, latencies: list[float]) -> str:
     )
 
 
-def run_once(server: Server, snapshot: str, generated: dict, second_move: bool) -> None:
+def run_once(server: Server, snapshot: str, generated: dict, second_move: bool) -> bool:
+    """Probe during one run; False when a move failed (its latencies then prove nothing)."""
     work = "ami_bench_live"
     server.create(work, template=snapshot)
     url = server.url(work)
@@ -188,6 +190,11 @@ def run_once(server: Server, snapshot: str, generated: dict, second_move: bool) 
     if errors:
         console.print(f"  probe errors: {len(errors)}, e.g. {errors[0]}")
     server.drop(work)
+    failed = [i for i, (code, _wall, _err) in enumerate(outcomes, start=1) if code != 0]
+    if failed:
+        console.print(f"  INVALID: move(s) {failed} failed; these latencies were not measured "
+                      "against a running move")  # fmt: skip
+    return not failed
 
 
 def main() -> None:
@@ -207,8 +214,11 @@ def main() -> None:
 
         _snap, _bare, generated = prepare(server, args.scale)
         saved.write_text(json.dumps(generated))
-    for second in (False, True):
-        run_once(server, snapshot, generated, second)
+    keys = production_keys(server)
+    valid = [run_once(server, snapshot, generated, second) for second in (False, True)]
+    keys.cleanup()
+    if not all(valid):
+        sys.exit(1)
 
 
 if __name__ == "__main__":

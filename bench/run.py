@@ -220,7 +220,7 @@ def main() -> None:
     args = parser.parse_args()
 
     server = Server(args.database_url)
-    keys = _production_keys(server)
+    keys = production_keys(server)
     results: dict = {"scales": {}, "capture": {}, "meta": _meta(server)}
     if args.baseline:
         earlier = json.loads(Path(args.baseline).read_text())
@@ -241,7 +241,7 @@ def main() -> None:
     keys.cleanup()
 
 
-def _production_keys(server: Server) -> tempfile.TemporaryDirectory:
+def production_keys(server: Server) -> tempfile.TemporaryDirectory:
     """Moves are measured as production runs them: signed, checkpointed, secrets fingerprinted
     with a key (a move refuses to record secrets without one). The keys live in a scratch
     folder for the run; every probe inherits the variables that name them."""
