@@ -164,3 +164,30 @@ def test_a_deleted_row_whose_unique_key_was_taken_since_is_not_reinserted(toy):
     ):
         undo(rec.move_id)
     assert dump() == taken
+
+
+class _BreaksARestoredRow(ledger.ReplayHooks):
+    """A domain whose recount writes over a row the replay has just restored."""
+
+    def __init__(self, book_id: int) -> None:
+        self.book_id = book_id
+
+    def refresh(self, move, policy, rec) -> None:
+        with rec.step("[recount]", action="update"):
+            Book.objects.filter(pk=self.book_id).update(price=7)
+
+
+def test_a_row_not_holding_its_before_values_after_the_replay_refuses_the_revert(toy, monkeypatch):
+    import ledger.replay.hooks
+
+    book = Book.objects.filter(shelf=toy["a1"]).order_by("pk").first()
+    rec = reorganise(toy)
+    monkeypatch.setitem(ledger.replay.hooks._hooks, "reorganise", _BreaksARestoredRow(book.pk))
+    moved = dump()
+    with pytest.raises(
+        ledger.ReplayConflict,
+        match=r"1 row\(s\) of toyapp_book that the move updated do not hold their "
+        r"before-values after the replay",
+    ):
+        undo(rec.move_id)
+    assert dump() == moved
