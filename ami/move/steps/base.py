@@ -77,7 +77,8 @@ class StepContext:
     @property
     def clones(self) -> dict[str, dict[int, int]]:
         """Source id -> the target's copy, by kind, as the earlier steps left them (a later
-        step's entry wins: ``[all-images]`` sends a split "All Images" on to the target's)."""
+        step's entry for the same id wins). A split source "All Images" maps to the target's
+        own "All Images" where ``[handle-collections]`` joined them."""
         merged: dict[str, dict[int, int]] = {}
         for result in self.earlier:
             for kind, mapping in result.clones.items():
