@@ -274,7 +274,7 @@ def _run_steps(
             on_step(steps[-1])
     phase("checks")
     after = project_totals([ctx.source_id, target_id])
-    checks = run_checks(ctx, after)
+    checks = run_checks(ctx)
     return MoveReport(
         plan=plan,
         executed=True,

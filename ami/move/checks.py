@@ -16,28 +16,27 @@ from ami.move.counts import COUNTED, deployment_counts
 from ami.move.people import group_name
 from ami.move.sql import rows as _rows
 from ami.move.steps.base import StepContext
-from ami.move.structs import CheckResult, ProjectRef, ProjectTotals
+from ami.move.structs import CheckResult, ProjectRef
 from ami.users.roles import ROLES
 
 
 @dataclass(frozen=True)
 class After:
-    """What the checks read after the steps, counted once: project totals, and per moved
-    deployment its rows per kind, those not in the target and those still in the source."""
+    """What the checks read after the steps, counted once: per moved deployment its rows per
+    kind, and per kind the moved rows not in the target and those still in the source."""
 
-    totals: dict[int, ProjectTotals]
     per_dep: dict[int, dict[str, int]]
     not_in_target: dict[str, int]
     in_source: dict[str, int]
 
     @classmethod
-    def observe(cls, ctx: StepContext, totals: dict[int, ProjectTotals]) -> After:
+    def observe(cls, ctx: StepContext) -> After:
         per_dep, retag, foreign = deployment_counts(
             ctx.deployment_ids, ctx.source_id, ctx.target_id
         )
         rows = {kind: sum(d[kind] for d in per_dep.values()) for kind in retag}
         in_source = {kind: rows[kind] - foreign[kind] for kind in retag}
-        return cls(totals=totals, per_dep=per_dep, not_in_target=retag, in_source=in_source)
+        return cls(per_dep=per_dep, not_in_target=retag, in_source=in_source)
 
 
 # The moved rows that are in the target now, per kind.
@@ -312,7 +311,7 @@ CHECKS: tuple[Callable[[StepContext, After], CheckResult], ...] = (
 )
 
 
-def run_checks(ctx: StepContext, totals: dict[int, ProjectTotals]) -> tuple[CheckResult, ...]:
+def run_checks(ctx: StepContext) -> tuple[CheckResult, ...]:
     """Run every check; never raises for a failed check."""
-    after = After.observe(ctx, totals)
+    after = After.observe(ctx)
     return tuple(check(ctx, after) for check in CHECKS)
