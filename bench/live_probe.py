@@ -214,9 +214,8 @@ def main() -> None:
 
         _snap, _bare, generated = prepare(server, args.scale)
         saved.write_text(json.dumps(generated))
-    keys = production_keys(server)
-    valid = [run_once(server, snapshot, generated, second) for second in (False, True)]
-    keys.cleanup()
+    with production_keys(server):
+        valid = [run_once(server, snapshot, generated, second) for second in (False, True)]
     if not all(valid):
         sys.exit(1)
 
