@@ -13,8 +13,10 @@ statement:
   capture inserted into a station of the source that stays.
 
 A second run does the same while a second move, of another source station to the third
-project, runs alongside the first. Prints the worst and 99th percentile latency of reads and
-writes per run, the moves' wall times and outcomes, and PASS/FAIL against 100 ms.
+project, runs alongside the first; a third while ``revert_move --execute`` takes the first
+move back (the move itself runs before the probes start). Prints the worst and 99th
+percentile latency of reads and writes per run, the wall times and outcomes, and PASS/FAIL
+against 100 ms.
 """
 
 from __future__ import annotations
@@ -120,13 +122,27 @@ def _probes(url: str, ids: dict, world: dict, moved: list[int]) -> tuple[Probe, 
 
 def _move(url: str, source: int, target: int, deployments: list[int]) -> subprocess.Popen:
     args = [
-        sys.executable, "manage.py", "move_project_data",
+        "move_project_data",
         "--source-project", str(source), "--target-project", str(target),
         "--deployment-ids", ",".join(map(str, deployments)),
         "--execute", "--reason", "live probe", "--operator", "bench", "--format", "json",
     ]  # fmt: skip
+    return _command(url, args)
+
+
+def _revert(url: str, move_id: int) -> subprocess.Popen:
+    args = ["revert_move", str(move_id), "--execute", "--reason", "live probe"]
+    return _command(url, [*args, "--operator", "bench"])
+
+
+def _command(url: str, args: list[str]) -> subprocess.Popen:
     return subprocess.Popen(
-        args, cwd=ROOT, env=_env(url), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env=_env(url),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
 
 
@@ -140,8 +156,21 @@ def _summary(name: str, latencies: list[float]) -> str:
     )
 
 
-def run_once(server: Server, snapshot: str, generated: dict, second_move: bool) -> bool:
-    """Probe during one run; False when a move failed (its latencies then prove nothing)."""
+RUNS = ("one move", "a move, and a second move alongside", "the revert of a move")
+
+
+def _moved_before(url: str, ids: dict, moved: list[int]) -> int | None:
+    """Run the move a revert takes back, before any probe starts; its id (None: it failed)."""
+    out, _err = _move(url, ids["source"], ids["target"], moved).communicate(timeout=3600)
+    try:
+        return int(json.loads(out.strip().splitlines()[-1])["move_id"])
+    except (ValueError, IndexError, KeyError, TypeError):
+        return None
+
+
+def run_once(server: Server, snapshot: str, generated: dict, kind: str) -> bool:
+    """Probe during one run of ``kind`` (one of ``RUNS``); False when a move or the revert
+    failed (its latencies then prove nothing)."""
     work = "ami_bench_live"
     server.create(work, template=snapshot)
     url = server.url(work)
@@ -152,13 +181,21 @@ def run_once(server: Server, snapshot: str, generated: dict, second_move: bool) 
     }
     moved = list(generated["moved_deployment_ids"])
     world = _world(server, work, moved, ids["source"], ids["third"])
+    move_id = _moved_before(url, ids, moved) if kind == RUNS[2] else None
+    if kind == RUNS[2] and move_id is None:
+        console.print(f"\nDuring {kind}: INVALID, the move to revert failed")
+        server.drop(work)
+        return False
     reads, writes = _probes(url, ids, world, moved)
     reads.start()
     writes.start()
     time.sleep(1.0)  # a baseline before the move
     start = time.perf_counter()
-    moves = [_move(url, ids["source"], ids["target"], moved)]
-    if second_move:
+    if move_id is not None:
+        moves = [_revert(url, move_id)]
+    else:
+        moves = [_move(url, ids["source"], ids["target"], moved)]
+    if kind == RUNS[1]:
         time.sleep(2.0)  # the first move is well inside its transaction
         moves.append(_move(url, ids["source"], ids["third"], [world["staying"][-1]]))
     outcomes: list[tuple[int, float, str]] = [(0, 0.0, "")] * len(moves)
@@ -177,11 +214,11 @@ def run_once(server: Server, snapshot: str, generated: dict, second_move: bool) 
     writes.stop.set()
     reads.join()
     writes.join()
-    title = "a move, and a second move alongside" if second_move else "one move"
-    console.print(f"\nDuring {title} (moved stations {moved}):")
+    console.print(f"\nDuring {kind} (moved stations {moved}):")
+    what = "revert" if move_id is not None else "move"
     for i, (code, wall, err) in enumerate(outcomes, start=1):
         status = "OK" if code == 0 else f"FAILED ({err})"
-        console.print(f"  move {i}: ended at +{wall:.1f} s, {status}")
+        console.print(f"  {what} {i}: ended at +{wall:.1f} s, {status}")
     for name, probe in (("reads", reads), ("writes", writes)):
         console.print(_summary(name, probe.latencies))
         _took, when, statement = probe.worst
@@ -192,8 +229,8 @@ def run_once(server: Server, snapshot: str, generated: dict, second_move: bool) 
     server.drop(work)
     failed = [i for i, (code, _wall, _err) in enumerate(outcomes, start=1) if code != 0]
     if failed:
-        console.print(f"  INVALID: move(s) {failed} failed; these latencies were not measured "
-                      "against a running move")  # fmt: skip
+        console.print(f"  INVALID: {what}(s) {failed} failed; these latencies were not measured "
+                      f"against a running {what}")  # fmt: skip
     return not failed
 
 
@@ -215,7 +252,7 @@ def main() -> None:
         _snap, _bare, generated = prepare(server, args.scale)
         saved.write_text(json.dumps(generated))
     with production_keys(server):
-        valid = [run_once(server, snapshot, generated, second) for second in (False, True)]
+        valid = [run_once(server, snapshot, generated, kind) for kind in RUNS]
     if not all(valid):
         sys.exit(1)
 

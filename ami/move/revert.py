@@ -278,11 +278,9 @@ class MoveReplayHooks(ReplayHooks):
     def lock(self, move: MoveHeader, policy: ReplayPolicy) -> None:
         """Claim the moved deployments and lock both projects and the deployments as the move
         does (``ami.move.locks``), before the scans: a move or revert of the same deployments
-        is refused at once, and writers of these rows wait for the revert.
-
-        Called after the engine's table locks (SHARE ROW EXCLUSIVE): a writer whose insert
-        holds its table lock and waits on a deployment's row lock cannot be in the middle of
-        it then, so the two never wait on each other."""
+        is refused at once, and writers of these rows wait for the revert. No table is
+        locked: writers of every other row go on (the order is the move's, so a move and a
+        revert never wait on each other)."""
         way = direction(move)
         name_session(f"ami revert_move {move.id}")
         try:

@@ -320,18 +320,14 @@ def _plan(run: Run) -> ReplayPlan:
 
 
 def _lock(run: Run) -> None:
-    """The move (advisory), then its tables that still exist, in name order."""
+    """The move itself (advisory): a second revert of it waits for this one.
+
+    No table is locked: others keep writing the rows the revert does not restore. The domain
+    locks the rows it restores (``ReplayHooks.lock``); a row written after the scans is found
+    by the replay's compare-and-swap counts, its unique keys or the checks after it, and the
+    revert is refused with nothing changed."""
     with run.cursor() as cursor:
         cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [REVERT_LOCK, run.move_id % _INT4])
-        cursor.execute(
-            "SELECT t FROM unnest(%s::text[]) AS t WHERE to_regclass(quote_ident(t)) IS NOT "
-            "NULL ORDER BY t",
-            [sorted(run.shapes)],
-        )
-        tables = [row[0] for row in cursor.fetchall()]
-        if tables:
-            names = sql.SQL(", ").join(sql.Identifier(t) for t in tables)
-            cursor.execute(sql.SQL("LOCK TABLE {} IN SHARE ROW EXCLUSIVE MODE").format(names))
 
 
 def _reverted(run: Run) -> list[Conflict]:

@@ -327,3 +327,69 @@ def test_expect_plan_refuses_a_plan_that_changed_since_the_dry_run_and_names_wha
     assert Deployment.objects.get(pk=s.dep.pk).project_id == s.project.pk
     report = execute_move(request, expect_plan=plan_digest(build_plan(request)))
     assert report.plan.totals.source_images == 4
+
+
+def test_others_read_everything_and_write_untouched_rows_while_a_revert_holds_its_locks(
+    world, monkeypatch
+):
+    """A revert is a move backwards: it locks the rows it restores, never whole tables."""
+    import ledger.replay.engine as engine
+
+    s, second, staying, target, third, elsewhere = world
+    moved = [s.dep.pk, second.dep.pk]
+    report = execute_move(
+        MoveRequest(
+            source_project_id=s.project.pk,
+            target_project_id=target.pk,
+            deployment_ids=tuple(moved),
+            reason="t",
+        )
+    )
+    held, go = threading.Event(), threading.Event()
+    real_outcome = engine._outcome
+    failure: list[BaseException] = []
+
+    def holding(*args, **kwargs):  # after the replay and the recount, before the seal
+        held.set()
+        assert go.wait(30), "the test never released the revert"
+        return real_outcome(*args, **kwargs)
+
+    def revert() -> None:
+        try:
+            call_command(
+                "revert_move", str(report.move_id), "--execute", "--reason", "live test",
+                stdout=StringIO(), stderr=StringIO(),
+            )  # fmt: skip
+        except BaseException as exc:  # handed to the test thread
+            failure.append(exc)
+        finally:
+            held.set()
+            connections.close_all()
+
+    monkeypatch.setattr(engine, "_outcome", holding)
+    thread = threading.Thread(target=revert)
+    thread.start()
+    try:
+        assert held.wait(30)
+        assert not failure, failure
+        capture = (
+            "INSERT INTO main_sourceimage (project_id, deployment_id, path, test_image, "
+            "created_at, updated_at) VALUES (%s, %s, 'new.jpg', false, now(), now())"
+        )
+        probes = [
+            ("SELECT count(*) FROM main_sourceimage WHERE project_id = %s", [target.pk]),
+            ("SELECT count(*) FROM main_occurrence", []),
+            ("SELECT count(*) FROM main_deployment WHERE id = ANY(%s)", [moved]),
+            (capture, [third.pk, elsewhere.dep.pk]),
+            (capture, [s.project.pk, staying.dep.pk]),
+            ("UPDATE main_project SET description = 'edited' WHERE id = %s", [third.pk]),
+            ("UPDATE main_deployment SET description = 'x' WHERE id = %s", [staying.dep.pk]),
+            ("UPDATE main_event SET group_by = 'x' WHERE deployment_id = %s", [elsewhere.dep.pk]),
+        ]
+        for sql, params in probes:
+            assert _timed(sql, params) < 0.5, sql
+    finally:
+        go.set()
+        thread.join(60)
+    assert not failure, failure
+    assert Deployment.objects.get(pk=second.dep.pk).project_id == s.project.pk
