@@ -150,6 +150,17 @@ class Recording:
             )[0]
         )
 
+    def written_tables(self) -> dict[str, int]:
+        """Row changes captured so far in this recording, per table that has any.
+
+        A domain check can tell from it what the recording never wrote (one query over the
+        staged change groups, not the rows)."""
+        with connections[self.using].cursor() as cursor:
+            cursor.execute(
+                "SELECT table_name, sum(row_count) FROM pg_temp.ledger_staging GROUP BY table_name"
+            )
+            return {table: int(rows) for table, rows in cursor.fetchall()}
+
     @contextmanager
     def step(
         self, label: str, *, expected_rows: int | None = None, action: str = ""

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ami.move.counts import COUNTED, deployment_counts
+from ami.move.counts import COUNTED, INDIRECT, deployment_counts
 from ami.move.people import group_name
 from ami.move.sql import rows as _rows
 from ami.move.steps.base import StepContext
@@ -31,9 +31,21 @@ class After:
 
     @classmethod
     def observe(cls, ctx: StepContext) -> After:
+        """Count what the steps left. Detections, classifications and identifications have
+        no project: the move writes none of them, so where its recording captured no write
+        to their table (none inserted, none deleted) their counts are the planned ones, and
+        they are counted again only otherwise (the joins through the captures are most of
+        the counting)."""
+        written = ctx.recorder.written_tables()
+        kept = {kind for kind, table, _query in INDIRECT if not written.get(table)}
         per_dep, retag, foreign = deployment_counts(
-            ctx.deployment_ids, ctx.source_id, ctx.target_id
+            ctx.deployment_ids,
+            ctx.source_id,
+            ctx.target_id,
+            kinds=[kind for kind in COUNTED if kind not in kept],
         )
+        for dep in ctx.plan.deployments:
+            per_dep[dep.deployment_id].update({kind: getattr(dep, kind) for kind in kept})
         rows = {kind: sum(d[kind] for d in per_dep.values()) for kind in retag}
         in_source = {kind: rows[kind] - foreign[kind] for kind in retag}
         return cls(per_dep=per_dep, not_in_target=retag, in_source=in_source)

@@ -28,24 +28,43 @@ SELECT '{kind}', deployment_id, count(*),
     count(*) FILTER (WHERE project_id IS DISTINCT FROM %(s)s)
 FROM {table} WHERE deployment_id = ANY(%(d)s) GROUP BY deployment_id
 """
-_INDIRECT_COUNTS = """
+# Rows without a project of their own, counted through the captures and occurrences they
+# hang off: (kind, table, query).
+INDIRECT = (
+    (
+        "detections",
+        "main_detection",
+        """
 SELECT 'detections', si.deployment_id, count(*), 0, 0
 FROM main_detection de JOIN main_sourceimage si ON si.id = de.source_image_id
 WHERE si.deployment_id = ANY(%(d)s) GROUP BY si.deployment_id
-UNION ALL
+""",
+    ),
+    (
+        "classifications",
+        "main_classification",
+        """
 SELECT 'classifications', si.deployment_id, count(*), 0, 0
 FROM main_classification c
 JOIN main_detection de ON de.id = c.detection_id
 JOIN main_sourceimage si ON si.id = de.source_image_id
 WHERE si.deployment_id = ANY(%(d)s) GROUP BY si.deployment_id
-UNION ALL
+""",
+    ),
+    (
+        "identifications",
+        "main_identification",
+        """
 SELECT 'identifications', o.deployment_id, count(*), 0, 0
 FROM main_identification i JOIN main_occurrence o ON o.id = i.occurrence_id
 WHERE o.deployment_id = ANY(%(d)s) GROUP BY o.deployment_id
-"""
-_DEPLOYMENT_COUNTS = "UNION ALL".join(
-    [*(_DIRECT_COUNTS.format(kind=k, table=t) for k, t in DIRECT), _INDIRECT_COUNTS]
+""",
+    ),
 )
+_QUERIES = {
+    **{kind: _DIRECT_COUNTS.format(kind=kind, table=table) for kind, table in DIRECT},
+    **{kind: query for kind, _table, query in INDIRECT},
+}
 
 COUNTED = (
     "events",
@@ -71,9 +90,13 @@ NO_PROJECT = 0
 
 
 def deployment_counts(
-    deployment_ids: Sequence[int], source_id: int, target_id: int | None
+    deployment_ids: Sequence[int],
+    source_id: int,
+    target_id: int | None,
+    kinds: Sequence[str] = COUNTED,
 ) -> tuple[dict[int, dict[str, int]], dict[str, int], dict[str, int]]:
-    """Count the rows hanging off each deployment.
+    """Count the rows hanging off each deployment, of ``kinds`` (every kind of ``COUNTED``
+    by default; the others are left at 0), in one query.
 
     Returns:
         (counts per deployment id and kind, rows to retag per kind, rows outside the source
@@ -88,7 +111,7 @@ def deployment_counts(
         "t": target_id or NO_PROJECT,
     }
     with connection.cursor() as cur:
-        cur.execute(_DEPLOYMENT_COUNTS, params)
+        cur.execute("UNION ALL".join(_QUERIES[kind] for kind in kinds), params)
         for kind, dep_id, n, n_retag, n_foreign in cur.fetchall():
             per_dep[dep_id][kind] = n
             if kind in retag:

@@ -69,6 +69,18 @@ def test_steps_count_their_rows_and_writes_outside_steps_are_kept(seeded):
     ]
 
 
+def test_written_tables_counts_the_row_changes_captured_so_far_per_table(seeded):
+    with transaction.atomic(), ledger.recording(command="t", reason="r", operator="7") as rec:
+        assert rec.written_tables() == {}
+        with rec.step("[rename]"):
+            _update("UPDATE ledger_t_child SET name = 'renamed'")
+        savepoint = transaction.savepoint()
+        _update("DELETE FROM ledger_t_link WHERE id < 3")
+        transaction.savepoint_rollback(savepoint)  # takes its captured rows with it
+        _update("UPDATE ledger_t_parent SET name = 'loose' WHERE id = 1")
+        assert rec.written_tables() == {"ledger_t_child": 10, "ledger_t_parent": 1}
+
+
 def test_steps_do_not_nest_and_need_a_label(tables):
     with transaction.atomic(), ledger.recording(command="t", reason="r", operator="7") as rec:
         with (

@@ -21,11 +21,13 @@ if TYPE_CHECKING:
 
 
 class Recorder(Protocol):
-    """What the steps need from a recording (the ledger's, or a null one)."""
+    """What the steps and checks need from a recording (the ledger's)."""
 
     def step(
         self, label: str, *, expected_rows: int | None, action: str
     ) -> AbstractContextManager[object]: ...
+
+    def written_tables(self) -> dict[str, int]: ...
 
 
 @dataclass

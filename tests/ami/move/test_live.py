@@ -393,3 +393,21 @@ def test_others_read_everything_and_write_untouched_rows_while_a_revert_holds_it
         thread.join(60)
     assert not failure, failure
     assert Deployment.objects.get(pk=second.dep.pk).project_id == s.project.pk
+
+
+def test_a_detection_another_session_adds_to_a_moved_capture_does_not_fail_the_move(
+    world, monkeypatch
+):
+    """Detections have no project: the one added meanwhile simply moves with its capture. The
+    move's own count check judges what the move wrote, not what others add alongside."""
+    s, _second, _staying, target, _third, _elsewhere = world
+    capture = SourceImage.objects.filter(deployment=s.dep).order_by("pk").first()
+    with paused(monkeypatch, _args(s.project, target, [s.dep.pk])) as move:
+        _timed(
+            "INSERT INTO main_detection (source_image_id, created_at, updated_at) "
+            "VALUES (%s, now(), now())",
+            [capture.pk],
+        )
+    assert move.error is None, move.out.getvalue()
+    assert "MOVE COMPLETE" in move.out.getvalue()
+    assert Deployment.objects.get(pk=s.dep.pk).project_id == target.pk
