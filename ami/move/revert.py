@@ -17,7 +17,7 @@ from typing import Any
 from django.db import connection
 
 import ledger
-from ami.move.counts import COUNTED, DIRECT, deployment_counts
+from ami.move.counts import COUNTED, DIRECT, INDIRECT, deployment_counts
 from ami.move.dependencies import later_move_dependencies, missing_after_revert
 from ami.move.errors import MoveBusy
 from ami.move.invariants import project_invariants
@@ -98,6 +98,9 @@ AND NOT EXISTS (SELECT 1 FROM pg_temp.ami_move_keys k
 AND NOT EXISTS (SELECT 1 FROM pg_temp.ami_move_keys k
                 WHERE k.table_name = 'main_sourceimagecollection' AND k.pk = col.id::text)
 """
+# The tables a move wrote.
+_MOVE_TABLES = "SELECT DISTINCT table_name FROM ledger_change WHERE move_id = %(move)s"
+_INDIRECT = {kind: table for kind, table, _sql in INDIRECT}
 _LEFT_BEHIND = """
 SELECT '{table}', count(*) FROM {table} WHERE deployment_id = ANY(%(d)s) AND project_id = %(to)s
 """
@@ -158,6 +161,8 @@ class MoveReplayHooks(ReplayHooks):
 
     def __init__(self) -> None:
         self._before: dict[int, dict[str, int]] = {}
+        self._counted: tuple[str, ...] = COUNTED
+        self._rec: ledger.Recording | None = None
         self._bookkeeping: dict[str, frozenset[str]] | None = None
 
     # A property: read from the models on first use, once the apps are loaded.
@@ -234,7 +239,16 @@ class MoveReplayHooks(ReplayHooks):
 
     def before_replay(self, move: MoveHeader, policy: ReplayPolicy, rec: ledger.Recording) -> None:
         way = direction(move)
-        per_dep, _, _ = deployment_counts(list(way.deployment_ids), way.from_project, None)
+        # Detections, classifications and identifications (no project of their own) are
+        # counted only where the move wrote their table: the replay writes no other.
+        written = {row[0] for row in _query(_MOVE_TABLES, {"move": move.id})}
+        self._counted = tuple(
+            kind for kind in COUNTED if kind not in _INDIRECT or _INDIRECT[kind] in written
+        )
+        self._rec = rec
+        per_dep, _, _ = deployment_counts(
+            list(way.deployment_ids), way.from_project, None, kinds=self._counted
+        )
         self._before = per_dep
         if not policy.carry_new_data:
             return
@@ -305,12 +319,21 @@ class MoveReplayHooks(ReplayHooks):
         return checks
 
     def _check_counts(self, way: Direction) -> CheckOutcome:
-        after, _, _ = deployment_counts(list(way.deployment_ids), way.from_project, None)
+        after, _, _ = deployment_counts(
+            list(way.deployment_ids), way.from_project, None, kinds=self._counted
+        )
         changed = [
             f"deployment {dep} {kind} {self._before[dep][kind]} -> {after[dep][kind]}"
             for dep in way.deployment_ids
-            for kind in COUNTED
+            for kind in self._counted
             if self._before.get(dep, {}).get(kind) != after[dep][kind]
+        ]
+        written = self._rec.written_tables() if self._rec is not None else {}
+        changed += [
+            f"{kind}: the revert wrote {written[table]} row(s) of {table}, which the move "
+            "never wrote"
+            for kind, table in _INDIRECT.items()
+            if kind not in self._counted and written.get(table)
         ]
         return CheckOutcome(
             name="per-deployment-counts",

@@ -329,35 +329,26 @@ def test_expect_plan_refuses_a_plan_that_changed_since_the_dry_run_and_names_wha
     assert report.plan.totals.source_images == 4
 
 
-def test_others_read_everything_and_write_untouched_rows_while_a_revert_holds_its_locks(
-    world, monkeypatch
-):
-    """A revert is a move backwards: it locks the rows it restores, never whole tables."""
+@contextmanager
+def paused_revert(monkeypatch, move_id: int):
+    """Start ``revert_move MOVE --execute`` in a thread; yield once its replay and recount are
+    done (its locks held, its checks and seal to come); ``failure`` holds what it raised."""
     import ledger.replay.engine as engine
 
-    s, second, staying, target, third, elsewhere = world
-    moved = [s.dep.pk, second.dep.pk]
-    report = execute_move(
-        MoveRequest(
-            source_project_id=s.project.pk,
-            target_project_id=target.pk,
-            deployment_ids=tuple(moved),
-            reason="t",
-        )
-    )
     held, go = threading.Event(), threading.Event()
     real_outcome = engine._outcome
     failure: list[BaseException] = []
 
-    def holding(*args, **kwargs):  # after the replay and the recount, before the seal
-        held.set()
-        assert go.wait(30), "the test never released the revert"
+    def holding(*args, **kwargs):
+        if threading.current_thread() is thread:
+            held.set()
+            assert go.wait(30), "the test never released the revert"
         return real_outcome(*args, **kwargs)
 
     def revert() -> None:
         try:
             call_command(
-                "revert_move", str(report.move_id), "--execute", "--reason", "live test",
+                "revert_move", str(move_id), "--execute", "--reason", "live test",
                 stdout=StringIO(), stderr=StringIO(),
             )  # fmt: skip
         except BaseException as exc:  # handed to the test thread
@@ -372,6 +363,31 @@ def test_others_read_everything_and_write_untouched_rows_while_a_revert_holds_it
     try:
         assert held.wait(30)
         assert not failure, failure
+        yield failure
+    finally:
+        go.set()
+        thread.join(60)
+
+
+def _moved(s, target, deployments) -> int:
+    request = MoveRequest(
+        source_project_id=s.project.pk,
+        target_project_id=target.pk,
+        deployment_ids=tuple(deployments),
+        reason="t",
+    )
+    move_id = execute_move(request).move_id
+    assert move_id is not None
+    return move_id
+
+
+def test_others_read_everything_and_write_untouched_rows_while_a_revert_holds_its_locks(
+    world, monkeypatch
+):
+    """A revert is a move backwards: it locks the rows it restores, never whole tables."""
+    s, second, staying, target, third, elsewhere = world
+    moved = [s.dep.pk, second.dep.pk]
+    with paused_revert(monkeypatch, _moved(s, target, moved)) as failure:
         capture = (
             "INSERT INTO main_sourceimage (project_id, deployment_id, path, test_image, "
             "created_at, updated_at) VALUES (%s, %s, 'new.jpg', false, now(), now())"
@@ -388,11 +404,22 @@ def test_others_read_everything_and_write_untouched_rows_while_a_revert_holds_it
         ]
         for sql, params in probes:
             assert _timed(sql, params) < 0.5, sql
-    finally:
-        go.set()
-        thread.join(60)
     assert not failure, failure
     assert Deployment.objects.get(pk=second.dep.pk).project_id == s.project.pk
+
+
+def test_a_detection_another_session_adds_during_a_revert_does_not_refuse_it(world, monkeypatch):
+    s, _second, _staying, target, _third, _elsewhere = world
+    move_id = _moved(s, target, [s.dep.pk])
+    capture = SourceImage.objects.filter(deployment=s.dep).order_by("pk").first()
+    with paused_revert(monkeypatch, move_id) as failure:
+        _timed(
+            "INSERT INTO main_detection (source_image_id, created_at, updated_at) "
+            "VALUES (%s, now(), now())",
+            [capture.pk],
+        )
+    assert not failure, failure
+    assert Deployment.objects.get(pk=s.dep.pk).project_id == s.project.pk
 
 
 def test_a_detection_another_session_adds_to_a_moved_capture_does_not_fail_the_move(
