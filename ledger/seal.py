@@ -3,27 +3,33 @@
 ``finish`` checks that the capture triggers and the captured tables' columns are what they were
 when the recording started, counts each step's rows from what was staged (a step rolled back
 by a savepoint counts nothing), takes the chain lock, gives out the move's id and its step and
-entry ids (no gaps: ids are only taken by a seal that commits), reads the staged groups once to
-hash them, and writes the steps, the change groups (ids and hashes joined in one set-based
-INSERT ... SELECT from the staging table) and the header with its digest. Nothing is updated
+entry ids (no gaps: ids are only taken by a seal that commits), reads the staged groups once
+and hashes them while the server checks the transaction's deferred constraints (what the
+commit would do after it, one core each), and writes the steps, the change groups (ids and
+hashes joined in one set-based INSERT ... SELECT from the staging table) and the header with
+its digest. Nothing is updated
 afterwards: the ledger tables refuse UPDATE and DELETE.
 """
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
+import threading
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from hashlib import sha256
 from typing import TYPE_CHECKING, Any
 
 import msgspec
-from django.db import connections
+from django.db import IntegrityError, connections, transaction
 
-from ledger import capture_state, config
+from ledger import capture_state, config, constraints
 from ledger.digest import GroupDigest, MerkleBuilder, canonical_time, decode, encode, move_digest
 from ledger.errors import StepCountMismatch
 from ledger.readahead import read_ahead
 from ledger.signing import configured_signer
+from ledger.spool import Keys, Spool, StagedGroup
 from ledger.structs import SUBJECTS_VERSION, MoveHeader, StepRecord
 
 if TYPE_CHECKING:
@@ -72,15 +78,9 @@ def _stream_keys(connection: BaseDatabaseWrapper, seq: int) -> Iterator[list[str
                 yield [pk for (pk,) in batch]
 
 
-def _hash_staging(
-    connection: BaseDatabaseWrapper, move_id: int, first_id: int, first_step: int
-) -> tuple[MerkleBuilder, list[int], list[int], list[str]]:
-    """Hash the staged groups in order: their entry ids, group hashes and the Merkle root."""
-    builder = MerkleBuilder()
-    seqs: list[int] = []
-    ids: list[int] = []
-    hashes: list[str] = []
-    next_id = first_id
+def _spool_staging(connection: BaseDatabaseWrapper) -> Spool:
+    """Copy the staged groups, keys included, out of the session, in staging order."""
+    spool = Spool()
     with connection.chunked_cursor() as cursor:
         cursor.execute(
             "SELECT seq, step, table_name, op, cardinality(pks), "
@@ -91,24 +91,105 @@ def _hash_staging(
         rows = cursor.fetchmany(config.fetch_size())
         while rows:
             for seq, step, table, op, size, pks, before, after in rows:
-                group = GroupDigest(
-                    builder,
-                    first_id=next_id,
-                    move_id=move_id,
-                    step_id=None if step is None else first_step + step - 1,
-                    table=table,
-                    op=op,
-                    before=None if before is None else decode(before),
-                    after=None if after is None else decode(after),
-                )
+                spool.add_group(StagedGroup(seq, step, table, op, size, before, after))
                 for chunk in [pks] if pks is not None else _stream_keys(connection, seq):
-                    group.add(chunk)
-                seqs.append(seq)
-                ids.append(next_id)
-                hashes.append(group.hexdigest())
-                next_id += size
+                    spool.add_keys(chunk)
             rows = cursor.fetchmany(config.fetch_size())
-    return builder, seqs, ids, hashes
+    return spool
+
+
+@dataclass(frozen=True)
+class Hashed:
+    """The staged groups hashed: the Merkle builder of their leaves, and per group its staging
+    seq, first entry id and group hash."""
+
+    builder: MerkleBuilder
+    seqs: list[int]
+    ids: list[int]
+    hashes: list[str]
+
+
+def _hash_spool(
+    spool: Spool, move_id: int, first_id: int, first_step: int, stop: threading.Event
+) -> Hashed:
+    """Hash spooled groups in order (needs no connection: runs in a thread)."""
+    builder = MerkleBuilder()
+    seqs: list[int] = []
+    ids: list[int] = []
+    hashes: list[str] = []
+    group: GroupDigest | None = None
+    next_id = first_id
+    for frame in spool.frames(stop):
+        if isinstance(frame, Keys):
+            assert group is not None, "keys before their group"
+            group.add(frame.pks)
+            continue
+        if group is not None:
+            hashes.append(group.hexdigest())
+        group = GroupDigest(
+            builder,
+            first_id=next_id,
+            move_id=move_id,
+            step_id=None if frame.step is None else first_step + frame.step - 1,
+            table=frame.table,
+            op=frame.op,
+            before=None if frame.before is None else decode(frame.before),
+            after=None if frame.after is None else decode(frame.after),
+        )
+        seqs.append(frame.seq)
+        ids.append(next_id)
+        next_id += frame.size
+    if group is not None:
+        hashes.append(group.hexdigest())
+    return Hashed(builder=builder, seqs=seqs, ids=ids, hashes=hashes)
+
+
+_STAGED = "SELECT count(*), coalesce(max(seq), 0) FROM pg_temp.ledger_staging"
+
+
+def _check_constraints(connection: BaseDatabaseWrapper, cursor: Cursor) -> None:
+    """Run the deferred constraint checks now, in a savepoint. One that fails is left pending
+    (rolling back the savepoint un-fires the checks): the commit raises it, as it would have
+    (and a rehearsal, rolled back before any commit, still seals)."""
+    deferred = constraints.deferred_by_default(cursor)
+    try:
+        with transaction.atomic(using=connection.alias):
+            constraints.check_now(cursor)
+    except IntegrityError:
+        pass
+    finally:
+        constraints.defer_again(cursor, deferred)
+
+
+def _hash_while_checking(
+    connection: BaseDatabaseWrapper, move_id: int, first_id: int, first_step: int
+) -> Hashed:
+    """Hash the staged groups while the server checks the transaction's deferred constraints.
+
+    Both would run one after the other anyway: Python hashes every leaf of the move, and
+    the commit checks every deferred foreign key. Spooled first, the groups are hashed in a
+    thread while this connection runs the checks (the driver lets go of the GIL while it
+    waits), on two cores. A deferred trigger that writes a captured table while the checks
+    run is captured (the recording is still open): the groups are then hashed again, from
+    the database.
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(_STAGED)
+        staged = cursor.fetchone()
+        spool = _spool_staging(connection)
+        stop = threading.Event()
+        with concurrent.futures.ThreadPoolExecutor(1, "ledger-seal-hash") as pool:
+            hashing = pool.submit(_hash_spool, spool, move_id, first_id, first_step, stop)
+            try:
+                _check_constraints(connection, cursor)
+            except BaseException:
+                stop.set()
+                raise
+            hashed = hashing.result()
+        cursor.execute(_STAGED)
+        if cursor.fetchone() == staged:
+            return hashed
+    return _hash_spool(_spool_staging(connection), move_id, first_id, first_step, stop)
 
 
 # The one write: ``ledger_seal_write`` (migration 0002, ``ledger.protect``) runs as the
@@ -223,7 +304,8 @@ def finish(
         )
         arguments_json, tables_json, subjects_json = cursor.fetchone()
         fingerprint = schema_fingerprint(cursor, apps_of(tables))
-    builder, seqs, ids, hashes = _hash_staging(connection, move_id, first_id, first_step)
+    hashed = _hash_while_checking(connection, move_id, first_id, first_step)
+    builder = hashed.builder
     # Version-gated: a move with no subjects encodes as every move did before they existed.
     extra: dict[str, object] = {}
     if subjects_json is not None:
@@ -268,7 +350,14 @@ def finish(
     with connection.cursor() as cursor:
         cursor.execute(
             _SEAL,
-            [encode(row).decode(), encode(step_rows).decode(), seqs, ids, hashes, first_step],
+            [
+                encode(row).decode(),
+                encode(step_rows).decode(),
+                hashed.seqs,
+                hashed.ids,
+                hashed.hashes,
+                first_step,
+            ],
         )
         cursor.execute(
             "DROP TABLE pg_temp.ledger_staging; "

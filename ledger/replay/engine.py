@@ -38,9 +38,8 @@ from typing import TYPE_CHECKING
 import msgspec
 from django.db import DatabaseError, IntegrityError, InterfaceError, connections, transaction
 
-from ledger import fingerprints, races, seal
+from ledger import constraints, fingerprints, races, seal
 from ledger.dbapi import cursor as ledger_cursor
-from ledger.dbapi import sql
 from ledger.errors import LedgerError, StepCountMismatch
 from ledger.queries import read_header
 from ledger.registry import TableSpec
@@ -686,23 +685,14 @@ def _after(run: Run) -> tuple[list[Conflict], list[CheckOutcome]]:
     return dependents + broken + missing, checks
 
 
-_DEFERRED = """
-SELECT quote_ident(n.nspname) || '.' || quote_ident(c.conname) FROM pg_constraint c
-JOIN pg_namespace n ON n.oid = c.connamespace
-WHERE c.condeferrable AND c.condeferred AND n.nspname = ANY(current_schemas(false))
-ORDER BY 1
-"""
-
-
 def _deferred_constraints(run: Run) -> list[Conflict]:
     """Check every deferred constraint now (``SET CONSTRAINTS ALL IMMEDIATE``), then defer
     again those that are deferred by default, for the rest of the transaction."""
     with run.cursor() as cursor:
-        cursor.execute(_DEFERRED)
-        deferred = [row[0] for row in cursor.fetchall()]
+        deferred = constraints.deferred_by_default(cursor)
         try:
             with transaction.atomic(using=run.using):
-                cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+                constraints.check_now(cursor)
         except IntegrityError as exc:
             detail = "; ".join(line.strip() for line in str(exc).strip().splitlines() if line)
             return [
@@ -716,9 +706,7 @@ def _deferred_constraints(run: Run) -> list[Conflict]:
                 )
             ]
         finally:
-            if deferred:
-                names = sql.SQL(", ").join(sql.SQL(name) for name in deferred)
-                cursor.execute(sql.SQL("SET CONSTRAINTS {} DEFERRED").format(names))
+            constraints.defer_again(cursor, deferred)
     return []
 
 
