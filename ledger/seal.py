@@ -14,7 +14,6 @@ afterwards: the ledger tables refuse UPDATE and DELETE.
 from __future__ import annotations
 
 import concurrent.futures
-import contextlib
 import threading
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -27,7 +26,6 @@ from django.db import IntegrityError, connections, transaction
 from ledger import capture_state, config, constraints
 from ledger.digest import GroupDigest, MerkleBuilder, canonical_time, decode, encode, move_digest
 from ledger.errors import StepCountMismatch
-from ledger.readahead import read_ahead
 from ledger.signing import configured_signer
 from ledger.spool import Keys, Spool, StagedGroup
 from ledger.structs import SUBJECTS_VERSION, MoveHeader, StepRecord
@@ -57,42 +55,60 @@ def apps_of(tables: Mapping[str, object]) -> list[str]:
     return sorted({label.split(".", 1)[0] for label in labels if "." in label})
 
 
-# Groups with more keys than this are not fetched whole: their keys are streamed, so the
-# memory of sealing does not grow with the largest statement of the move.
-_INLINE_KEYS = 10_000
+# Keys travel as JSON arrays of at most this many keys: a group of a million keys is never
+# fetched, nor held, whole, so the memory of sealing does not grow with the largest statement
+# of the move.
+_SLICE_KEYS = 20_000
+
+# The keys of one staged group as JSON slices, in order. The array is read once into a
+# variable (slicing the stored array would read it again for every slice): 1M keys in 0.3 s,
+# against 0.8 s for a row per key.
+_KEY_SLICES = """
+CREATE OR REPLACE FUNCTION pg_temp.ledger_key_slices(staged bigint, size integer)
+RETURNS SETOF text LANGUAGE plpgsql AS $$
+DECLARE
+    keys text[];
+    lo integer := 1;
+BEGIN
+    SELECT pks INTO keys FROM pg_temp.ledger_staging WHERE seq = staged;
+    WHILE lo <= cardinality(keys) LOOP
+        RETURN NEXT array_to_json(keys[lo:lo + size - 1])::text;
+        lo := lo + size;
+    END LOOP;
+END
+$$
+"""
 
 
-def _stream_keys(connection: BaseDatabaseWrapper, seq: int) -> Iterator[list[str]]:
-    """The keys of one staged group, in order, a fetch at a time (the next one read ahead
-    while this one is hashed)."""
-    with connection.chunked_cursor() as keys:
-        keys.execute(
-            "SELECT u.pk FROM pg_temp.ledger_staging s "
-            "CROSS JOIN LATERAL unnest(s.pks) WITH ORDINALITY AS u(pk, n) WHERE s.seq = %s "
-            "ORDER BY u.n",
-            [seq],
-        )
-        size = config.fetch_size() * 10
-        with contextlib.closing(read_ahead(lambda: keys.fetchmany(size))) as batches:
-            for batch in batches:
-                yield [pk for (pk,) in batch]
+def _key_slices(connection: BaseDatabaseWrapper, seq: int) -> Iterator[str]:
+    """The keys of a group too large to fetch with it, a few slices per round trip."""
+    with connection.chunked_cursor() as slices:
+        slices.execute("SELECT pg_temp.ledger_key_slices(%s, %s)", [seq, _SLICE_KEYS])
+        while batch := slices.fetchmany(4):
+            for (chunk,) in batch:
+                yield chunk
 
 
 def _spool_staging(connection: BaseDatabaseWrapper) -> Spool:
     """Copy the staged groups, keys included, out of the session, in staging order."""
     spool = Spool()
+    with connection.cursor() as cursor:
+        cursor.execute(_KEY_SLICES)
     with connection.chunked_cursor() as cursor:
         cursor.execute(
             "SELECT seq, step, table_name, op, cardinality(pks), "
-            "CASE WHEN cardinality(pks) <= %s THEN pks END, before::text, after::text "
-            "FROM pg_temp.ledger_staging ORDER BY seq",
-            [_INLINE_KEYS],
+            "CASE WHEN cardinality(pks) <= %s THEN to_json(pks)::text END, before::text, "
+            "after::text FROM pg_temp.ledger_staging ORDER BY seq",
+            [_SLICE_KEYS],
         )
         rows = cursor.fetchmany(config.fetch_size())
         while rows:
             for seq, step, table, op, size, pks, before, after in rows:
                 spool.add_group(StagedGroup(seq, step, table, op, size, before, after))
-                for chunk in [pks] if pks is not None else _stream_keys(connection, seq):
+                if pks is not None:
+                    spool.add_keys(pks)
+                    continue
+                for chunk in _key_slices(connection, seq):
                     spool.add_keys(chunk)
             rows = cursor.fetchmany(config.fetch_size())
     return spool
@@ -122,7 +138,7 @@ def _hash_spool(
     for frame in spool.frames(stop):
         if isinstance(frame, Keys):
             assert group is not None, "keys before their group"
-            group.add(frame.pks)
+            group.add(_decode_keys(frame.pks))
             continue
         if group is not None:
             hashes.append(group.hexdigest())
@@ -143,6 +159,8 @@ def _hash_spool(
         hashes.append(group.hexdigest())
     return Hashed(builder=builder, seqs=seqs, ids=ids, hashes=hashes)
 
+
+_decode_keys = msgspec.json.Decoder(list[str]).decode
 
 _STAGED = "SELECT count(*), coalesce(max(seq), 0) FROM pg_temp.ledger_staging"
 

@@ -34,9 +34,10 @@ class StagedGroup(msgspec.Struct, array_like=True, frozen=True, tag=True):
 
 
 class Keys(msgspec.Struct, array_like=True, frozen=True, tag=True):
-    """The next keys of the group before it, in entry order."""
+    """The next keys of the group before it, in entry order, as a JSON array (decoded by
+    the reader, which runs alongside the connection's work)."""
 
-    pks: list[str]
+    pks: str
 
 
 class Stopped(Exception):
@@ -58,9 +59,8 @@ class Spool:
         self._write(self._encode(group))
         self.groups += 1
 
-    def add_keys(self, pks: list[str]) -> None:
-        if pks:
-            self._write(self._encode(Keys(pks)))
+    def add_keys(self, pks: str) -> None:
+        self._write(self._encode(Keys(pks)))
 
     def _write(self, frame: bytes) -> None:
         self._file.write(len(frame).to_bytes(_LENGTH, "little"))

@@ -1,4 +1,4 @@
-"""Sealing streams the keys of a large change group: same digest, bounded memory."""
+"""Sealing reads the keys of a large change group in slices: same digest, bounded memory."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ import ledger
 from ledger import seal
 
 
-@pytest.mark.parametrize("inline_keys", [3, 1_000_000])
-def test_large_groups_hash_the_same_streamed_or_whole(seeded, monkeypatch, inline_keys):
-    monkeypatch.setattr(seal, "_INLINE_KEYS", inline_keys)
+@pytest.mark.parametrize("slice_keys", [3, 1_000_000])
+def test_large_groups_hash_the_same_sliced_or_whole(seeded, monkeypatch, slice_keys):
+    monkeypatch.setattr(seal, "_SLICE_KEYS", slice_keys)
     with connection.cursor() as cur:
         cur.execute("UPDATE ledger_t_child SET name = 'before'")
     with (
@@ -28,4 +28,4 @@ def test_large_groups_hash_the_same_streamed_or_whole(seeded, monkeypatch, inlin
     assert report.entries_checked == updated
     with connection.cursor() as cur:
         cur.execute("SELECT max(row_count) FROM ledger_change WHERE move_id = %s", [rec.move_id])
-        assert cur.fetchone()[0] == updated  # one group, larger than the inline limit
+        assert cur.fetchone()[0] == updated  # one group, sliced when over 3 keys
