@@ -3,7 +3,8 @@
 The seal reads the staging table through the connection it records on; hashing needs only
 what it read. Spooled to a temporary file (in memory up to ``MEMORY_BYTES``, then on disk), the
 groups can be hashed in a thread while the same connection does other work for the seal,
-and memory stays bounded whatever the size of the move.
+and memory stays bounded whatever the size of the move (8 MB: the keys of a bci move, about
+200k, fit; a larger move's go to disk, so the seal's peak memory does not grow with it).
 
 A spool is a sequence of length-prefixed msgpack frames: each group's header, then its keys in
 slices, in staging order.
@@ -17,7 +18,7 @@ from collections.abc import Iterator
 
 import msgspec
 
-MEMORY_BYTES = 64 << 20
+MEMORY_BYTES = 8 << 20
 _LENGTH = 4
 
 
