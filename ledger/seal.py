@@ -7,8 +7,7 @@ entry ids (no gaps: ids are only taken by a seal that commits), reads the staged
 and hashes them while the server checks the transaction's deferred constraints (what the
 commit would do after it, one core each), and writes the steps, the change groups (ids and
 hashes joined in one set-based INSERT ... SELECT from the staging table) and the header with
-its digest. Nothing is updated
-afterwards: the ledger tables refuse UPDATE and DELETE.
+its digest. Nothing is updated afterwards: the ledger tables refuse UPDATE and DELETE.
 """
 
 from __future__ import annotations
