@@ -105,6 +105,8 @@ def test_raw_bulk_cascade_and_set_null_writes_replay_exactly(seeded):
 
 
 def test_orm_saves_and_m2m_through_table_are_captured(db):
+    # The domain may have registered these already: put the registry back as it was after.
+    was = {spec.table: spec for spec in ledger.registered_tables()}
     ledger.register_table("auth_group", label="auth.Group")
     ledger.register_table("auth_group_permissions", label="auth.Group_permissions")
     try:
@@ -125,8 +127,17 @@ def test_orm_saves_and_m2m_through_table_are_captured(db):
         assert replay(before, entries) == after
         assert {e.table for e in entries} == set(tables)
     finally:
-        ledger.unregister_table("auth_group")
-        ledger.unregister_table("auth_group_permissions")
+        for table in ("auth_group", "auth_group_permissions"):
+            ledger.unregister_table(table)
+            if table in was:
+                spec = was[table]
+                ledger.register_table(
+                    table,
+                    pk=spec.pk,
+                    secret_columns=spec.secret_columns,
+                    label=spec.label,
+                    replay=spec.replay,
+                )
 
 
 def _dump_auth():

@@ -12,14 +12,17 @@ from django.db import connection
 
 import ledger
 from ami.main.models import Project
+from ami.move.tracking import register_move_tables
 from ami.users.models import User
 from ami.users.roles import Role
 from ledger.models import Move
 
 
 def dump() -> dict[str, list]:
-    """Every registered table a revert restores (history tables grow), whole rows, in
-    primary-key order."""
+    """Every table a move writes and a revert restores (history tables grow), whole rows, in
+    primary-key order. The move's tables are registered first: what is compared never depends
+    on what earlier tests left in the registry."""
+    register_move_tables()
     out = {}
     with connection.cursor() as cur:
         for spec in ledger.registered_tables():
