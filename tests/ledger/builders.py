@@ -38,6 +38,12 @@ CREATE TABLE ledger_t_note (
 """
 
 
+def execute(sql: str, params=()) -> None:
+    """Run one statement on the test's connection."""
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+
+
 def create_tables(register: bool = True) -> None:
     """Create the four test tables and register them (the child's ``secret`` is a secret)."""
     with connection.cursor() as cursor:

@@ -5,16 +5,11 @@ from __future__ import annotations
 import threading
 
 import pytest
-from django.db import connection, transaction
+from django.db import transaction
 
 import ledger
 from ledger.models import Move, Step
 from tests.ledger import builders
-
-
-def _update(sql: str, params=()) -> None:
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
 
 
 @pytest.mark.django_db(transaction=True)
@@ -46,7 +41,7 @@ def test_a_step_count_mismatch_fails_the_recording_and_rolls_it_back(seeded):
         ledger.recording(command="t", reason="r", operator="7") as rec,
         rec.step("[move]", expected_rows=3, action="update"),
     ):
-        _update("UPDATE ledger_t_child SET name = 'moved'")
+        builders.execute("UPDATE ledger_t_child SET name = 'moved'")
     assert builders.dump() == before
     assert not Move.objects.exists()
 
@@ -55,10 +50,10 @@ def test_steps_count_their_rows_and_writes_outside_steps_are_kept(seeded):
     with transaction.atomic(), ledger.recording(command="t", reason="r", operator="7") as rec:
         assert rec.move_id is None  # given out when the move is sealed
         with rec.step("[rename]", expected_rows=10, action="update") as step:
-            _update("UPDATE ledger_t_child SET name = 'renamed'")
-        _update("UPDATE ledger_t_parent SET name = 'loose' WHERE id = 1")
+            builders.execute("UPDATE ledger_t_child SET name = 'renamed'")
+        builders.execute("UPDATE ledger_t_parent SET name = 'loose' WHERE id = 1")
         with rec.step("[count-only]"):
-            _update("DELETE FROM ledger_t_link WHERE id < 3")
+            builders.execute("DELETE FROM ledger_t_link WHERE id < 3")
     assert isinstance(rec.move_id, int)
     assert step.captured_rows == 10
     steps = list(Step.objects.filter(move_id=rec.move_id).values_list("label", "captured_rows"))
@@ -73,11 +68,11 @@ def test_written_tables_counts_the_row_changes_captured_so_far_per_table(seeded)
     with transaction.atomic(), ledger.recording(command="t", reason="r", operator="7") as rec:
         assert rec.written_tables() == {}
         with rec.step("[rename]"):
-            _update("UPDATE ledger_t_child SET name = 'renamed'")
+            builders.execute("UPDATE ledger_t_child SET name = 'renamed'")
         savepoint = transaction.savepoint()
-        _update("DELETE FROM ledger_t_link WHERE id < 3")
+        builders.execute("DELETE FROM ledger_t_link WHERE id < 3")
         transaction.savepoint_rollback(savepoint)  # takes its captured rows with it
-        _update("UPDATE ledger_t_parent SET name = 'loose' WHERE id = 1")
+        builders.execute("UPDATE ledger_t_parent SET name = 'loose' WHERE id = 1")
         assert rec.written_tables() == {"ledger_t_child": 10, "ledger_t_parent": 1}
 
 
@@ -108,7 +103,7 @@ def test_the_move_context_reaches_pghistory_and_the_header(seeded):
         with rec.step("[s]"):
             assert metadata["ledger_step"] == "[s]"
             # What a pghistory tracker's trigger reads: the context id and metadata GUCs.
-            _update(
+            builders.execute(
                 "UPDATE ledger_t_parent SET name = current_setting('pghistory.context_id') "
                 "|| ' ' || (current_setting('pghistory.context_metadata')::jsonb->>'ledger_step')"
                 " WHERE id = 1"
@@ -141,7 +136,7 @@ def test_arguments_must_be_json_and_a_revert_names_its_move(tables):
 
 def test_a_revert_is_linked_once_and_the_chain_grows(seeded):
     with transaction.atomic(), ledger.recording(command="t", reason="r", operator="7") as first:
-        _update("UPDATE ledger_t_child SET name = 'a'")
+        builders.execute("UPDATE ledger_t_child SET name = 'a'")
     with (
         transaction.atomic(),
         ledger.recording(
@@ -181,7 +176,7 @@ def test_other_sessions_write_freely_during_a_recording_and_are_never_captured(c
 
     worker = threading.Thread(target=write_elsewhere)
     with transaction.atomic(), ledger.recording(command="t", reason="r", operator="7") as rec:
-        _update("UPDATE ledger_t_parent SET name = 'here' WHERE id = 1")
+        builders.execute("UPDATE ledger_t_parent SET name = 'here' WHERE id = 1")
         worker.start()
         assert done.wait(5), "a writer of other rows of a captured table waited for the move"
     worker.join(10)
@@ -194,7 +189,7 @@ def _record(name: str, pk: int, wrote: threading.Event, go: threading.Event, out
 
     try:
         with transaction.atomic(), ledger.recording(command=name, reason="r", operator="1") as rec:
-            _update("UPDATE ledger_t_child SET name = %s WHERE id = %s", [name, pk])
+            builders.execute("UPDATE ledger_t_child SET name = %s WHERE id = %s", [name, pk])
             wrote.set()
             assert go.wait(10)
         out[name] = rec

@@ -27,11 +27,6 @@ def _triggers_seen_by_another_session(table: str) -> int:
         other.close()
 
 
-def _update(sql: str, params=()) -> None:
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-
-
 @pytest.mark.django_db(transaction=True)
 def test_capture_is_installed_in_its_own_transaction_and_released_after_commit(
     committed_tables,
@@ -42,7 +37,7 @@ def test_capture_is_installed_in_its_own_transaction_and_released_after_commit(
     with transaction.atomic(), ledger.recording(command="t", reason="r", operator="7") as rec:
         # Committed by the install connection: the move's transaction holds no DDL lock.
         assert _triggers_seen_by_another_session("ledger_t_child") == len(TRIGGER_NAMES)
-        _update("UPDATE ledger_t_child SET name = 'in' WHERE id = 1")
+        builders.execute("UPDATE ledger_t_child SET name = 'in' WHERE id = 1")
     assert rec.entry_count == 1
     assert _triggers_seen_by_another_session("ledger_t_child") == 0  # released on commit
 
@@ -54,11 +49,11 @@ def test_a_table_the_transaction_wrote_first_gets_capture_inside_the_transaction
     builders.seed()
     install.release_capture()
     with transaction.atomic():
-        _update("UPDATE ledger_t_parent SET name = 'before' WHERE id = 1")
+        builders.execute("UPDATE ledger_t_parent SET name = 'before' WHERE id = 1")
         with ledger.recording(command="t", reason="r", operator="7") as rec:
             assert _triggers_seen_by_another_session("ledger_t_parent") == 0
             assert _triggers_seen_by_another_session("ledger_t_child") == len(TRIGGER_NAMES)
-            _update("UPDATE ledger_t_parent SET name = 'during' WHERE id = 2")
+            builders.execute("UPDATE ledger_t_parent SET name = 'during' WHERE id = 2")
     assert [(e.pk, e.after) for e in ledger.entries(rec.move_id)] == [("2", {"name": "during"})]
     assert _triggers_seen_by_another_session("ledger_t_parent") == 0
 
@@ -73,7 +68,7 @@ def test_a_release_never_drops_the_capture_of_a_running_recording(committed_tabl
         worker.join(10)
         assert "ledger_t_child" in left
         assert _triggers_seen_by_another_session("ledger_t_child") == len(TRIGGER_NAMES)
-        _update("UPDATE ledger_t_child SET name = 'still captured' WHERE id = 3")
+        builders.execute("UPDATE ledger_t_child SET name = 'still captured' WHERE id = 3")
     connections.close_all()
     assert [e.pk for e in ledger.entries(rec.move_id)] == ["3"]
 
@@ -82,9 +77,9 @@ def test_a_release_never_drops_the_capture_of_a_running_recording(committed_tabl
 def test_capture_installed_before_a_column_was_added_is_replaced(committed_tables):
     builders.seed()
     ledger.prepare_capture()
-    _update("ALTER TABLE ledger_t_parent ADD COLUMN colour text")
+    builders.execute("ALTER TABLE ledger_t_parent ADD COLUMN colour text")
     with transaction.atomic(), ledger.recording(command="t", reason="r", operator="7") as rec:
-        _update("UPDATE ledger_t_parent SET colour = 'red' WHERE id = 1")
+        builders.execute("UPDATE ledger_t_parent SET colour = 'red' WHERE id = 1")
     assert [e.after for e in ledger.entries(rec.move_id)] == [{"colour": "red"}]
 
 
@@ -105,7 +100,7 @@ def _record(*statements: str) -> None:
         rec.step("[s]"),
     ):
         for statement in statements:
-            _update(statement)
+            builders.execute(statement)
 
 
 @pytest.mark.parametrize(
@@ -145,7 +140,7 @@ def test_a_step_rolled_back_by_a_savepoint_counts_nothing_at_seal(seeded):
     with transaction.atomic(), ledger.recording(command="t", reason="r", operator="7") as rec:
         savepoint = transaction.savepoint()
         with rec.step("[undone]") as step:
-            _update("UPDATE ledger_t_child SET name = 'undone' WHERE id = 1")
+            builders.execute("UPDATE ledger_t_child SET name = 'undone' WHERE id = 1")
         transaction.savepoint_rollback(savepoint)
         assert step.captured_rows == 1
     assert [(s.label, s.captured_rows) for s in rec.steps] == [("[undone]", 0)]
@@ -156,7 +151,7 @@ def _undo_a_counted_step() -> None:
     with transaction.atomic(), ledger.recording(command="t", reason="r", operator="7") as rec:
         savepoint = transaction.savepoint()
         with rec.step("[undone]", expected_rows=1):
-            _update("UPDATE ledger_t_child SET name = 'undone' WHERE id = 1")
+            builders.execute("UPDATE ledger_t_child SET name = 'undone' WHERE id = 1")
         transaction.savepoint_rollback(savepoint)
 
 
@@ -180,9 +175,9 @@ def test_a_declared_count_undone_by_a_savepoint_refuses_to_seal(seeded):
 def test_a_change_equality_misses_is_captured_and_reverted_exactly(
     seeded, column, before, after, as_text
 ):
-    _update(f"UPDATE ledger_t_child SET {column} = {before} WHERE id = 1")
+    builders.execute(f"UPDATE ledger_t_child SET {column} = {before} WHERE id = 1")
     with transaction.atomic(), ledger.recording(command="t", reason="r", operator="7") as rec:
-        _update(f"UPDATE ledger_t_child SET {column} = {after} WHERE id = 1")
+        builders.execute(f"UPDATE ledger_t_child SET {column} = {after} WHERE id = 1")
     assert rec.entry_count == 1
     ledger.revert(rec.move_id, execute=True, reason="undo", operator="7")
     with connection.cursor() as cursor:

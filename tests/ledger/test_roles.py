@@ -24,28 +24,25 @@ OWNER = f"ledger_test_owner_{os.getpid()}"
 APP = f"ledger_roles_app_{os.getpid()}"
 
 
-def _sql(statement: str, params=()) -> None:
-    with connection.cursor() as cursor:
-        cursor.execute(statement, params)
-
-
 @contextmanager
 def as_role(role: str):
-    _sql(f"SET ROLE {role}")
+    builders.execute(f"SET ROLE {role}")
     try:
         yield
     finally:
-        _sql("RESET ROLE")
+        builders.execute("RESET ROLE")
 
 
 @pytest.fixture
 def separated(seeded, monkeypatch):
     """The application role owns the application's tables (it ran their migrations), the
     ledger belongs to another role, and the application records only the test tables."""
-    _sql(f"CREATE ROLE {APP} NOLOGIN NOSUPERUSER")
-    _sql(f"GRANT SELECT ON ALL TABLES IN SCHEMA public TO {APP}")  # django_migrations, ...
+    builders.execute(f"CREATE ROLE {APP} NOLOGIN NOSUPERUSER")
+    builders.execute(
+        f"GRANT SELECT ON ALL TABLES IN SCHEMA public TO {APP}"
+    )  # django_migrations, ...
     for table in builders.TABLES:
-        _sql(f"ALTER TABLE {table} OWNER TO {APP}")
+        builders.execute(f"ALTER TABLE {table} OWNER TO {APP}")
     setup_roles(OWNER, [APP])
     specs = tuple(spec for spec in ledger.registered_tables() if spec.table in builders.TABLES)
     monkeypatch.setattr("ledger.context.registered_tables", lambda: specs)
@@ -107,9 +104,9 @@ REFUSED = [
 @pytest.mark.parametrize(("statement", "message"), REFUSED)
 def test_the_application_role_cannot_change_the_ledger(separated, statement, message):
     _record("UPDATE ledger_t_child SET name = 'sealed'")
-    _sql("SET CONSTRAINTS ALL IMMEDIATE")
+    builders.execute("SET CONSTRAINTS ALL IMMEDIATE")
     with as_role(APP), pytest.raises(DatabaseError, match=message), transaction.atomic():
-        _sql(statement)
+        builders.execute(statement)
     with connection.cursor() as cursor:
         cursor.execute("SELECT count(*), min(reason) FROM ledger_move")
         assert cursor.fetchone() == (1, "r")
@@ -123,7 +120,7 @@ def test_granted_writes_and_pgtriggers_ignore_still_meet_the_triggers(separated,
         pytest.raises(DatabaseError, match="append-only, UPDATE is refused"),
         transaction.atomic(),
     ):
-        _sql(
+        builders.execute(
             "SET LOCAL pgtrigger.ignore = '{ledger_append_only,pgtrigger_append_only_d1fe5}'; "
             "UPDATE ledger_move SET reason = 'rewritten'"
         )
@@ -163,7 +160,7 @@ def test_the_seal_function_refuses_a_move_that_does_not_extend_the_chain(separat
             pytest.raises(DatabaseError, match=message),
             transaction.atomic(),
         ):
-            _sql(
+            builders.execute(
                 "SELECT ledger_seal_write(%s::jsonb, '[]'::jsonb, '{}', '{}', '{}', %s)",
                 [header, 2],
             )
@@ -184,9 +181,9 @@ def test_checks_are_quiet_once_the_roles_are_separated(separated):
 
 
 def test_setup_refuses_an_application_role_that_holds_the_owner(seeded):
-    _sql(f"CREATE ROLE {APP} NOLOGIN")
-    _sql(f"CREATE ROLE {OWNER} NOLOGIN")
-    _sql(f"GRANT {OWNER} TO {APP}")
+    builders.execute(f"CREATE ROLE {APP} NOLOGIN")
+    builders.execute(f"CREATE ROLE {OWNER} NOLOGIN")
+    builders.execute(f"GRANT {OWNER} TO {APP}")
     with pytest.raises(RoleSetupError, match=rf"{APP} is a member of {OWNER}: it could act"):
         setup_roles(OWNER, [APP])
 

@@ -12,17 +12,12 @@ from ledger.models import Move
 from tests.ledger import builders
 
 
-def _sql(sql: str, params=()) -> None:
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-
-
 @pytest.mark.django_db(transaction=True)
 def test_a_deferred_foreign_key_that_does_not_hold_fails_the_commit_not_the_seal(
     committed_tables,
 ):
     builders.seed()
-    _sql(
+    builders.execute(
         "CREATE TABLE ledger_t_loose (id bigserial PRIMARY KEY, parent_id bigint "
         "REFERENCES ledger_t_parent(id) DEFERRABLE INITIALLY DEFERRED)"
     )
@@ -31,8 +26,8 @@ def test_a_deferred_foreign_key_that_does_not_hold_fails_the_commit_not_the_seal
     def dangling() -> None:
         with transaction.atomic():
             with ledger.recording(command="t", reason="r", operator="7") as rec:
-                _sql("UPDATE ledger_t_child SET name = 'sealed?'")
-                _sql("INSERT INTO ledger_t_loose (parent_id) VALUES (-1)")
+                builders.execute("UPDATE ledger_t_child SET name = 'sealed?'")
+                builders.execute("INSERT INTO ledger_t_loose (parent_id) VALUES (-1)")
             sealed.append(rec.move_id)
 
     try:
@@ -42,7 +37,7 @@ def test_a_deferred_foreign_key_that_does_not_hold_fails_the_commit_not_the_seal
         assert not Move.objects.exists()
         assert not ledger_t_child_renamed()
     finally:
-        _sql("DROP TABLE ledger_t_loose")
+        builders.execute("DROP TABLE ledger_t_loose")
 
 
 def ledger_t_child_renamed() -> bool:
@@ -53,12 +48,12 @@ def ledger_t_child_renamed() -> bool:
 
 def test_writes_of_a_deferred_trigger_are_recorded_in_the_move(seeded):
     """Fired at the seal, inside the recording: before, they ran at commit, unrecorded."""
-    _sql(
+    builders.execute(
         "CREATE FUNCTION pg_temp.ledger_t_touch() RETURNS trigger LANGUAGE plpgsql AS $$ "
         "BEGIN UPDATE ledger_t_parent SET name = name || '+' WHERE id = NEW.parent_id; "
         "RETURN NULL; END $$"
     )
-    _sql(
+    builders.execute(
         "CREATE CONSTRAINT TRIGGER ledger_t_touch AFTER UPDATE ON ledger_t_child "
         "DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION pg_temp.ledger_t_touch()"
     )
@@ -67,7 +62,7 @@ def test_writes_of_a_deferred_trigger_are_recorded_in_the_move(seeded):
         ledger.recording(command="t", reason="r", operator="7") as rec,
         rec.step("[rename]", expected_rows=1, action="update"),
     ):
-        _sql(
+        builders.execute(
             "UPDATE ledger_t_child SET name = 'renamed' "
             "WHERE id = (SELECT min(id) FROM ledger_t_child)"
         )
@@ -77,14 +72,14 @@ def test_writes_of_a_deferred_trigger_are_recorded_in_the_move(seeded):
 
 
 def test_deferred_constraints_are_deferred_again_after_the_seal(seeded):
-    _sql(
+    builders.execute(
         "CREATE TABLE ledger_t_loose (id bigserial PRIMARY KEY, parent_id bigint "
         "REFERENCES ledger_t_parent(id) DEFERRABLE INITIALLY DEFERRED)"
     )
     with transaction.atomic():
         with ledger.recording(command="t", reason="r", operator="7"):
-            _sql("UPDATE ledger_t_child SET name = 'sealed'")
+            builders.execute("UPDATE ledger_t_child SET name = 'sealed'")
         # After the seal, in the same transaction: checked at commit again, not at once.
-        _sql("INSERT INTO ledger_t_loose (parent_id) VALUES (-1)")
-        _sql("DELETE FROM ledger_t_loose")
+        builders.execute("INSERT INTO ledger_t_loose (parent_id) VALUES (-1)")
+        builders.execute("DELETE FROM ledger_t_loose")
     assert Move.objects.count() == 1
