@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ami.move.counts import COUNTED, INDIRECT, deployment_counts
+from ami.move.counts import COUNTED, INDIRECT_TABLES, deployment_counts
 from ami.move.people import group_name
 from ami.move.sql import rows as _rows
 from ami.move.steps.base import StepContext
@@ -37,7 +37,7 @@ class After:
         they are counted again only otherwise (the joins through the captures are most of
         the counting)."""
         written = ctx.recorder.written_tables()
-        kept = {kind for kind, table, _query in INDIRECT if not written.get(table)}
+        kept = {kind for kind, table in INDIRECT_TABLES.items() if not written.get(table)}
         per_dep, retag, foreign = deployment_counts(
             ctx.deployment_ids,
             ctx.source_id,

@@ -61,6 +61,8 @@ WHERE o.deployment_id = ANY(%(d)s) GROUP BY o.deployment_id
 """,
     ),
 )
+# The table of each indirect kind.
+INDIRECT_TABLES = {kind: table for kind, table, _query in INDIRECT}
 _QUERIES = {
     **{kind: _DIRECT_COUNTS.format(kind=kind, table=table) for kind, table in DIRECT},
     **{kind: query for kind, _table, query in INDIRECT},

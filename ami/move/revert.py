@@ -17,7 +17,7 @@ from typing import Any
 from django.db import connection
 
 import ledger
-from ami.move.counts import COUNTED, DIRECT, INDIRECT, deployment_counts
+from ami.move.counts import COUNTED, DIRECT, INDIRECT_TABLES, deployment_counts
 from ami.move.dependencies import later_move_dependencies, missing_after_revert
 from ami.move.errors import MoveBusy
 from ami.move.invariants import project_invariants
@@ -100,7 +100,6 @@ AND NOT EXISTS (SELECT 1 FROM pg_temp.ami_move_keys k
 """
 # The tables a move wrote.
 _MOVE_TABLES = "SELECT DISTINCT table_name FROM ledger_change WHERE move_id = %(move)s"
-_INDIRECT = {kind: table for kind, table, _sql in INDIRECT}
 _LEFT_BEHIND = """
 SELECT '{table}', count(*) FROM {table} WHERE deployment_id = ANY(%(d)s) AND project_id = %(to)s
 """
@@ -243,7 +242,9 @@ class MoveReplayHooks(ReplayHooks):
         # counted only where the move wrote their table: the replay writes no other.
         written = {row[0] for row in _query(_MOVE_TABLES, {"move": move.id})}
         self._counted = tuple(
-            kind for kind in COUNTED if kind not in _INDIRECT or _INDIRECT[kind] in written
+            kind
+            for kind in COUNTED
+            if kind not in INDIRECT_TABLES or INDIRECT_TABLES[kind] in written
         )
         self._rec = rec
         per_dep, _, _ = deployment_counts(
@@ -332,7 +333,7 @@ class MoveReplayHooks(ReplayHooks):
         changed += [
             f"{kind}: the revert wrote {written[table]} row(s) of {table}, which the move "
             "never wrote"
-            for kind, table in _INDIRECT.items()
+            for kind, table in INDIRECT_TABLES.items()
             if kind not in self._counted and written.get(table)
         ]
         return CheckOutcome(
