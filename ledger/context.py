@@ -128,6 +128,8 @@ class Recording:
         self.arguments: dict[str, object] = {}
         self.history_tables: list[str] = []
         self.fingerprint_key: str | None = None
+        # Set by the seal: a deferred constraint that does not hold (the commit would raise it).
+        self.constraint_violation: str | None = None
         self._in_step = False
 
     def _execute(self, query: str, params: list[Any]) -> tuple[Any, ...]:
@@ -441,6 +443,7 @@ def recording(
                 sealed.entry_count,
             )
             rec.signature, rec.signer, rec.steps = sealed.signature, sealed.signer, sealed.steps
+            rec.constraint_violation = sealed.constraint_violation
         finally:
             _state.active = None
         transaction.on_commit(lambda: _after_commit(using, sealed), using=using)

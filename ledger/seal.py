@@ -164,23 +164,28 @@ _decode_keys = msgspec.json.Decoder(list[str]).decode
 _STAGED = "SELECT count(*), coalesce(max(seq), 0) FROM pg_temp.ledger_staging"
 
 
-def _check_constraints(connection: BaseDatabaseWrapper, cursor: Cursor) -> None:
+def _check_constraints(connection: BaseDatabaseWrapper, cursor: Cursor) -> str | None:
     """Run the deferred constraint checks now, in a savepoint. One that fails is left pending
     (rolling back the savepoint un-fires the checks): the commit raises it, as it would have
-    (and a rehearsal, rolled back before any commit, still seals)."""
+    (and a rehearsal, rolled back before any commit, still seals).
+
+    Returns:
+        What does not hold (the server's message on one line), or None.
+    """
     deferred = constraints.deferred_by_default(cursor)
     try:
         with transaction.atomic(using=connection.alias):
             constraints.check_now(cursor)
-    except IntegrityError:
-        pass
+    except IntegrityError as exc:
+        return "; ".join(line.strip() for line in str(exc).strip().splitlines() if line)
     finally:
         constraints.defer_again(cursor, deferred)
+    return None
 
 
 def _hash_while_checking(
     connection: BaseDatabaseWrapper, move_id: int, first_id: int, first_step: int
-) -> Hashed:
+) -> tuple[Hashed, str | None]:
     """Hash the staged groups while the server checks the transaction's deferred constraints.
 
     Both would run one after the other anyway: Python hashes every leaf of the move, and
@@ -189,6 +194,9 @@ def _hash_while_checking(
     waits), on two cores. A deferred trigger that writes a captured table while the checks
     run is captured (the recording is still open): the groups are then hashed again, from
     the database.
+
+    Returns:
+        The hashed groups, and the deferred constraint that does not hold (or None).
     """
     with connection.cursor() as cursor:
         cursor.execute(_STAGED)
@@ -198,15 +206,16 @@ def _hash_while_checking(
         with concurrent.futures.ThreadPoolExecutor(1, "ledger-seal-hash") as pool:
             hashing = pool.submit(_hash_spool, spool, move_id, first_id, first_step, stop)
             try:
-                _check_constraints(connection, cursor)
+                violation = _check_constraints(connection, cursor)
             except BaseException:
                 stop.set()
                 raise
             hashed = hashing.result()
         cursor.execute(_STAGED)
         if cursor.fetchone() == staged:
-            return hashed
-    return _hash_spool(_spool_staging(connection), move_id, first_id, first_step, stop)
+            return hashed, violation
+    spool = _spool_staging(connection)
+    return _hash_spool(spool, move_id, first_id, first_step, stop), violation
 
 
 # The one write: ``ledger_seal_write`` (migration 0002, ``ledger.protect``) runs as the
@@ -272,6 +281,9 @@ class Sealed(msgspec.Struct, frozen=True, kw_only=True):
     committed_at: str
     entry_count: int
     steps: list[StepRecord]
+    # A deferred constraint that does not hold (the commit will raise it), or None: a caller
+    # that can say better what is wrong refuses before its commit.
+    constraint_violation: str | None = None
 
 
 def finish(
@@ -321,7 +333,7 @@ def finish(
         )
         arguments_json, tables_json, subjects_json = cursor.fetchone()
         fingerprint = schema_fingerprint(cursor, apps_of(tables))
-    hashed = _hash_while_checking(connection, move_id, first_id, first_step)
+    hashed, violation = _hash_while_checking(connection, move_id, first_id, first_step)
     builder = hashed.builder
     # Version-gated: a move with no subjects encodes as every move did before they existed.
     extra: dict[str, object] = {}
@@ -388,4 +400,5 @@ def finish(
         committed_at=header.committed_at,
         entry_count=builder.count,
         steps=steps,
+        constraint_violation=violation,
     )

@@ -4,13 +4,13 @@ Before the transaction the capture triggers are installed (short side transactio
 move: ``ledger.prepare_capture``), so the revert never creates or drops a trigger while it
 holds its locks. Inside the transaction, in this order:
 
-1. the lock timeout is set; the tables the move touched are locked against writers (SHARE ROW
-   EXCLUSIVE, as capture does: a second revert of the same tables waits here), with the move
-   itself (an advisory lock);
-2. under those locks, first: is the move reverted already? If so that is the one conflict and
+1. the lock timeout is set; the move itself is locked (an advisory lock: a second revert of
+   it waits here). No table is locked: others go on writing every row the revert does not
+   restore;
+2. under that lock, first: is the move reverted already? If so that is the one conflict and
    nothing is scanned;
-3. the domain's locks (``ReplayHooks.lock``); then the ledger: fingerprint key, verification,
-   schema;
+3. the domain's row locks (``ReplayHooks.lock``); then the ledger: fingerprint key,
+   verification, schema;
 4. scans: later moves, drift per column, re-insert collisions on the primary key and on every
    unique key, secrets, the domain's conflicts; the plan is reported (``on_plan``);
 5. a recording of kind ``revert``: the domain's ``before_replay``, then the move's steps in
@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING
 import msgspec
 from django.db import DatabaseError, IntegrityError, InterfaceError, connections, transaction
 
-from ledger import constraints, fingerprints, races, seal
+from ledger import fingerprints, races, seal
 from ledger.dbapi import cursor as ledger_cursor
 from ledger.errors import LedgerError, StepCountMismatch
 from ledger.queries import read_header
@@ -568,6 +568,13 @@ def _replay(run: Run, plan: ReplayPlan) -> tuple[ReplayReport, Recording]:
         if not run.rehearse and not report.ok:
             raise ReplayConflict(_refusal(_failures(plan, report)), report)
         run.progress.phase("sealing")
+    # The seal checked the deferred constraints while it hashed (what the commit would check):
+    # one that does not hold refuses the revert here, last (the checks above say better what
+    # is wrong), so a dry run finds what the commit would, and an execute never fails there.
+    if rec.constraint_violation and report.ok:
+        report = _broken_constraint(plan, report, rec.constraint_violation)
+        if not run.rehearse:
+            raise ReplayConflict(_refusal(_failures(plan, report)), report)
     return report, rec
 
 
@@ -677,37 +684,24 @@ def _after(run: Run) -> tuple[list[Conflict], list[CheckOutcome]]:
         else f"{sum(c.count for c in missing)} row(s) differ",
     )
     checks = [restored, *run.hooks.after_replay(run.header, run.policy)]
-    # Deferred constraints are checked at commit: check them now, last (the checks above say
-    # better what is wrong), so a dry run finds what the commit would, and an execute refuses
-    # instead of failing at its commit.
-    clean = not dependents and all(c.ok for c in checks)
-    broken = _deferred_constraints(run) if clean else []
-    return dependents + broken + missing, checks
+    return dependents + missing, checks
 
 
-def _deferred_constraints(run: Run) -> list[Conflict]:
-    """Check every deferred constraint now (``SET CONSTRAINTS ALL IMMEDIATE``), then defer
-    again those that are deferred by default, for the rest of the transaction."""
-    with run.cursor() as cursor:
-        deferred = constraints.deferred_by_default(cursor)
-        try:
-            with transaction.atomic(using=run.using):
-                constraints.check_now(cursor)
-        except IntegrityError as exc:
-            detail = "; ".join(line.strip() for line in str(exc).strip().splitlines() if line)
-            return [
-                Conflict(
-                    kind="reference",
-                    table="",
-                    count=1,
-                    message=f"after the replay a constraint does not hold ({detail}): a row the "
-                    "revert restores or re-inserts references a row deleted since (or the "
-                    "domain's writes broke a key); nothing was changed",
-                )
-            ]
-        finally:
-            constraints.defer_again(cursor, deferred)
-    return []
+def _broken_constraint(plan: ReplayPlan, report: ReplayReport, detail: str) -> ReplayReport:
+    """The report once the seal found a deferred constraint that does not hold."""
+    conflict = Conflict(
+        kind="reference",
+        table="",
+        count=1,
+        message=f"after the replay a constraint does not hold ({detail}): a row the "
+        "revert restores or re-inserts references a row deleted since (or the "
+        "domain's writes broke a key); nothing was changed",
+    )
+    return msgspec.structs.replace(
+        report,
+        plan=msgspec.structs.replace(report.plan, conflicts=(*report.plan.conflicts, conflict)),
+        ok=False,
+    )
 
 
 def _failures(plan: ReplayPlan, report: ReplayReport) -> list[Conflict]:
