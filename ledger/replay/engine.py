@@ -11,13 +11,21 @@ holds its locks. Inside the transaction, in this order:
    nothing is scanned;
 3. the domain's row locks (``ReplayHooks.lock``); then the ledger: fingerprint key,
    verification, schema;
-4. scans: later moves, drift per column, re-insert collisions on the primary key and on every
-   unique key, secrets, the domain's conflicts; the plan is reported (``on_plan``);
+4. scans: later moves, secrets, the domain's conflicts; where any is found, also drift per
+   column, re-insert collisions on the primary key and on every unique key; the plan is
+   reported (``on_plan``);
 5. a recording of kind ``revert``: the domain's ``before_replay``, then the move's steps in
    reverse order, each a set of compare-and-swap statements whose row count must match;
 6. after the recording: no row may still reference a row the revert deleted; every row the
    move touched holds its before-values again (but the cells it left); the domain's
-   ``after_replay`` checks.
+   ``after_replay`` checks; the deferred constraints (checked by the seal).
+
+Drift is found twice over, so it is scanned only when needed: a row that no longer holds what
+the move left makes a compare-and-swap count short (or a re-insert hit a unique key). When
+nothing was found before the replay, it runs without the drift scans (they cost as much as a
+third of the revert); if it then finds anything at all, the transaction is rolled back and the
+revert runs again from 1 with them, and that run's plan and report are the ones given. A
+revert that goes through has found nothing either way.
 
 A dry run does 1-6, seals the rehearsal too, and rolls everything back
 (``transaction.set_rollback``), so it finds exactly what an execute would. A refusal raises
@@ -29,6 +37,7 @@ raises ``Interrupted`` (nothing changed, run it again). The returned report says
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -83,6 +92,11 @@ class ReplayConflict(LedgerError):
         super().__init__(message)
 
 
+class _Drifted(Exception):
+    """A replay without the drift scans found something (a compare-and-swap count short, a
+    unique key taken, a check failing): it was rolled back, to run again with the scans."""
+
+
 def _ignore(_value: object) -> None:
     return None
 
@@ -117,6 +131,10 @@ class Run:
     rehearse: bool
     lock_timeout: float | None = None
     progress: Progress = field(default_factory=Progress)
+    # Whether the scans look for drift column by column before the replay. Off at first: the
+    # replay's compare-and-swap counts find any drift too, and only a replay that finds
+    # anything is run again with the scans, whose report is the one given (``_Drifted``).
+    scan_drift: bool = False
 
     @property
     def move_id(self) -> int:
@@ -177,7 +195,13 @@ def revert(
     )
     try:
         _prepare_capture(run)
-        report = _transaction(run)
+        try:
+            report = _transaction(run)
+        except _Drifted:
+            # Rolled back, nothing changed: the revert again, every row scanned column by
+            # column first, so its plan and report name what drifted.
+            run.progress.phase("rows changed since the move: scanning them column by column")
+            report = _transaction(dataclasses.replace(run, scan_drift=True))
     except ReplayConflict as exc:
         _release_capture(using)
         if execute:
@@ -246,7 +270,7 @@ def _transaction(run: Run) -> ReplayReport:
             # happens after the commit and must not read as a rollback.
             transaction.on_commit(lambda: committed.append(True), using=run.using)
             _set_lock_timeout(run)
-            plan = _plan(run)
+            plan, run = _plan(run)
             run.progress.plan(plan)
             stop = _stops(plan, run.rehearse)
             if stop:
@@ -295,27 +319,41 @@ def _refusal(conflicts: tuple[Conflict, ...] | list[Conflict]) -> str:
 # --- the plan -------------------------------------------------------------------------------
 
 
-def _plan(run: Run) -> ReplayPlan:
-    """Lock, then check in order; the first stage that finds a fatal conflict ends the plan."""
+def _plan(run: Run) -> tuple[ReplayPlan, Run]:
+    """Lock, then check in order; the first stage that finds a fatal conflict ends the plan.
+
+    Returns:
+        The plan, and the run as the replay goes on with it (``scan_drift`` set where the
+        drift was scanned: where anything else was found, so the plan names all of it).
+    """
     run.progress.phase("locking")
     _lock(run)
     reverted = _reverted(run)
     if reverted:
-        return _plan_struct(run, (), (), reverted)
+        return _plan_struct(run, (), (), reverted), run
     run.hooks.lock(run.header, run.policy)
     run.progress.phase("checking the ledger")
     trust = _fingerprint_conflicts(run) + _tampered(run) + _schema_conflicts(run)
     # A schema conflict stops the scans (they read the recorded columns), unless the policy
     # accepts it (migrations ran, but no captured table's columns changed).
     if any(c.kind == "schema" and not _resolved(c, run.policy) for c in trust):
-        return _plan_struct(run, (), (), trust)
+        return _plan_struct(run, (), (), trust), run
     run.progress.phase("scanning")
-    scanned = _scan(run)
+    with run.cursor() as cursor:
+        cursor.execute(scan.TEMP_TABLES, {"move": run.move_id})
+        later = scan.later_move_conflicts(cursor, run.move_id)
+        secrets = [
+            c for s in run.shapes.values() for c in scan.secret_conflicts(cursor, run.move_id, s)
+        ]
+    domain = list(run.hooks.conflicts(run.header, run.policy))
+    if trust or later or secrets or domain:
+        run = dataclasses.replace(run, scan_drift=True)
+    drift = _scan_drift(run) if run.scan_drift else []
     steps = {s.id: (s.seq, s.label) for s in run.header.steps}
     with run.cursor() as cursor:
         step_work, table_work = scan.work(cursor, run.move_id, steps, sorted(run.shapes))
-    domain = run.hooks.conflicts(run.header, run.policy)
-    return _plan_struct(run, step_work, table_work, trust + scanned + list(domain))
+    conflicts = trust + later + drift + secrets + domain
+    return _plan_struct(run, step_work, table_work, conflicts), run
 
 
 def _lock(run: Run) -> None:
@@ -430,25 +468,22 @@ def _changed_table(cursor: Cursor, run: Run, table: str) -> Conflict | None:
     )
 
 
-def _scan(run: Run) -> list[Conflict]:
-    """Later moves, drift per column, key and unique clashes, secrets; then what the replay
-    leaves as it is (``ledger_replay_skip``)."""
+def _scan_drift(run: Run) -> list[Conflict]:
+    """Drift per column, key and unique clashes; then what the replay leaves as it is
+    (``ledger_replay_skip``)."""
+    run.progress.phase("scanning every column")
     with run.cursor() as cursor:
-        cursor.execute(scan.TEMP_TABLES, {"move": run.move_id})
-        later = scan.later_move_conflicts(cursor, run.move_id)
         updated = _updated_columns(cursor, run.move_id)
-        secrets: list[Conflict] = []
         for shape in run.shapes.values():
             scan.find_update_drift(cursor, run.move_id, shape)
             scan.find_insert_drift(cursor, run.move_id, shape, updated.get(shape.table, set()))
             scan.find_reinsert_collisions(cursor, run.move_id, shape)
             scan.find_unique_clashes(cursor, run.move_id, shape)
-            secrets += scan.secret_conflicts(cursor, run.move_id, shape)
         drift = scan.drift_conflicts(cursor)
         # Drifted cells and rows are left as they are: by policy, or so a rehearsal can go on
         # and find every other conflict.
         scan.skips(cursor, run.move_id, run.shapes.values())
-    return later + drift + secrets
+    return drift
 
 
 def _resolved(conflict: Conflict, policy: ReplayPolicy) -> bool:
@@ -565,6 +600,8 @@ def _replay(run: Run, plan: ReplayPlan) -> tuple[ReplayReport, Recording]:
         run.hooks.refresh(run.header, run.policy, rec)
         run.progress.phase("checks")
         report = _outcome(run, plan, found, done)
+        if not run.scan_drift and not report.ok:
+            raise _Drifted
         if not run.rehearse and not report.ok:
             raise ReplayConflict(_refusal(_failures(plan, report)), report)
         run.progress.phase("sealing")
@@ -572,6 +609,8 @@ def _replay(run: Run, plan: ReplayPlan) -> tuple[ReplayReport, Recording]:
     # one that does not hold refuses the revert here, last (the checks above say better what
     # is wrong), so a dry run finds what the commit would, and an execute never fails there.
     if rec.constraint_violation and report.ok:
+        if not run.scan_drift:
+            raise _Drifted
         report = _broken_constraint(plan, report, rec.constraint_violation)
         if not run.rehearse:
             raise ReplayConflict(_refusal(_failures(plan, report)), report)
@@ -606,6 +645,8 @@ def _replay_steps(
                     if changed != unit.rows - unit.skipped:
                         found.append(_count_conflict(unit, changed, label))
         except StepCountMismatch as exc:
+            if not run.scan_drift:
+                raise _Drifted from exc
             conflict = Conflict(kind="count", table="", count=exc.captured, message=str(exc))
             raise ReplayConflict(
                 _refusal([*found, conflict]), _partial_report(plan, done)
@@ -618,6 +659,8 @@ def _replay_steps(
                 seconds=time.monotonic() - started,
             )
         )
+        if found and not run.scan_drift:
+            raise _Drifted
         if found and not run.rehearse:
             raise ReplayConflict(_refusal(found), _partial_report(plan, done))
     return found, done
@@ -630,6 +673,8 @@ def _run_unit(
     try:
         return apply.run_unit(cursor, run.move_id, unit, run.shapes[unit.table])
     except IntegrityError as exc:
+        if not run.scan_drift:
+            raise _Drifted from exc
         detail = "; ".join(line.strip() for line in str(exc).strip().splitlines() if line)
         conflict = Conflict(
             kind="unique",

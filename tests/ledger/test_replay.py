@@ -191,3 +191,56 @@ def test_a_row_not_holding_its_before_values_after_the_replay_refuses_the_revert
     ):
         undo(rec.move_id)
     assert dump() == moved
+
+
+def _drift_scans(monkeypatch) -> list[str]:
+    """The tables ``find_update_drift`` is called for, from now on."""
+    from ledger.replay import scan
+
+    scanned: list[str] = []
+    real = scan.find_update_drift
+
+    def counted(cursor, move_id, shape):
+        scanned.append(shape.table)
+        real(cursor, move_id, shape)
+
+    monkeypatch.setattr(scan, "find_update_drift", counted)
+    return scanned
+
+
+def test_a_revert_that_finds_nothing_never_scans_for_drift(toy, monkeypatch):
+    before = dump()
+    rec = reorganise(toy)
+    scanned, phases = _drift_scans(monkeypatch), []
+    report = ledger.revert(
+        rec.move_id, execute=True, reason="undo", operator="8", on_phase=phases.append
+    )
+    assert report.ok
+    assert dump() == before
+    assert scanned == []
+    assert phases.count("replaying") == 1
+
+
+def test_drift_the_replay_finds_runs_the_revert_again_with_the_scans_and_is_named(
+    toy, monkeypatch
+):
+    rec = reorganise(toy)
+    book = Book.objects.filter(shelf=toy["b1"]).first()
+    Book.objects.filter(pk=book.pk).update(price=5)
+    drifted = dump()
+    scanned, phases = _drift_scans(monkeypatch), []
+    with pytest.raises(
+        ledger.ReplayConflict, match=r"1 row\(s\) of toyapp_book changed since in column price"
+    ):
+        ledger.revert(
+            rec.move_id, execute=True, reason="undo", operator="8", on_phase=phases.append
+        )
+    assert dump() == drifted
+    assert "toyapp_book" in scanned
+    # The replay without scans was rolled back; the second run refused before replaying.
+    assert phases.count("replaying") == 1
+    assert "rows changed since the move: scanning them column by column" in phases
+    rehearsal = ledger.revert(rec.move_id, execute=False, reason="undo", operator="8")
+    assert not rehearsal.ok
+    assert [c.kind for c in rehearsal.plan.blocking()] == ["drift"]
+    assert dump() == drifted
