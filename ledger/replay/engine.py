@@ -9,11 +9,11 @@ holds its locks. Inside the transaction, in this order:
    restore;
 2. under that lock, first: is the move reverted already? If so that is the one conflict and
    nothing is scanned;
-3. the domain's row locks (``ReplayHooks.lock``); then the ledger: fingerprint key,
-   verification, schema;
-4. scans: later moves, secrets, the domain's conflicts; where any is found, also drift per
-   column, re-insert collisions on the primary key and on every unique key; the plan is
-   reported (``on_plan``);
+3. the domain's row locks (``ReplayHooks.lock``); then the ledger: fingerprint key, schema;
+4. scans: later moves, secrets, the domain's conflicts; the move's verification, started
+   before the transaction on a connection of its own (``ledger.apart``); where any of these
+   found something, also drift per column, re-insert collisions on the primary key and on
+   every unique key; the plan is reported (``on_plan``);
 5. a recording of kind ``revert``: the domain's ``before_replay``, then the move's steps in
    reverse order, each a set of compare-and-swap statements whose row count must match;
 6. after the recording: no row may still reference a row the revert deleted; every row the
@@ -36,6 +36,7 @@ raises ``Interrupted`` (nothing changed, run it again). The returned report says
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import dataclasses
 import logging
@@ -47,7 +48,7 @@ from typing import TYPE_CHECKING
 import msgspec
 from django.db import DatabaseError, IntegrityError, InterfaceError, connections, transaction
 
-from ledger import fingerprints, races, seal
+from ledger import apart, fingerprints, races, seal
 from ledger.dbapi import cursor as ledger_cursor
 from ledger.errors import LedgerError, StepCountMismatch
 from ledger.queries import read_header
@@ -65,7 +66,7 @@ from ledger.replay.structs import (
     StepWork,
     TableWork,
 )
-from ledger.structs import MoveHeader
+from ledger.structs import MoveHeader, VerifyReport
 from ledger.verify import verify
 
 if TYPE_CHECKING:
@@ -135,6 +136,8 @@ class Run:
     # replay's compare-and-swap counts find any drift too, and only a replay that finds
     # anything is run again with the scans, whose report is the one given (``_Drifted``).
     scan_drift: bool = False
+    # The move's verification, started before the transaction (``ledger.apart``).
+    verified: concurrent.futures.Future[VerifyReport] | None = None
 
     @property
     def move_id(self) -> int:
@@ -193,6 +196,8 @@ def revert(
             plan=on_plan or _ignore, phase=on_phase or _ignore, step=on_step or _ignore
         ),
     )
+    # Verified on a connection of its own while this one installs, locks and scans.
+    run = dataclasses.replace(run, verified=apart.start(_verify(move_id), using, "verify"))
     try:
         _prepare_capture(run)
         try:
@@ -333,11 +338,11 @@ def _plan(run: Run) -> tuple[ReplayPlan, Run]:
         return _plan_struct(run, (), (), reverted), run
     run.hooks.lock(run.header, run.policy)
     run.progress.phase("checking the ledger")
-    trust = _fingerprint_conflicts(run) + _tampered(run) + _schema_conflicts(run)
+    fingerprint, schema = _fingerprint_conflicts(run), _schema_conflicts(run)
     # A schema conflict stops the scans (they read the recorded columns), unless the policy
     # accepts it (migrations ran, but no captured table's columns changed).
-    if any(c.kind == "schema" and not _resolved(c, run.policy) for c in trust):
-        return _plan_struct(run, (), (), trust), run
+    if any(c.kind == "schema" and not _resolved(c, run.policy) for c in schema):
+        return _plan_struct(run, (), (), fingerprint + _tampered(run) + schema), run
     run.progress.phase("scanning")
     with run.cursor() as cursor:
         cursor.execute(scan.TEMP_TABLES, {"move": run.move_id})
@@ -346,6 +351,8 @@ def _plan(run: Run) -> tuple[ReplayPlan, Run]:
             c for s in run.shapes.values() for c in scan.secret_conflicts(cursor, run.move_id, s)
         ]
     domain = list(run.hooks.conflicts(run.header, run.policy))
+    # Before anything is written: the verification started with the revert.
+    trust = fingerprint + _tampered(run) + schema
     if trust or later or secrets or domain:
         run = dataclasses.replace(run, scan_drift=True)
     drift = _scan_drift(run) if run.scan_drift else []
@@ -411,8 +418,12 @@ def _fingerprint_conflicts(run: Run) -> list[Conflict]:
     ]
 
 
+def _verify(move_id: int) -> Callable[[str], VerifyReport]:
+    return lambda using: verify(move_id, using)
+
+
 def _tampered(run: Run) -> list[Conflict]:
-    report = verify(run.move_id, run.using)
+    report = run.verified.result() if run.verified else verify(run.move_id, run.using)
     if report.ok:
         return []
     failure = report.failures[0]

@@ -244,3 +244,41 @@ def test_drift_the_replay_finds_runs_the_revert_again_with_the_scans_and_is_name
     assert not rehearsal.ok
     assert [c.kind for c in rehearsal.plan.blocking()] == ["drift"]
     assert dump() == drifted
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_move_is_verified_on_a_connection_of_its_own_and_a_tampered_one_refuses(
+    toy, monkeypatch
+):
+    import threading
+
+    from ledger.replay import engine
+
+    rec = reorganise(toy)
+    readers: list[tuple[str, int]] = []
+    real = engine.verify
+
+    def watched(move_id, using="default"):
+        with connection.cursor() as cursor:  # this thread's connection
+            cursor.execute("SELECT pg_backend_pid()")
+            readers.append((threading.current_thread().name, cursor.fetchone()[0]))
+        return real(move_id, using)
+
+    monkeypatch.setattr(engine, "verify", watched)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        own = cursor.fetchone()[0]
+        cursor.execute("ALTER TABLE ledger_change DISABLE TRIGGER USER")
+        cursor.execute(
+            "UPDATE ledger_change SET after = '{\"price\": \"0.01\"}' WHERE id = (SELECT min(id) "
+            "FROM ledger_change WHERE move_id = %s AND op = 'U')",
+            [rec.move_id],
+        )
+        cursor.execute("ALTER TABLE ledger_change ENABLE TRIGGER USER")
+    tampered = dump()
+    with pytest.raises(ledger.ReplayConflict, match=rf"the ledger of move {rec.move_id} does not"):
+        undo(rec.move_id)
+    assert dump() == tampered
+    [(thread, pid)] = readers
+    assert thread.startswith("ledger-verify")
+    assert pid != own
