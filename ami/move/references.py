@@ -54,9 +54,10 @@ MOVED_TABLES = (
 # changed); ``before_project``: the project it had before the move (what a revert restores).
 # Rows pointing at a clone the move inserted are found by the ledger's own check after the
 # replay ("rows still reference rows the revert deleted"), named the same way in a dry run
-# and an execute, so they are not scanned twice. The first before-project is the least
-# (change id, project) pair, not an ordered aggregate per key; the key index is built after
-# the sorted insert, which costs less than keeping it up to date row by row.
+# and an execute, so they are not scanned twice. One sort picks, per key, its first change
+# that re-tagged it (an update's before and after name the same columns), else any change:
+# half the time of a grouping with aggregates. The key index is built after the sorted
+# insert, which costs less than keeping it up to date row by row.
 KEYS = """
 CREATE TEMP TABLE IF NOT EXISTS ami_move_keys (
     table_name text NOT NULL, pk text NOT NULL, moved boolean NOT NULL, before_project text
@@ -64,13 +65,12 @@ CREATE TEMP TABLE IF NOT EXISTS ami_move_keys (
 DROP INDEX IF EXISTS pg_temp.ami_move_keys_key;
 TRUNCATE pg_temp.ami_move_keys;
 INSERT INTO pg_temp.ami_move_keys
-SELECT c.table_name, u.pk, bool_or(c.moved), (min(c.first))[2]::text
-FROM (SELECT table_name, pks, op = 'U' AND after ? 'project_id' AS moved,
-             CASE WHEN op = 'U' AND before ? 'project_id'
-                  THEN ARRAY[id, (before ->> 'project_id')::bigint] END AS first
+SELECT DISTINCT ON (c.table_name, u.pk) c.table_name, u.pk, c.moved, c.before_project
+FROM (SELECT id, table_name, pks, op = 'U' AND before ? 'project_id' AS moved,
+             CASE WHEN op = 'U' THEN before ->> 'project_id' END AS before_project
       FROM ledger_change WHERE move_id = %(move)s) AS c
 CROSS JOIN LATERAL unnest(c.pks) AS u(pk)
-GROUP BY c.table_name, u.pk ORDER BY c.table_name, u.pk;
+ORDER BY c.table_name, u.pk, NOT c.moved, c.id;
 CREATE UNIQUE INDEX ami_move_keys_key ON pg_temp.ami_move_keys (table_name, pk);
 ANALYZE pg_temp.ami_move_keys;
 """
