@@ -270,7 +270,7 @@ def test_the_move_is_verified_on_a_connection_of_its_own_and_a_tampered_one_refu
         own = cursor.fetchone()[0]
         cursor.execute("ALTER TABLE ledger_change DISABLE TRIGGER USER")
         cursor.execute(
-            "UPDATE ledger_change SET after = '{\"price\": \"0.01\"}' WHERE id = (SELECT min(id) "
+            'UPDATE ledger_change SET after = \'{"price": "0.01"}\' WHERE id = (SELECT min(id) '
             "FROM ledger_change WHERE move_id = %s AND op = 'U')",
             [rec.move_id],
         )

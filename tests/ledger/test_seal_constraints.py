@@ -21,19 +21,22 @@ def test_a_deferred_foreign_key_that_does_not_hold_fails_the_commit_not_the_seal
         "CREATE TABLE ledger_t_loose (id bigserial PRIMARY KEY, parent_id bigint "
         "REFERENCES ledger_t_parent(id) DEFERRABLE INITIALLY DEFERRED)"
     )
-    sealed: list[int | None] = []
+    sealed: list[str | None] = []
 
     def dangling() -> None:
         with transaction.atomic():
             with ledger.recording(command="t", reason="r", operator="7") as rec:
                 builders.execute("UPDATE ledger_t_child SET name = 'sealed?'")
                 builders.execute("INSERT INTO ledger_t_loose (parent_id) VALUES (-1)")
-            sealed.append(rec.move_id)
+            # The seal says what the commit will refuse (a revert refuses on it first).
+            sealed.append(rec.constraint_violation)
 
     try:
         with pytest.raises(IntegrityError, match="ledger_t_loose_parent_id_fkey"):
             dangling()
-        assert sealed != []  # the seal itself went through: the commit refused
+        [violation] = sealed  # the seal itself went through: the commit refused
+        assert violation is not None
+        assert "ledger_t_loose_parent_id_fkey" in violation
         assert not Move.objects.exists()
         assert not ledger_t_child_renamed()
     finally:
@@ -68,6 +71,7 @@ def test_writes_of_a_deferred_trigger_are_recorded_in_the_move(seeded):
         )
     entries = [(e.table, e.op, e.step_id is None) for e in ledger.entries(rec.move_id)]
     assert entries == [("ledger_t_child", "U", False), ("ledger_t_parent", "U", True)]
+    assert rec.constraint_violation is None
     assert ledger.verify(rec.move_id).ok
 
 
