@@ -517,6 +517,7 @@ def _plan_struct(
         conflicts=tuple(conflicts),
         domain=run.hooks.describe(run.header),
         policy=run.policy,
+        drift_scanned=run.scan_drift,
     )
 
 

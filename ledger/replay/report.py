@@ -45,6 +45,13 @@ def render_plan(plan: ReplayPlan, *, execute: bool) -> Lines:
 
 
 def render_conflicts(plan: ReplayPlan, conflicts: tuple[Conflict, ...]) -> Lines:
+    if not conflicts and not plan.drift_scanned:
+        yield (
+            "success",
+            "No conflicts before the replay. Drift is found by the replay itself: if a row "
+            "changed since the move, the replay is rolled back and every column scanned.",
+        )
+        return
     if not conflicts:
         yield "success", "No conflicts."
         return

@@ -126,6 +126,10 @@ class ReplayPlan(msgspec.Struct, frozen=True, kw_only=True):
     conflicts: tuple[Conflict, ...]
     domain: dict[str, object] = {}
     policy: ReplayPolicy = ReplayPolicy()
+    # False: drift was not scanned column by column before the replay (nothing else was
+    # found); the replay's compare-and-swap counts find it, and the revert then runs again
+    # with the scans.
+    drift_scanned: bool = True
 
     def blocking(self) -> tuple[Conflict, ...]:
         """The conflicts the policy does not resolve."""

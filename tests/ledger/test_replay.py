@@ -12,6 +12,7 @@ import pytest
 from django.db import connection, transaction
 
 import ledger
+from ledger.replay.report import render_conflicts
 from tests.ledger.toyapp.models import TABLES, Book, Owner, Shelf, Tag
 
 
@@ -219,6 +220,13 @@ def test_a_revert_that_finds_nothing_never_scans_for_drift(toy, monkeypatch):
     assert dump() == before
     assert scanned == []
     assert phases.count("replaying") == 1
+    # The plan printed before the replay does not claim what was not scanned.
+    assert not report.plan.drift_scanned
+    lines = [text for _style, text in render_conflicts(report.plan, ())]
+    assert lines == [
+        "No conflicts before the replay. Drift is found by the replay itself: if a row "
+        "changed since the move, the replay is rolled back and every column scanned."
+    ]
 
 
 def test_drift_the_replay_finds_runs_the_revert_again_with_the_scans_and_is_named(
@@ -242,6 +250,7 @@ def test_drift_the_replay_finds_runs_the_revert_again_with_the_scans_and_is_name
     assert "rows changed since the move: scanning them column by column" in phases
     rehearsal = ledger.revert(rec.move_id, execute=False, reason="undo", operator="8")
     assert not rehearsal.ok
+    assert rehearsal.plan.drift_scanned
     assert [c.kind for c in rehearsal.plan.blocking()] == ["drift"]
     assert dump() == drifted
 

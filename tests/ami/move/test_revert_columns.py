@@ -38,7 +38,7 @@ def test_an_ordinary_save_of_a_moved_deployment_does_not_block_the_revert(world)
     dep.save(update_calculated_fields=False)
     stamped = Deployment.objects.get(pk=dep.pk).updated_at
     dry = revert(move_id)
-    assert "No conflicts." in dry
+    assert "No conflicts before the replay." in dry
     assert "DRY RUN COMPLETE: the revert would succeed" in dry
     undo(move_id)
     back = Deployment.objects.get(pk=dep.pk)
