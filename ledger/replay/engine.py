@@ -46,7 +46,14 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import msgspec
-from django.db import DatabaseError, IntegrityError, InterfaceError, connections, transaction
+from django.db import (
+    DatabaseError,
+    IntegrityError,
+    InterfaceError,
+    OperationalError,
+    connections,
+    transaction,
+)
 
 from ledger import apart, fingerprints, races, seal
 from ledger.dbapi import cursor as ledger_cursor
@@ -422,8 +429,24 @@ def _verify(move_id: int) -> Callable[[str], VerifyReport]:
     return lambda using: verify(move_id, using)
 
 
+def _verification(run: Run) -> VerifyReport:
+    """The verification started with the revert; on this connection where the other one could
+    not be had (a connection limit, a server that refused it)."""
+    if run.verified is not None:
+        try:
+            return run.verified.result()
+        except (OperationalError, InterfaceError) as exc:
+            logger.warning(
+                "verifying move %s on a connection of its own failed (%s): "
+                "verifying it on the revert's",
+                run.move_id,
+                type(exc).__name__,
+            )
+    return verify(run.move_id, run.using)
+
+
 def _tampered(run: Run) -> list[Conflict]:
-    report = run.verified.result() if run.verified else verify(run.move_id, run.using)
+    report = _verification(run)
     if report.ok:
         return []
     failure = report.failures[0]

@@ -291,3 +291,23 @@ def test_the_move_is_verified_on_a_connection_of_its_own_and_a_tampered_one_refu
     [(thread, pid)] = readers
     assert thread.startswith("ledger-verify")
     assert pid != own
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_verification_apart_that_cannot_connect_is_done_on_the_reverts_connection(
+    toy, monkeypatch, caplog
+):
+    from django.db import OperationalError
+
+    from ledger import apart
+
+    def refused(read, using):
+        raise OperationalError("too many connections for role")
+
+    monkeypatch.setattr(apart, "_on_own_connection", refused)
+    before = dump()
+    rec = reorganise(toy)
+    report = undo(rec.move_id)
+    assert report.ok
+    assert dump() == before
+    assert "verifying it on the revert's" in caplog.text
