@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 
+def one_line(exc: BaseException) -> str:
+    """A server error's message (and detail lines) on one line, for a conflict or a report."""
+    return "; ".join(line.strip() for line in str(exc).strip().splitlines() if line)
+
+
 class LedgerError(Exception):
     """Base class of every error the ledger raises."""
 

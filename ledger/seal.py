@@ -24,7 +24,7 @@ from django.db import IntegrityError, connections, transaction
 
 from ledger import capture_state, config, constraints
 from ledger.digest import GroupDigest, MerkleBuilder, canonical_time, decode, encode, move_digest
-from ledger.errors import StepCountMismatch
+from ledger.errors import StepCountMismatch, one_line
 from ledger.signing import configured_signer
 from ledger.spool import Keys, Spool, StagedGroup
 from ledger.structs import SUBJECTS_VERSION, MoveHeader, StepRecord
@@ -177,7 +177,7 @@ def _check_constraints(connection: BaseDatabaseWrapper, cursor: Cursor) -> str |
         with transaction.atomic(using=connection.alias):
             constraints.check_now(cursor)
     except IntegrityError as exc:
-        return "; ".join(line.strip() for line in str(exc).strip().splitlines() if line)
+        return one_line(exc)
     finally:
         constraints.defer_again(cursor, deferred)
     return None

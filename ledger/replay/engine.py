@@ -57,7 +57,7 @@ from django.db import (
 
 from ledger import apart, fingerprints, races, seal
 from ledger.dbapi import cursor as ledger_cursor
-from ledger.errors import LedgerError, StepCountMismatch
+from ledger.errors import LedgerError, StepCountMismatch, one_line
 from ledger.queries import read_header
 from ledger.registry import TableSpec
 from ledger.replay import apply, exact, scan
@@ -710,7 +710,7 @@ def _run_unit(
     except IntegrityError as exc:
         if not run.scan_drift:
             raise _Drifted from exc
-        detail = "; ".join(line.strip() for line in str(exc).strip().splitlines() if line)
+        detail = one_line(exc)
         conflict = Conflict(
             kind="unique",
             table=unit.table,
