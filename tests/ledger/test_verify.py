@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+import importlib
 import json
 
 import pytest
@@ -10,6 +12,8 @@ from django.db import connection, transaction
 import ledger
 from ledger.digest import group_hash, group_leaves
 from tests.ledger.builders import superuser_bypass
+
+verify_module = importlib.import_module("ledger.verify")  # ledger.verify is the function
 
 
 def _record(sql: str, reason: str = "r"):
@@ -53,6 +57,21 @@ def test_an_untouched_chain_verifies(chain):
     assert report.entries_checked == 14
     assert report.last_digest == chain[2].digest
     assert ledger.verify(chain[1].move_id).entries_checked == 3
+
+
+def test_verify_pauses_the_cycle_collector_only_while_it_reads_entries(chain, monkeypatch):
+    seen = []
+    real = verify_module.verify_entries
+
+    def spy(*args):
+        seen.append(gc.isenabled())
+        return real(*args)
+
+    monkeypatch.setattr(verify_module, "verify_entries", spy)
+    assert gc.isenabled()
+    assert ledger.verify().ok
+    assert seen == [False, False, False]
+    assert gc.isenabled()
 
 
 def test_an_edited_entry_is_named(chain):
