@@ -21,11 +21,15 @@ project). A revert that restores both rows of a pair to their recorded before-pr
 back what was there; a pair where one row did not get its before-project back (skipped, or
 changed under the revert), or a row the move never wrote that joined the moved rows, fails.
 
-Each check is one set-based statement whatever the size of the projects; a failure names the
-deployment (or job) and sample ids, and rolls the revert back.
+Each check is one set-based statement whatever the size of the projects (two where the first,
+read without the move's keys, finds a row: see ``_screened``); a failure names the deployment
+(or job) and sample ids, and rolls the revert back.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable, Collection
+from typing import Any
 
 from ami.move.plan import RESOURCES
 from ami.move.sql import rows as _rows
@@ -34,10 +38,20 @@ from ledger.replay import CheckOutcome
 SAMPLE = 5
 
 
+# The exceptions of every check rest on the replayed move's keys (``pg_temp.ami_move_keys``,
+# ``ami.move.references.load_keys``). Each check is read first with the keys left out (a row
+# "restored" never, "not restored" and "touched" always): that finds every row the full check
+# can find, and more. Only where it finds any are the keys of the tables involved loaded and
+# the check read again in full, so a revert whose projects hold no split pair never copies
+# the keys of its captures.
+Keyed = bool
+
+
 # A row the replayed move re-tagged and that holds its recorded before-project again: the
-# revert restored it exactly. ``pg_temp.ami_move_keys`` is filled by the scans
-# (``ami.move.references.load_keys``) in the same transaction.
-def _restored(table: str, alias: str) -> str:
+# revert restored it exactly.
+def _restored(table: str, alias: str, keyed: Keyed) -> str:
+    if not keyed:
+        return "FALSE"
     return (
         f"EXISTS (SELECT 1 FROM pg_temp.ami_move_keys k WHERE k.table_name = '{table}' "
         f"AND k.pk = {alias}.id::text AND k.before_project IS NOT DISTINCT FROM "
@@ -47,7 +61,9 @@ def _restored(table: str, alias: str) -> str:
 
 # A row the replayed move re-tagged that does not hold its recorded before-project (a drifted
 # row the revert skipped, or one changed under it).
-def _not_restored(table: str, alias: str) -> str:
+def _not_restored(table: str, alias: str, keyed: Keyed) -> str:
+    if not keyed:
+        return "TRUE"
     return (
         f"EXISTS (SELECT 1 FROM pg_temp.ami_move_keys k WHERE k.table_name = '{table}' "
         f"AND k.pk = {alias}.id::text AND k.before_project IS NOT NULL "
@@ -55,12 +71,16 @@ def _not_restored(table: str, alias: str) -> str:
     )
 
 
-def _touched(table: str, alias: str) -> str:
+def _touched(table: str, alias: str, keyed: Keyed) -> str:
+    if not keyed:
+        return "TRUE"
     return (
         f"EXISTS (SELECT 1 FROM pg_temp.ami_move_keys k WHERE k.table_name = '{table}' "
         f"AND k.pk = {alias}.id::text AND k.moved)"
     )
 
+
+_SPLIT_TABLES = ("main_event", "main_sourceimage", "main_occurrence", "jobs_job")
 
 # Rows of the moved deployments in another project than their deployment. Allowed only where
 # both were re-tagged by the move and hold their before-projects again (such a row was in
@@ -73,16 +93,19 @@ FROM {table} x JOIN main_deployment dep ON dep.id = x.deployment_id
 WHERE dep.id = ANY(%(d)s) AND x.project_id IS DISTINCT FROM dep.project_id
 AND NOT ({restored_x} AND {restored_dep})
 GROUP BY dep.id, dep.project_id"""
-_ROWS_SPLIT = (
-    " UNION ALL ".join(
-        _SPLIT.format(
-            table=table,
-            restored_x=_restored(table, "x"),
-            restored_dep=_restored("main_deployment", "dep"),
+
+
+def _rows_split(keyed: Keyed) -> str:
+    return (
+        " UNION ALL ".join(
+            _SPLIT.format(
+                table=table,
+                restored_x=_restored(table, "x", keyed),
+                restored_dep=_restored("main_deployment", "dep", keyed),
+            )
+            for table in _SPLIT_TABLES
         )
-        for table in ("main_event", "main_sourceimage", "main_occurrence", "jobs_job")
-    )
-    + f"""
+        + f"""
 UNION ALL
 SELECT 'main_detection', dep.id, dep.project_id, count(*),
     (array_agg(x.id ORDER BY x.id))[1:%(n)s], array_agg(DISTINCT o.project_id)
@@ -90,23 +113,33 @@ FROM main_detection x JOIN main_sourceimage si ON si.id = x.source_image_id
 JOIN main_deployment dep ON dep.id = si.deployment_id
 JOIN main_occurrence o ON o.id = x.occurrence_id
 WHERE dep.id = ANY(%(d)s) AND o.project_id IS DISTINCT FROM dep.project_id
-AND NOT ({_restored("main_occurrence", "o")} AND {_restored("main_deployment", "dep")})
+AND NOT ({_restored("main_occurrence", "o", keyed)}
+         AND {_restored("main_deployment", "dep", keyed)})
 GROUP BY dep.id, dep.project_id
 ORDER BY 2, 1
 """
-)
+    )
+
 
 # Deployments of either project pointing at a resource of the other one, where the move
 # re-tagged one of them and the revert did not restore it (pointing at another project's
 # device, as the move's plan leaves it, is allowed: it was so before the move).
-_RESOURCE_SPLIT = " UNION ALL ".join(
-    f"""
+def _resource_split(keyed: Keyed) -> str:
+    return " UNION ALL ".join(
+        f"""
 SELECT '{kind}', d.id, d.project_id, r.id, r.project_id
 FROM main_deployment d JOIN {table} r ON r.id = d.{fk}
 WHERE (d.project_id = ANY(%(p)s) OR d.id = ANY(%(d)s)) AND r.project_id = ANY(%(p)s)
 AND r.project_id <> d.project_id
-AND ({_not_restored("main_deployment", "d")} OR {_not_restored(table, "r")})"""
-    for kind, table, fk in RESOURCES
+AND ({_not_restored("main_deployment", "d", keyed)} OR {_not_restored(table, "r", keyed)})"""
+        for kind, table, fk in RESOURCES
+    )
+
+
+_JOB_LINKED = (
+    ("source_image_collection", "main_sourceimagecollection", "source_image_collection_id"),
+    ("data_export", "exports_dataexport", "data_export_id"),
+    ("source_image_single", "main_sourceimage", "source_image_single_id"),
 )
 
 # Jobs of either project pointing at a collection, export or capture of the other one: where
@@ -119,29 +152,42 @@ FROM jobs_job j JOIN {table} r ON r.id = j.{fk}
 WHERE j.project_id = ANY(%(p)s) AND r.project_id = ANY(%(p)s) AND r.project_id <> j.project_id
 AND ({not_restored_j} OR {not_restored_r}
      OR (j.project_id = %(to)s AND NOT {touched_j} AND {touched_r}))"""
-_JOB_LINKS = (
-    " UNION ALL ".join(
-        _JOB_LINK.format(
-            link=link,
-            table=table,
-            fk=fk,
-            not_restored_j=_not_restored("jobs_job", "j"),
-            not_restored_r=_not_restored(table, "r"),
-            touched_j=_touched("jobs_job", "j"),
-            touched_r=_touched(table, "r"),
+
+
+def _job_links(keyed: Keyed) -> str:
+    return (
+        " UNION ALL ".join(
+            _JOB_LINK.format(
+                link=link,
+                table=table,
+                fk=fk,
+                not_restored_j=_not_restored("jobs_job", "j", keyed),
+                not_restored_r=_not_restored(table, "r", keyed),
+                # Left out, "touched" must not make "NOT touched" false: the screen keeps
+                # every cross-linked pair.
+                touched_j="FALSE" if not keyed else _touched("jobs_job", "j", keyed),
+                touched_r=_touched(table, "r", keyed),
+            )
+            for link, table, fk in _JOB_LINKED
         )
-        for link, table, fk in (
-            (
-                "source_image_collection",
-                "main_sourceimagecollection",
-                "source_image_collection_id",
-            ),
-            ("data_export", "exports_dataexport", "data_export_id"),
-            ("source_image_single", "main_sourceimage", "source_image_single_id"),
-        )
+        + " ORDER BY 1, 3"
     )
-    + " ORDER BY 1, 3"
-)
+
+
+LoadKeys = Callable[[Collection[str]], object]
+
+
+def _screened(
+    query: Callable[[Keyed], str],
+    params: dict[str, object],
+    tables: Collection[str],
+    keys: LoadKeys,
+) -> list[tuple[Any, ...]]:
+    """The rows of ``query(keyed=True)``, read without the keys first (see above)."""
+    if not _rows(query(False), params):
+        return []
+    keys(tables)
+    return _rows(query(True), params)
 
 
 def _outcome(name: str, failures: list[str], ok_detail: str) -> CheckOutcome:
@@ -152,14 +198,19 @@ def _outcome(name: str, failures: list[str], ok_detail: str) -> CheckOutcome:
     )
 
 
-def rows_follow_deployment(projects: list[int], deployments: list[int]) -> CheckOutcome:
+def rows_follow_deployment(
+    projects: list[int], deployments: list[int], keys: LoadKeys
+) -> CheckOutcome:
     """Every row of a deployment (events, captures, occurrences, jobs, the occurrences of the
     detections on its captures) is in the deployment's project."""
-    params = {"p": projects, "d": deployments, "n": SAMPLE}
+    params: dict[str, object] = {"p": projects, "d": deployments, "n": SAMPLE}
+    tables = (*_SPLIT_TABLES, "main_deployment")
     failures = [
         f"deployment {dep} is in project {project} but {count} {table} row(s) of it are in "
         f"project {', '.join(map(str, elsewhere))} (e.g. {', '.join(map(str, sample))})"
-        for table, dep, project, count, sample, elsewhere in _rows(_ROWS_SPLIT, params)
+        for table, dep, project, count, sample, elsewhere in _screened(
+            _rows_split, params, tables, keys
+        )
     ]
     return _outcome(
         "rows-follow-deployment",
@@ -168,12 +219,15 @@ def rows_follow_deployment(projects: list[int], deployments: list[int]) -> Check
     )
 
 
-def deployment_resources(projects: list[int], deployments: list[int]) -> CheckOutcome:
+def deployment_resources(
+    projects: list[int], deployments: list[int], keys: LoadKeys
+) -> CheckOutcome:
     """No deployment points at a device, site or storage source of the move's other project."""
+    tables = ("main_deployment", *(table for _kind, table, _fk in RESOURCES))
     failures = [
         f"deployment {dep} is in project {project} but its {kind} {rid} is in project {owner}"
-        for kind, dep, project, rid, owner in _rows(
-            _RESOURCE_SPLIT, {"p": projects, "d": deployments}
+        for kind, dep, project, rid, owner in _screened(
+            _resource_split, {"p": projects, "d": deployments}, tables, keys
         )
     ]
     return _outcome(
@@ -183,12 +237,15 @@ def deployment_resources(projects: list[int], deployments: list[int]) -> CheckOu
     )
 
 
-def job_cross_links(projects: list[int], left: int) -> CheckOutcome:
+def job_cross_links(projects: list[int], left: int, keys: LoadKeys) -> CheckOutcome:
     """No job of either project points at a collection, export or capture of the other
     because of the revert (``left``: the project the data leave)."""
+    tables = ("jobs_job", *(table for _link, table, _fk in _JOB_LINKED))
     failures = [
         f"job {job} of project {project} references {link} {rid} of project {owner}"
-        for job, project, link, rid, owner in _rows(_JOB_LINKS, {"p": projects, "to": left})
+        for job, project, link, rid, owner in _screened(
+            _job_links, {"p": projects, "to": left}, tables, keys
+        )
     ]
     return _outcome(
         "job-cross-links",
@@ -197,13 +254,16 @@ def job_cross_links(projects: list[int], left: int) -> CheckOutcome:
     )
 
 
-def project_invariants(back: int, left: int, deployments: list[int]) -> list[CheckOutcome]:
+def project_invariants(
+    back: int, left: int, deployments: list[int], keys: LoadKeys
+) -> list[CheckOutcome]:
     """Every invariant over both projects of a move and its deployments: ``back`` the project
-    the revert takes the data back to, ``left`` the one they leave. Needs the replayed move's
-    keys in ``pg_temp.ami_move_keys`` (``ami.move.references.load_keys``)."""
+    the revert takes the data back to, ``left`` the one they leave. ``keys(tables)`` puts the
+    replayed move's keys of those tables in ``pg_temp.ami_move_keys``
+    (``ami.move.references.load_keys``), called only where a check needs them."""
     projects = [back, left]
     return [
-        rows_follow_deployment(projects, deployments),
-        deployment_resources(projects, deployments),
-        job_cross_links(projects, left),
+        rows_follow_deployment(projects, deployments, keys),
+        deployment_resources(projects, deployments, keys),
+        job_cross_links(projects, left, keys),
     ]

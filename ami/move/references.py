@@ -22,7 +22,7 @@ whatever the size of the move; no key of a moved row is ever held in Python.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 
 from django.db import connection
@@ -56,23 +56,39 @@ MOVED_TABLES = (
 # replay ("rows still reference rows the revert deleted"), named the same way in a dry run
 # and an execute, so they are not scanned twice. One sort picks, per key, its first change
 # that re-tagged it (an update's before and after name the same columns), else any change:
-# half the time of a grouping with aggregates. The key index is built after the sorted
-# insert, which costs less than keeping it up to date row by row.
-KEYS = """
+# half the time of a grouping with aggregates. The key index is built after the first,
+# sorted insert, which costs less than keeping it up to date row by row.
+_KEYS_TABLE = """
 CREATE TEMP TABLE IF NOT EXISTS ami_move_keys (
     table_name text NOT NULL, pk text NOT NULL, moved boolean NOT NULL, before_project text
 ) ON COMMIT DROP;
+CREATE TEMP TABLE IF NOT EXISTS ami_move_keys_of (
+    move_id bigint NOT NULL, table_name text
+) ON COMMIT DROP
+"""
+# A statement of its own: psycopg 3 gives the first result of several statements, not the last.
+# ``table_name`` NULL: every table of the move is loaded.
+_LOADED = "SELECT table_name FROM pg_temp.ami_move_keys_of WHERE move_id = %(move)s"
+_RESET = """
 DROP INDEX IF EXISTS pg_temp.ami_move_keys_key;
-TRUNCATE pg_temp.ami_move_keys;
+TRUNCATE pg_temp.ami_move_keys, pg_temp.ami_move_keys_of
+"""
+_INSERT_KEYS = """
 INSERT INTO pg_temp.ami_move_keys
 SELECT DISTINCT ON (c.table_name, u.pk) c.table_name, u.pk, c.moved, c.before_project
 FROM (SELECT id, table_name, pks, op = 'U' AND before ? 'project_id' AS moved,
              CASE WHEN op = 'U' THEN before ->> 'project_id' END AS before_project
-      FROM ledger_change WHERE move_id = %(move)s) AS c
+      FROM ledger_change WHERE move_id = %(move)s
+      AND (%(tables)s::text[] IS NULL OR table_name = ANY(%(tables)s::text[]))
+      AND NOT table_name = ANY(%(loaded)s::text[])) AS c
 CROSS JOIN LATERAL unnest(c.pks) AS u(pk)
 ORDER BY c.table_name, u.pk, NOT c.moved, c.id;
-CREATE UNIQUE INDEX ami_move_keys_key ON pg_temp.ami_move_keys (table_name, pk);
-ANALYZE pg_temp.ami_move_keys;
+CREATE UNIQUE INDEX IF NOT EXISTS ami_move_keys_key ON pg_temp.ami_move_keys (table_name, pk);
+ANALYZE pg_temp.ami_move_keys
+"""
+_MARK_LOADED = """
+INSERT INTO pg_temp.ami_move_keys_of
+SELECT %(move)s, t FROM unnest(coalesce(%(tables)s::text[], ARRAY[NULL]::text[])) AS t
 """
 
 # Single-column foreign keys from tables with an integer ``id`` to ``%(referenced)s``.
@@ -134,26 +150,26 @@ def watermarks() -> dict[str, int]:
     return {table: int(top) for table, top in _rows(sql, {})}
 
 
-_LOADED_TABLE = """
-CREATE TEMP TABLE IF NOT EXISTS ami_move_keys_of (move_id bigint NOT NULL) ON COMMIT DROP
-"""
-# A statement of its own: psycopg 3 gives the first result of several statements, not the last.
-_LOADED = "SELECT EXISTS (SELECT 1 FROM pg_temp.ami_move_keys_of WHERE move_id = %(move)s)"
+def load_keys(move_id: int, tables: Collection[str] | None = None) -> list[str]:
+    """Copy what ``move_id`` touched into ``pg_temp.ami_move_keys``: in ``tables``, or in
+    every table. Each table once per transaction (the scans, the carry and the checks after
+    the replay share it), so a check that needs the keys of a few small tables does not pay
+    for the captures'.
 
-
-def load_keys(move_id: int) -> list[str]:
-    """Copy what ``move_id`` touched into ``pg_temp.ami_move_keys`` (once per transaction: the
-    scans, the carry and the checks after the replay share it); the moved tables."""
+    Returns:
+        The tables whose rows the move re-tagged, among those loaded so far.
+    """
+    wanted = None if tables is None else sorted(tables)
     with connection.cursor() as cursor:
-        cursor.execute(_LOADED_TABLE)
+        cursor.execute(_KEYS_TABLE)
         cursor.execute(_LOADED, {"move": move_id})
-        if not cursor.fetchone()[0]:
-            cursor.execute(KEYS, {"move": move_id})
-            cursor.execute(
-                "TRUNCATE pg_temp.ami_move_keys_of; "
-                "INSERT INTO pg_temp.ami_move_keys_of VALUES (%(move)s)",
-                {"move": move_id},
-            )
+        loaded = [t for (t,) in cursor.fetchall()]
+        if not loaded:
+            cursor.execute(_RESET)  # another move's keys, or none
+        if None not in loaded and (wanted is None or set(wanted) - set(loaded)):
+            params = {"move": move_id, "tables": wanted, "loaded": loaded}
+            cursor.execute(_INSERT_KEYS, params)
+            cursor.execute(_MARK_LOADED, {"move": move_id, "tables": wanted})
         cursor.execute("SELECT DISTINCT table_name FROM pg_temp.ami_move_keys WHERE moved")
         return [t for (t,) in cursor.fetchall()]
 

@@ -308,11 +308,15 @@ class MoveReplayHooks(ReplayHooks):
 
     def after_replay(self, move: MoveHeader, policy: ReplayPolicy) -> list[CheckOutcome]:
         way = direction(move)
-        load_keys(move.id)  # what the invariants compare with (refreshed: cheap, exact)
         checks = [
             self._check_counts(way),
             self._check_left_behind(way),
-            *project_invariants(way.from_project, way.to_project, list(way.deployment_ids)),
+            *project_invariants(
+                way.from_project,
+                way.to_project,
+                list(way.deployment_ids),
+                lambda tables: load_keys(move.id, tables),
+            ),
         ]
         if move.command == "move_project_data":
             # The rows a move created in its target; a re-applied move re-creates its own.

@@ -9,6 +9,7 @@ import pytest
 from django.core.management.base import CommandError
 from django.db import connection
 
+import ami.move.revert
 from ami.jobs.models import Job
 from ami.main.cached_fields import refresh_project_cached_fields
 from ami.main.consistency import FOLLOWERS, drop_key_sql
@@ -123,6 +124,38 @@ def test_a_station_on_another_projects_device_from_before_the_move_is_allowed(wo
     move_id = move_to(src.project.pk, target.pk, src.dep.pk)
     revert(move_id, "--execute", "--reason", "undo")
     assert dump() == before
+
+
+@pytest.fixture
+def keys_loaded(monkeypatch) -> list[object]:
+    """The tables each call of ``load_keys`` asked for during a revert (None: all of them)."""
+    calls: list[object] = []
+    real = ami.move.revert.load_keys
+
+    def spy(move_id, tables=None):
+        calls.append(None if tables is None else sorted(tables))
+        return real(move_id, tables)
+
+    monkeypatch.setattr(ami.move.revert, "load_keys", spy)
+    return calls
+
+
+def test_the_checks_load_no_keys_where_no_row_is_split(world, keys_loaded):
+    src, target = world.src, world.target
+    move_id = move_to(src.project.pk, target.pk, src.dep.pk)
+    revert(move_id, "--execute", "--reason", "undo")
+    assert [tables for tables in keys_loaded if tables is not None] == []
+
+
+def test_a_borrowed_device_loads_the_keys_of_deployments_and_resources_only(world, keys_loaded):
+    src, target = world.src, world.target
+    theirs = Device.objects.create(name="Borrowed", project=target)
+    Deployment.objects.filter(pk=src.dep.pk).update(device=theirs)
+    move_id = move_to(src.project.pk, target.pk, src.dep.pk)
+    revert(move_id, "--execute", "--reason", "undo")
+    assert [tables for tables in keys_loaded if tables is not None] == [
+        ["main_deployment", "main_device", "main_s3storagesource", "main_site"]
+    ]
 
 
 def test_the_checks_pass_on_a_plain_round_trip(world):

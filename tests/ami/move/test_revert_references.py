@@ -8,11 +8,12 @@ from types import SimpleNamespace
 
 import pytest
 from django.core.management.base import CommandError
+from django.db import connection, transaction
 
 from ami.jobs.models import Job
 from ami.main.cached_fields import refresh_project_cached_fields
 from ami.main.models import Detection, Identification, SourceImage
-from ami.move.references import referencing_tables
+from ami.move.references import load_keys, referencing_tables
 from ledger.models import Move
 from tests.ami.move.commands import dump, move_to, revert
 from tests.builders import add_deployment, make_project, make_user, setup_source
@@ -114,3 +115,38 @@ def test_new_rows_on_another_station_are_not_carried(world):
         ):
             revert(world.move_id, "--execute", "--reason", "undo", *flags)
     assert SourceImage.objects.get(pk=late.pk).project_id == target.pk
+
+
+def _keys() -> set[tuple[str, str, bool, str | None]]:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT table_name, pk, moved, before_project FROM pg_temp.ami_move_keys")
+        return set(cursor.fetchall())
+
+
+def test_keys_load_per_table_and_add_up_to_the_whole_move(world):
+    with transaction.atomic():
+        everything = (load_keys(world.move_id), _keys())
+        transaction.set_rollback(True)
+    with transaction.atomic():
+        load_keys(world.move_id, ["main_deployment"])
+        assert {table for table, *_ in _keys()} == {"main_deployment"}
+        load_keys(world.move_id, ["main_deployment", "main_event"])
+        assert {table for table, *_ in _keys()} == {"main_deployment", "main_event"}
+        moved = load_keys(world.move_id)
+        assert (moved, _keys()) == everything
+        assert "main_sourceimage" in moved
+        transaction.set_rollback(True)
+
+
+def test_another_moves_keys_replace_the_first_ones(world):
+    src, target = world.src, world.target
+    back = move_to(target.pk, src.project.pk, src.dep.pk)
+    with transaction.atomic():
+        load_keys(back)
+        theirs = _keys()
+        transaction.set_rollback(True)
+    with transaction.atomic():
+        load_keys(world.move_id, ["main_deployment"])
+        load_keys(back)
+        assert _keys() == theirs
+        transaction.set_rollback(True)
