@@ -194,6 +194,27 @@ def test_a_row_not_holding_its_before_values_after_the_replay_refuses_the_revert
     assert dump() == moved
 
 
+def test_rows_are_compared_per_column_only_where_one_changed_twice_or_differs(toy, monkeypatch):
+    """Each update group's rows are screened against its own before-values; the exact check
+    (the first change per row and column) runs only where the screen finds a row: here the
+    shelf renamed twice in one move (its second rename's before is not the first's)."""
+    from ledger.replay import exact
+
+    exactly: list[str] = []
+    real = exact._updated_rows_exactly
+
+    def spy(cursor, move_id, shape):
+        exactly.append(shape.table)
+        return real(cursor, move_id, shape)
+
+    monkeypatch.setattr(exact, "_updated_rows_exactly", spy)
+    before = dump()
+    rec = reorganise(toy)
+    assert undo(rec.move_id).ok
+    assert dump() == before
+    assert exactly == ["toyapp_shelf"]
+
+
 def _drift_scans(monkeypatch) -> list[str]:
     """The tables ``find_update_drift`` is called for, from now on."""
     from ledger.replay import scan
