@@ -9,11 +9,13 @@ holds its locks. Inside the transaction, in this order:
    restore;
 2. under that lock, first: is the move reverted already? If so that is the one conflict and
    nothing is scanned;
-3. the domain's row locks (``ReplayHooks.lock``); then the ledger: fingerprint key, schema;
-4. scans: later moves, secrets, the domain's conflicts; the move's verification, started
-   before the transaction on a connection of its own (``ledger.apart``); where any of these
-   found something, also drift per column, re-insert collisions on the primary key and on
-   every unique key; the plan is reported (``on_plan``);
+3. the domain's row locks (``ReplayHooks.lock``); under them the domain's scans
+   (``ReplayHooks.conflicts``) start on a connection of their own (``ledger.apart``); then the
+   ledger: fingerprint key, schema;
+4. scans: later moves, secrets; the move's verification, started before the transaction on a
+   connection of its own; the domain's scans if they have ended. Where any of these found
+   something, also the domain's scans' result (waited for), drift per column, re-insert
+   collisions on the primary key and on every unique key; the plan is reported (``on_plan``);
 5. a recording of kind ``revert``: the domain's ``before_replay``, then the move's steps in
    reverse order, each a set of compare-and-swap statements whose row count must match;
 6. after the recording: no row may still reference a row the revert deleted; every row the
@@ -23,9 +25,11 @@ holds its locks. Inside the transaction, in this order:
 Drift is found twice over, so it is scanned only when needed: a row that no longer holds what
 the move left makes a compare-and-swap count short (or a re-insert hit a unique key). When
 nothing was found before the replay, it runs without the drift scans (0.8-1.8 s of a 12 s
-revert at bci); if it then finds anything at all, the transaction is rolled back and the
-revert runs again from 1 with them, and that run's plan and report are the ones given. A
-revert that goes through has found nothing either way.
+revert at bci), and the domain's scans still running go on beside it (0.6 s of a 5 s revert
+at bci, on another core): they are looked at after each step and waited for after the last.
+If either finds anything at all, the transaction is rolled back and the revert runs again
+from 1 with every scan first (the domain's on this connection), and that run's plan and report
+are the ones given. A revert that goes through has found nothing either way.
 
 A dry run does 1-6, seals the rehearsal too, and rolls everything back
 (``transaction.set_rollback``), so it finds exactly what an execute would. A refusal raises
@@ -84,6 +88,10 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
+# Why a revert runs a second time (``_Drifted``), as the phase its second run starts with.
+_CHANGED = "rows changed since the move: scanning them column by column"
+_NEW_DATA = "rows written since the move found beside the replay: scanning everything first"
+
 # Conflicts that stop even a rehearsal: nothing after them can be trusted or run.
 FATAL = ("tampered", "reverted", "schema", "fingerprint-key")
 
@@ -102,7 +110,11 @@ class ReplayConflict(LedgerError):
 
 class _Drifted(Exception):
     """A replay without the drift scans found something (a compare-and-swap count short, a
-    unique key taken, a check failing): it was rolled back, to run again with the scans."""
+    unique key taken, a check failing, the domain's scans beside it): it was rolled back, to
+    run again with every scan first. The message says what, as the phase of the second run."""
+
+    def __init__(self, found: str = _CHANGED) -> None:
+        super().__init__(found)
 
 
 def _ignore(_value: object) -> None:
@@ -145,6 +157,11 @@ class Run:
     scan_drift: bool = False
     # The move's verification, started before the transaction (``ledger.apart``).
     verified: concurrent.futures.Future[VerifyReport] | None = None
+    # Whether the revert runs inside a caller's transaction: then nothing is read apart.
+    nested: bool = False
+    # The domain's scans, still running beside the replay on a connection of their own
+    # (``ledger.apart``); None once their result is in the plan.
+    pending: concurrent.futures.Future[list[Conflict]] | None = None
 
     @property
     def move_id(self) -> int:
@@ -204,15 +221,17 @@ def revert(
         ),
     )
     # Verified on a connection of its own while this one installs, locks and scans.
-    run = dataclasses.replace(run, verified=apart.start(_verify(move_id), using, "verify"))
+    nested = connections[using].in_atomic_block
+    verified = apart.start(_verify(move_id), using, "verify", inline=nested)
+    run = dataclasses.replace(run, verified=verified, nested=nested)
     try:
         _prepare_capture(run)
         try:
             report = _transaction(run)
-        except _Drifted:
-            # Rolled back, nothing changed: the revert again, every row scanned column by
-            # column first, so its plan and report name what drifted.
-            run.progress.phase("rows changed since the move: scanning them column by column")
+        except _Drifted as found:
+            # Rolled back, nothing changed: the revert again, every scan run first, so its
+            # plan and report name what was found.
+            run.progress.phase(str(found))
             report = _transaction(dataclasses.replace(run, scan_drift=True))
     except ReplayConflict as exc:
         _release_capture(using)
@@ -344,6 +363,8 @@ def _plan(run: Run) -> tuple[ReplayPlan, Run]:
     if reverted:
         return _plan_struct(run, (), (), reverted), run
     run.hooks.lock(run.header, run.policy)
+    # Under the domain's locks: its scans see what they would see here.
+    pending = _start_domain_scans(run)
     run.progress.phase("checking the ledger")
     fingerprint, schema = _fingerprint_conflicts(run), _schema_conflicts(run)
     # A schema conflict stops the scans (they read the recorded columns), unless the policy
@@ -357,17 +378,59 @@ def _plan(run: Run) -> tuple[ReplayPlan, Run]:
         secrets = [
             c for s in run.shapes.values() for c in scan.secret_conflicts(cursor, run.move_id, s)
         ]
-    domain = list(run.hooks.conflicts(run.header, run.policy))
     # Before anything is written: the verification started with the revert.
     trust = fingerprint + _tampered(run) + schema
+    domain: list[Conflict] = []
+    if run.scan_drift or trust or later or secrets or pending.done():
+        domain = _domain_conflicts(run, pending)
+    else:
+        run = dataclasses.replace(run, pending=pending)  # taken in beside the replay
     if trust or later or secrets or domain:
-        run = dataclasses.replace(run, scan_drift=True)
+        run = dataclasses.replace(run, scan_drift=True, pending=None)
     drift = _scan_drift(run) if run.scan_drift else []
     steps = {s.id: (s.seq, s.label) for s in run.header.steps}
     with run.cursor() as cursor:
         step_work, table_work = scan.work(cursor, run.move_id, steps, sorted(run.shapes))
     conflicts = trust + later + drift + secrets + domain
     return _plan_struct(run, step_work, table_work, conflicts), run
+
+
+def _start_domain_scans(run: Run) -> concurrent.futures.Future[list[Conflict]]:
+    """The domain's scans (``ReplayHooks.conflicts``), on a connection of their own where the
+    revert may go on without them: they read committed rows only, under the locks this one
+    holds, while it checks the ledger and replays. Here, at once, in a second run (it scans
+    everything first) or inside a caller's transaction."""
+    header, policy = run.header, run.policy
+
+    def scan_apart(using: str) -> list[Conflict]:
+        with transaction.atomic(using=using):  # the domain's temporary tables live in it
+            return list(run.hooks.conflicts(header, policy))
+
+    return apart.start(scan_apart, run.using, "scan", inline=run.nested or run.scan_drift)
+
+
+def _domain_conflicts(
+    run: Run, pending: concurrent.futures.Future[list[Conflict]]
+) -> list[Conflict]:
+    """The domain's scans' result; on this connection where the other one could not be had."""
+    try:
+        return pending.result()
+    except (OperationalError, InterfaceError) as exc:
+        logger.warning(
+            "the scans of move %s's revert on a connection of their own failed (%s): "
+            "scanning on the revert's",
+            run.move_id,
+            type(exc).__name__,
+        )
+    return list(run.hooks.conflicts(run.header, run.policy))
+
+
+def _new_data_found(run: Run, wait: bool) -> bool:
+    """Whether the domain's scans beside the replay found anything (``wait``: for them to
+    end). A run that found something is rolled back and run again with every scan first."""
+    if run.pending is None or not (wait or run.pending.done()):
+        return False
+    return bool(_domain_conflicts(run, run.pending))
 
 
 def _lock(run: Run) -> None:
@@ -541,6 +604,7 @@ def _plan_struct(
         domain=run.hooks.describe(run.header),
         policy=run.policy,
         drift_scanned=run.scan_drift,
+        domain_scanned=run.pending is None,
     )
 
 
@@ -629,6 +693,8 @@ def _replay(run: Run, plan: ReplayPlan) -> tuple[ReplayReport, Recording]:
         run.progress.phase("replaying")
         run.hooks.before_replay(run.header, run.policy, rec)
         found, done = _replay_steps(run, rec, plan, todo)
+        if _new_data_found(run, wait=True):
+            raise _Drifted(_NEW_DATA)
         # Derived columns are recounted inside the recording, as declared steps: every write
         # of a revert is in its record.
         run.progress.phase("recounting")
@@ -696,6 +762,8 @@ def _replay_steps(
         )
         if found and not run.scan_drift:
             raise _Drifted
+        if _new_data_found(run, wait=False):
+            raise _Drifted(_NEW_DATA)
         if found and not run.rehearse:
             raise ReplayConflict(_refusal(found), _partial_report(plan, done))
     return found, done
@@ -729,7 +797,10 @@ def _outcome(
     after_found, checks = _after(run)
     conflicts = (*found, *after_found)
     return ReplayReport(
-        plan=msgspec.structs.replace(plan, conflicts=plan.conflicts + conflicts),
+        # The domain's scans beside the replay ended before it was let go on (found nothing).
+        plan=msgspec.structs.replace(
+            plan, conflicts=plan.conflicts + conflicts, domain_scanned=True
+        ),
         executed=False,
         ok=not conflicts and all(c.ok for c in checks) and not plan.blocking(),
         restored_rows=done["U"],

@@ -46,7 +46,13 @@ class ReplayHooks:
         return {}
 
     def conflicts(self, move: MoveHeader, policy: ReplayPolicy) -> list[Conflict]:
-        """Read-only scans for rows created after the move that depend on its state."""
+        """Read-only scans for rows created after the move that depend on its state.
+
+        Called after ``lock``, and usually in a thread, on that thread's own connection, in
+        a transaction of its own (temporary tables live until it ends), while the revert
+        goes on: it must read committed rows only, write nothing but temporary tables, and
+        keep no state between calls. What it finds rolls the replay back; the revert then
+        runs again and calls it on its own connection, before replaying."""
         return []
 
     def before_replay(self, move: MoveHeader, policy: ReplayPolicy, rec: Recording) -> None:

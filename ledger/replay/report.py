@@ -45,6 +45,14 @@ def render_plan(plan: ReplayPlan, *, execute: bool) -> Lines:
 
 
 def render_conflicts(plan: ReplayPlan, conflicts: tuple[Conflict, ...]) -> Lines:
+    if not conflicts and not plan.domain_scanned:
+        yield (
+            "success",
+            "No conflicts before the replay. The scans for rows written since the move run "
+            "beside it, and drift is found by the replay itself: if either finds anything, "
+            "the replay is rolled back and everything is scanned first.",
+        )
+        return
     if not conflicts and not plan.drift_scanned:
         yield (
             "success",

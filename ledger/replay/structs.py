@@ -130,6 +130,10 @@ class ReplayPlan(msgspec.Struct, frozen=True, kw_only=True):
     # found); the replay's compare-and-swap counts find it, and the revert then runs again
     # with the scans.
     drift_scanned: bool = True
+    # False: the domain's scans for rows written since the move were still running beside the
+    # replay when the plan was made; anything they find rolls the replay back, and the revert
+    # runs again with every scan first.
+    domain_scanned: bool = True
 
     def blocking(self) -> tuple[Conflict, ...]:
         """The conflicts the policy does not resolve."""

@@ -6,12 +6,15 @@ conflicts, and the dry run."""
 from __future__ import annotations
 
 import json
+import threading
+import time
 from decimal import Decimal
 
 import pytest
 from django.db import connection, transaction
 
 import ledger
+from ledger.replay import Conflict, StepDone
 from ledger.replay.report import render_conflicts
 from tests.ledger.toyapp.models import TABLES, Book, Owner, Shelf, Tag
 
@@ -332,3 +335,136 @@ def test_a_verification_apart_that_cannot_connect_is_done_on_the_reverts_connect
     assert report.ok
     assert dump() == before
     assert "verifying it on the revert's" in caplog.text
+    assert "scanning on the revert's" in caplog.text
+
+
+class _ScansForNewData(ledger.ReplayHooks):
+    """A domain whose scans say where they ran, and may find a row written since the move.
+    Apart, they end only once the replay has started (``released``), as slow scans would."""
+
+    def __init__(self, finds: bool, lag: float = 0.0) -> None:
+        self.finds = finds
+        self.lag = lag
+        self.ran: list[tuple[str, int]] = []
+        self.released = threading.Event()
+
+    def conflicts(self, move, policy):
+        thread = threading.current_thread().name
+        if thread.startswith("ledger-scan"):
+            assert self.released.wait(30)
+            time.sleep(self.lag)
+        with connection.cursor() as cursor:  # this thread's connection
+            cursor.execute("SELECT pg_backend_pid()")
+            self.ran.append((thread, cursor.fetchone()[0]))
+        if not self.finds:
+            return []
+        return [
+            Conflict(kind="new-data", table="toyapp_book", count=1, message="a book written since")
+        ]
+
+    def phase(self, phases: list[str]):
+        def seen(name: str) -> None:
+            phases.append(name)
+            if name == "replaying":
+                self.released.set()
+
+        return seen
+
+    def step(self, label: str):
+        def seen(done: StepDone) -> None:
+            if done.label == label:
+                self.released.set()
+
+        return seen
+
+
+def _backend_pid() -> int:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        return cursor.fetchone()[0]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_domains_scans_run_beside_the_replay_on_a_connection_of_their_own(toy, monkeypatch):
+    import ledger.replay.hooks
+
+    hooks = _ScansForNewData(finds=False)
+    monkeypatch.setitem(ledger.replay.hooks._hooks, "reorganise", hooks)
+    before = dump()
+    rec = reorganise(toy)
+    plans, phases = [], []
+    report = ledger.revert(
+        rec.move_id,
+        execute=True,
+        reason="undo",
+        operator="8",
+        on_plan=plans.append,
+        on_phase=hooks.phase(phases),
+    )
+    assert report.executed
+    assert dump() == before
+    [(thread, pid)] = hooks.ran
+    assert thread.startswith("ledger-scan")
+    assert pid != _backend_pid()
+    assert phases.count("replaying") == 1
+    # The plan printed before the replay says the scans were still running; the report after
+    # it, that they ended having found nothing.
+    [plan] = plans
+    assert not plan.domain_scanned
+    assert [text for _style, text in render_conflicts(plan, ())] == [
+        "No conflicts before the replay. The scans for rows written since the move run "
+        "beside it, and drift is found by the replay itself: if either finds anything, the "
+        "replay is rolled back and everything is scanned first."
+    ]
+    assert report.plan.domain_scanned
+
+
+@pytest.mark.django_db(transaction=True)
+def test_new_data_the_scans_beside_the_replay_find_runs_the_revert_again_and_refuses(
+    toy, monkeypatch
+):
+    import ledger.replay.hooks
+
+    hooks = _ScansForNewData(finds=True)
+    monkeypatch.setitem(ledger.replay.hooks._hooks, "reorganise", hooks)
+    rec = reorganise(toy)
+    moved, phases = dump(), []
+    with pytest.raises(ledger.ReplayConflict, match=r"- a book written since"):
+        ledger.revert(
+            rec.move_id, execute=True, reason="undo", operator="8", on_phase=hooks.phase(phases)
+        )
+    assert dump() == moved
+    # The first run replayed, was rolled back, and the second refused before replaying, its
+    # scans on the revert's own connection.
+    assert phases.count("replaying") == 1
+    assert "rows written since the move found beside the replay: scanning everything first" in (
+        phases
+    )
+    (first, _), (second, pid) = hooks.ran
+    assert first.startswith("ledger-scan")
+    assert not second.startswith("ledger-")
+    assert pid == _backend_pid()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_scans_still_running_after_the_last_step_are_waited_for_before_anything_else(
+    toy, monkeypatch
+):
+    import ledger.replay.hooks
+
+    # Released as the move's first step, replayed last, ends; they end a little later.
+    hooks = _ScansForNewData(finds=True, lag=0.3)
+    monkeypatch.setitem(ledger.replay.hooks._hooks, "reorganise", hooks)
+    rec = reorganise(toy)
+    moved, phases = dump(), []
+    with pytest.raises(ledger.ReplayConflict, match=r"- a book written since"):
+        ledger.revert(
+            rec.move_id,
+            execute=True,
+            reason="undo",
+            operator="8",
+            on_phase=phases.append,
+            on_step=hooks.step("[move-books]"),
+        )
+    assert dump() == moved
+    assert "recounting" not in phases
