@@ -21,6 +21,7 @@ MEASUREMENTS = (
     ("verify", "verify_ledger --move"),
     ("export", "export_ledger --move"),
     ("revert", "revert_move --execute"),
+    ("revert_vacuumed", "revert_move --execute, moved db vacuumed"),
     ("writes_bare", "ordinary writes, ledger not installed"),
     ("writes_ledger", "ordinary writes, ledger installed"),
 )
@@ -184,10 +185,16 @@ def _figures_table(name: str, scale: dict) -> Table:
         "floor": 1.0,
         "execute": _ratio(scale, "execute", "floor"),
         "revert": _ratio(scale, "revert", "execute"),
+        "revert_vacuumed": _ratio(scale, "revert_vacuumed", "execute"),
         "writes_bare": 1.0,
         "writes_ledger": _ratio(scale, "writes_ledger", "writes_bare"),
     }
-    notes = {"execute": " (/floor)", "revert": " (/execute)", "writes_ledger": " (/not inst.)"}
+    notes = {
+        "execute": " (/floor)",
+        "revert": " (/execute)",
+        "revert_vacuumed": " (/execute)",
+        "writes_ledger": " (/not inst.)",
+    }
     for key, label in MEASUREMENTS:
         s = scale.get(key) or {}
         if not s:

@@ -105,10 +105,21 @@ def _ledger_runs(server: Server, work: str, out: dict, move_id: int, tmp: Path) 
     out.setdefault("revert_ledger_analyzed", []).append(bool(stats and stats[0][0]))
     revert = ["command", "revert_move", str(move_id), "--execute"]
     revert += ["--reason", "benchmark", "--operator", "bench"]
+    # For information, beside the target: the same revert once VACUUM ANALYZE has run on the
+    # moved database, as autovacuum will have long before a revert made months later. Right
+    # after the move, every row it rewrote still has its dead version beside the live one.
+    vacuumed = f"{work}_vacuumed"
+    server.create(vacuumed, template=work)
+    server.vacuum_analyze(vacuumed)
     try:
         out["revert"].add(probe(url, revert, timeout=out["revert_timeout"]))
+        out["revert_vacuumed"].add(
+            probe(server.url(vacuumed), revert, timeout=out["revert_timeout"])
+        )
     except ProbeFailed as exc:
         out["revert_note"] = f"failed: {exc}"[:300]
+    finally:
+        server.drop(vacuumed)
 
 
 def _move_runs(server: Server, snap: str, work: str, out: dict, i: int, tmp: Path) -> None:
@@ -141,8 +152,8 @@ def bench_scale(
     """Measure one scale; returns its summary (see bench/report.py)."""
     snap, bare, generated = prepare(server, scale)
     work = f"ami_bench_{scale}"
-    keys = ("floor", "dry_run", "execute", "verify", "export", "revert", "writes_bare",
-            "writes_ledger")  # fmt: skip
+    keys = ("floor", "dry_run", "execute", "verify", "export", "revert", "revert_vacuumed",
+            "writes_bare", "writes_ledger")  # fmt: skip
     out: dict = {k: Series() for k in keys}
     out["move_args"] = _move_args(generated)
     out["revert_timeout"] = revert_timeout
