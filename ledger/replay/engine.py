@@ -9,9 +9,9 @@ holds its locks. Inside the transaction, in this order:
    restore;
 2. under that lock, first: is the move reverted already? If so that is the one conflict and
    nothing is scanned;
-3. the domain's row locks (``ReplayHooks.lock``); under them the domain's scans
-   (``ReplayHooks.conflicts``) start on a connection of their own (``ledger.apart``); then the
-   ledger: fingerprint key, schema;
+3. the domain's row locks (``ReplayHooks.lock``); then the ledger: fingerprint key, schema;
+   then, under those locks, the domain's scans (``ReplayHooks.conflicts``) start on a
+   connection of their own (``ledger.apart``);
 4. scans: later moves, secrets; the move's verification, started before the transaction on a
    connection of its own; the domain's scans if they have ended. Where any of these found
    something, also the domain's scans' result (waited for), drift per column, re-insert
@@ -363,14 +363,15 @@ def _plan(run: Run) -> tuple[ReplayPlan, Run]:
     if reverted:
         return _plan_struct(run, (), (), reverted), run
     run.hooks.lock(run.header, run.policy)
-    # Under the domain's locks: its scans see what they would see here.
-    pending = _start_domain_scans(run)
     run.progress.phase("checking the ledger")
     fingerprint, schema = _fingerprint_conflicts(run), _schema_conflicts(run)
     # A schema conflict stops the scans (they read the recorded columns), unless the policy
     # accepts it (migrations ran, but no captured table's columns changed).
     if any(c.kind == "schema" and not _resolved(c, run.policy) for c in schema):
         return _plan_struct(run, (), (), fingerprint + _tampered(run) + schema), run
+    # Under the domain's locks, once its tables are known to have their columns: its scans see
+    # what they would see here.
+    pending = _start_domain_scans(run)
     run.progress.phase("scanning")
     with run.cursor() as cursor:
         cursor.execute(scan.TEMP_TABLES, {"move": run.move_id})

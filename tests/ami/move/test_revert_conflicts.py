@@ -190,8 +190,13 @@ def test_rows_pointing_at_a_created_project_refuse_the_revert(world, table, make
     assert Project.objects.filter(pk=created.pk).exists()
 
 
-def test_a_changed_column_of_a_touched_table_refuses(world):
+def test_a_changed_column_of_a_touched_table_refuses(world, monkeypatch):
+    from ami.move.revert import MoveReplayHooks
+
     move_id = move_to_target(world)
+    scanned = []
+    # The domain's scans read the recorded columns: a schema conflict refuses before them.
+    monkeypatch.setattr(MoveReplayHooks, "conflicts", lambda self, *a: scanned.append(1) or [])
     with connection.cursor() as cur:
         # ALTER TABLE refuses while deferred FK checks of the table are pending.
         cur.execute("SET CONSTRAINTS ALL IMMEDIATE")
@@ -206,6 +211,7 @@ def test_a_changed_column_of_a_touched_table_refuses(world):
             undo(move_id, *flags)
     assert dump() == state
     assert "[schema] BLOCKS: the columns of main_device changed" in revert_refused(move_id)
+    assert scanned == []
 
 
 def test_migrations_applied_since_refuse_unless_allowed(world):
