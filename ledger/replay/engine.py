@@ -91,6 +91,7 @@ logger = logging.getLogger(__name__)
 # Why a revert runs a second time (``_Drifted``), as the phase its second run starts with.
 _CHANGED = "rows changed since the move: scanning them column by column"
 _NEW_DATA = "rows written since the move found beside the replay: scanning everything first"
+_SCANS_LOST = "the scans beside the replay lost their connection: scanning everything first"
 
 # Conflicts that stop even a rehearsal: nothing after them can be trusted or run.
 FATAL = ("tampered", "reverted", "schema", "fingerprint-key")
@@ -426,12 +427,22 @@ def _domain_conflicts(
     return list(run.hooks.conflicts(run.header, run.policy))
 
 
-def _new_data_found(run: Run, wait: bool) -> bool:
-    """Whether the domain's scans beside the replay found anything (``wait``: for them to
-    end). A run that found something is rolled back and run again with every scan first."""
+def _beside_the_replay(run: Run, wait: bool) -> str | None:
+    """Why the run must be rolled back and run again with every scan first, from the domain's
+    scans beside the replay (``wait``: for them to end): they found something, or lost their
+    connection (they are not run here: this connection has written since the plan)."""
     if run.pending is None or not (wait or run.pending.done()):
-        return False
-    return bool(_domain_conflicts(run, run.pending))
+        return None
+    try:
+        return _NEW_DATA if run.pending.result() else None
+    except (OperationalError, InterfaceError) as exc:
+        logger.warning(
+            "the scans of move %s's revert beside its replay failed (%s): running it again, "
+            "scanning first on the revert's connection",
+            run.move_id,
+            type(exc).__name__,
+        )
+        return _SCANS_LOST
 
 
 def _lock(run: Run) -> None:
@@ -694,8 +705,8 @@ def _replay(run: Run, plan: ReplayPlan) -> tuple[ReplayReport, Recording]:
         run.progress.phase("replaying")
         run.hooks.before_replay(run.header, run.policy, rec)
         found, done = _replay_steps(run, rec, plan, todo)
-        if _new_data_found(run, wait=True):
-            raise _Drifted(_NEW_DATA)
+        if again := _beside_the_replay(run, wait=True):
+            raise _Drifted(again)
         # Derived columns are recounted inside the recording, as declared steps: every write
         # of a revert is in its record.
         run.progress.phase("recounting")
@@ -763,8 +774,8 @@ def _replay_steps(
         )
         if found and not run.scan_drift:
             raise _Drifted
-        if _new_data_found(run, wait=False):
-            raise _Drifted(_NEW_DATA)
+        if again := _beside_the_replay(run, wait=False):
+            raise _Drifted(again)
         if found and not run.rehearse:
             raise ReplayConflict(_refusal(found), _partial_report(plan, done))
     return found, done

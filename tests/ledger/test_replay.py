@@ -11,7 +11,7 @@ import time
 from decimal import Decimal
 
 import pytest
-from django.db import connection, transaction
+from django.db import OperationalError, connection, transaction
 
 import ledger
 from ledger.replay import Conflict, StepDone
@@ -342,9 +342,10 @@ class _ScansForNewData(ledger.ReplayHooks):
     """A domain whose scans say where they ran, and may find a row written since the move.
     Apart, they end only once the replay has started (``released``), as slow scans would."""
 
-    def __init__(self, finds: bool, lag: float = 0.0) -> None:
+    def __init__(self, finds: bool, lag: float = 0.0, loses: bool = False) -> None:
         self.finds = finds
         self.lag = lag
+        self.loses = loses
         self.ran: list[tuple[str, int]] = []
         self.released = threading.Event()
 
@@ -353,6 +354,8 @@ class _ScansForNewData(ledger.ReplayHooks):
         if thread.startswith("ledger-scan"):
             assert self.released.wait(30)
             time.sleep(self.lag)
+            if self.loses:
+                raise OperationalError("server closed the connection unexpectedly")
         with connection.cursor() as cursor:  # this thread's connection
             cursor.execute("SELECT pg_backend_pid()")
             self.ran.append((thread, cursor.fetchone()[0]))
@@ -468,3 +471,30 @@ def test_scans_still_running_after_the_last_step_are_waited_for_before_anything_
         )
     assert dump() == moved
     assert "recounting" not in phases
+
+
+@pytest.mark.django_db(transaction=True)
+def test_scans_beside_the_replay_that_lose_their_connection_run_the_revert_again_first(
+    toy, monkeypatch, caplog
+):
+    import ledger.replay.hooks
+
+    hooks = _ScansForNewData(finds=False, loses=True)
+    monkeypatch.setitem(ledger.replay.hooks._hooks, "reorganise", hooks)
+    before = dump()
+    rec = reorganise(toy)
+    phases: list[str] = []
+    report = ledger.revert(
+        rec.move_id, execute=True, reason="undo", operator="8", on_phase=hooks.phase(phases)
+    )
+    assert report.executed
+    assert dump() == before
+    # Never on the revert's own connection once it has written: the second run scans first.
+    assert "the scans beside the replay lost their connection: scanning everything first" in (
+        phases
+    )
+    [(thread, pid)] = hooks.ran
+    assert not thread.startswith("ledger-")
+    assert pid == _backend_pid()
+    assert phases.count("replaying") == 2  # the first run's, rolled back; the second's
+    assert "running it again, scanning first on the revert's connection" in caplog.text
