@@ -44,12 +44,11 @@ SAMPLE = 5
 # can find, and more. Only where it finds any are the keys of the tables involved loaded and
 # the check read again in full, so a revert whose projects hold no split pair never copies
 # the keys of its captures.
-Keyed = bool
 
 
 # A row the replayed move re-tagged and that holds its recorded before-project again: the
 # revert restored it exactly.
-def _restored(table: str, alias: str, keyed: Keyed) -> str:
+def _restored(table: str, alias: str, keyed: bool) -> str:
     if not keyed:
         return "FALSE"
     return (
@@ -61,7 +60,7 @@ def _restored(table: str, alias: str, keyed: Keyed) -> str:
 
 # A row the replayed move re-tagged that does not hold its recorded before-project (a drifted
 # row the revert skipped, or one changed under it).
-def _not_restored(table: str, alias: str, keyed: Keyed) -> str:
+def _not_restored(table: str, alias: str, keyed: bool) -> str:
     if not keyed:
         return "TRUE"
     return (
@@ -71,7 +70,7 @@ def _not_restored(table: str, alias: str, keyed: Keyed) -> str:
     )
 
 
-def _touched(table: str, alias: str, keyed: Keyed) -> str:
+def _touched(table: str, alias: str, keyed: bool) -> str:
     if not keyed:
         return "TRUE"
     return (
@@ -95,7 +94,7 @@ AND NOT ({restored_x} AND {restored_dep})
 GROUP BY dep.id, dep.project_id"""
 
 
-def _rows_split(keyed: Keyed) -> str:
+def _rows_split(keyed: bool) -> str:
     return (
         " UNION ALL ".join(
             _SPLIT.format(
@@ -124,7 +123,7 @@ ORDER BY 2, 1
 # Deployments of either project pointing at a resource of the other one, where the move
 # re-tagged one of them and the revert did not restore it (pointing at another project's
 # device, as the move's plan leaves it, is allowed: it was so before the move).
-def _resource_split(keyed: Keyed) -> str:
+def _resource_split(keyed: bool) -> str:
     return " UNION ALL ".join(
         f"""
 SELECT '{kind}', d.id, d.project_id, r.id, r.project_id
@@ -154,7 +153,7 @@ AND ({not_restored_j} OR {not_restored_r}
      OR (j.project_id = %(to)s AND NOT {touched_j} AND {touched_r}))"""
 
 
-def _job_links(keyed: Keyed) -> str:
+def _job_links(keyed: bool) -> str:
     return (
         " UNION ALL ".join(
             _JOB_LINK.format(
@@ -178,7 +177,7 @@ LoadKeys = Callable[[Collection[str]], object]
 
 
 def _screened(
-    query: Callable[[Keyed], str],
+    query: Callable[[bool], str],
     params: dict[str, object],
     tables: Collection[str],
     keys: LoadKeys,
