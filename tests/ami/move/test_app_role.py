@@ -5,12 +5,14 @@ application's tables (it ran their migrations) but neither is a superuser nor ow
 from __future__ import annotations
 
 import os
+import threading
 from io import StringIO
 
 import pytest
 from django.core.management import call_command
 from django.db import DatabaseError, connection
 
+import ledger.apart
 from ami.main.models import Deployment
 from tests.ami.move.commands import move_to, revert
 from tests.builders import make_project, make_user, setup_source
@@ -65,7 +67,33 @@ def as_application_role(transactional_db):
         )
 
 
-def test_move_revert_and_verify_work_as_the_application_role(as_application_role):
+@pytest.fixture
+def reads_apart(monkeypatch):
+    """Each read the revert runs on a connection of its own: its thread, who it logged in as."""
+    seen: list[tuple[str, str, bool, int]] = []
+    original = ledger.apart._on_own_connection
+
+    def spied(read, using):
+        def reading(alias):
+            from django.db import connections
+
+            with connections[alias].cursor() as cursor:
+                cursor.execute(
+                    "SELECT current_user, rolsuper, pg_backend_pid() FROM pg_roles "
+                    "WHERE rolname = current_user"
+                )
+                seen.append((threading.current_thread().name, *cursor.fetchone()))
+            return read(alias)
+
+        return original(reading, using)
+
+    monkeypatch.setattr(ledger.apart, "_on_own_connection", spied)
+    return seen
+
+
+def test_move_revert_and_verify_work_as_the_application_role(
+    as_application_role, reads_apart, caplog
+):
     with connection.cursor() as cursor:
         cursor.execute("SELECT current_user, rolsuper FROM pg_roles WHERE rolname = current_user")
         assert cursor.fetchone() == (APP, False)
@@ -75,6 +103,18 @@ def test_move_revert_and_verify_work_as_the_application_role(as_application_role
     assert Deployment.objects.get(pk=src.dep.pk).project_id == target.pk
     revert(move_id, "--execute", "--reason", "undo")
     assert Deployment.objects.get(pk=src.dep.pk).project_id == src.project.pk
+    # The revert's verification and its scans for new data ran apart, logged in as the
+    # application role too, and neither fell back to the revert's own connection.
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        own = cursor.fetchone()[0]
+    assert sorted(thread.rsplit("_", 1)[0] for thread, *_ in reads_apart) == [
+        "ledger-scan",
+        "ledger-verify",
+    ]
+    assert {(user, superuser) for _, user, superuser, _ in reads_apart} == {(APP, False)}
+    assert own not in {pid for *_, pid in reads_apart}
+    assert not [r for r in caplog.records if r.name.startswith("ledger") and r.levelno >= 30]
     out = StringIO()
     call_command("verify_ledger", stdout=out)
     assert "OK: 2 move(s)" in out.getvalue()
