@@ -30,13 +30,14 @@ class Unit:
     rows: int
     skipped: int
     last_change: int
+    groups: int  # a row appears in two change groups only where there are two
 
 
 def units(cursor: Cursor, move_id: int, tables: list[str]) -> list[Unit]:
     """Every unit of the move on ``tables``, newest first, with its rows and the rows skipped
     whole for drift (a row whose drifted cells only are left is still restored)."""
     cursor.execute(
-        "SELECT c.step_id, c.table_name, c.op, sum(c.row_count), max(c.id), "
+        "SELECT c.step_id, c.table_name, c.op, sum(c.row_count), max(c.id), count(*), "
         "(SELECT count(*) FROM ledger_change c2 CROSS JOIN LATERAL unnest(c2.pks) AS u(pk) "
         " JOIN pg_temp.ledger_replay_skip s ON s.table_name = c2.table_name AND s.pk = u.pk "
         " AND s.col = '' "
@@ -48,8 +49,8 @@ def units(cursor: Cursor, move_id: int, tables: list[str]) -> list[Unit]:
         {"move": move_id, "tables": tables},
     )
     return [
-        Unit(step_id=s, table=t, op=o, rows=r, skipped=k, last_change=m)
-        for s, t, o, r, m, k in cursor.fetchall()
+        Unit(step_id=s, table=t, op=o, rows=r, skipped=k, last_change=m, groups=g)
+        for s, t, o, r, m, g, k in cursor.fetchall()
     ]
 
 
@@ -70,7 +71,7 @@ def run_unit(cursor: LedgerCursor, move_id: int, unit: Unit, shape: TableShape) 
         params,
     )
     query = statements.restore_updates(shape, columns, skips=cursor.fetchone()[0])
-    if not _rows_repeat(cursor, params):
+    if unit.groups == 1 or not _rows_repeat(cursor, params):
         cursor.execute(query, params)
         return _rowcount(cursor)
     cursor.execute(

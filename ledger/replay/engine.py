@@ -538,7 +538,8 @@ def _tampered(run: Run) -> list[Conflict]:
 
 def _schema_conflicts(run: Run) -> list[Conflict]:
     with run.cursor() as cursor:
-        changed = [_changed_table(cursor, run, table) for table in sorted(run.shapes)]
+        live = scan.column_types(cursor, run.shapes)
+        changed = [_changed_table(run, table, live[table]) for table in sorted(run.shapes)]
         conflicts = [c for c in changed if c is not None]
         if conflicts:
             return conflicts
@@ -559,9 +560,8 @@ def _schema_conflicts(run: Run) -> list[Conflict]:
     ]
 
 
-def _changed_table(cursor: Cursor, run: Run, table: str) -> Conflict | None:
+def _changed_table(run: Run, table: str, live: dict[str, str]) -> Conflict | None:
     shape = run.shapes[table]
-    live = scan.column_types(cursor, table)
     if live == dict(shape.columns):
         return None
     changed = sorted(set(live.items()) ^ set(shape.columns.items()))

@@ -21,10 +21,13 @@ if TYPE_CHECKING:
 
 SAMPLE = 5
 
-# ``ledger_replay_keys`` holds every key the replayed move touched, one row per entry, analysed:
-# every "is this row one of the move's?" test joins it, so the planner sees its real size and
-# hashes (a correlated unnest of ledger_change went quadratic on a move of 146k single-row
-# groups, whose fresh rows had no statistics yet). Domain hooks may read it too.
+# ``ledger_replay_keys`` holds the keys the replayed move inserted and deleted, one row per
+# entry, analysed: every "is this row one the move created or deleted?" test joins it, so the
+# planner sees its real size and hashes (a correlated unnest of ledger_change went quadratic on
+# a move of 146k single-row groups, whose fresh rows had no statistics yet). The keys it
+# updated, the bulk of a move, are added only where a test needs them (``load_update_keys``):
+# later moves to compare with, or cells the replay leaves as they are. Domain hooks may read
+# it too, and call ``load_update_keys`` first for the updated rows.
 TEMP_TABLES = """
 CREATE TEMP TABLE IF NOT EXISTS ledger_replay_keys (
     table_name text NOT NULL, op text NOT NULL, pk text NOT NULL, change_id bigint NOT NULL
@@ -41,9 +44,23 @@ CREATE TEMP TABLE IF NOT EXISTS ledger_replay_skip (
 TRUNCATE pg_temp.ledger_replay_keys, pg_temp.ledger_replay_drift, pg_temp.ledger_replay_skip;
 INSERT INTO pg_temp.ledger_replay_keys
 SELECT c.table_name, c.op, u.pk, c.id FROM ledger_change c
-CROSS JOIN LATERAL unnest(c.pks) AS u(pk) WHERE c.move_id = %(move)s;
+CROSS JOIN LATERAL unnest(c.pks) AS u(pk) WHERE c.move_id = %(move)s AND c.op <> 'U';
 ANALYZE pg_temp.ledger_replay_keys;
 """
+
+# Once per transaction: a move that updated no row inserts nothing, whenever it is run.
+_UPDATE_KEYS = """
+INSERT INTO pg_temp.ledger_replay_keys
+SELECT c.table_name, c.op, u.pk, c.id FROM ledger_change c
+CROSS JOIN LATERAL unnest(c.pks) AS u(pk) WHERE c.move_id = %(move)s AND c.op = 'U'
+AND NOT EXISTS (SELECT 1 FROM pg_temp.ledger_replay_keys WHERE op = 'U');
+ANALYZE pg_temp.ledger_replay_keys;
+"""
+
+
+def load_update_keys(cursor: Cursor, move_id: int) -> None:
+    """Add the keys the move updated to ``ledger_replay_keys`` (once per transaction)."""
+    cursor.execute(_UPDATE_KEYS, {"move": move_id})
 
 
 def work(
@@ -290,6 +307,10 @@ def skips(cursor: Cursor, move_id: int, shapes: Iterable[TableShape]) -> None:
         "WHERE s.table_name = d.table_name AND s.pk = d.pk AND s.col = '') "
         "ON CONFLICT DO NOTHING"
     )
+    cursor.execute("SELECT EXISTS (SELECT 1 FROM pg_temp.ledger_replay_skip WHERE col <> '')")
+    if not cursor.fetchone()[0]:
+        return
+    load_update_keys(cursor, move_id)
     for shape in shapes:
         cursor.execute(
             "INSERT INTO pg_temp.ledger_replay_skip (table_name, pk, col) "
@@ -429,12 +450,22 @@ def secret_conflicts(cursor: Cursor, move_id: int, shape: TableShape) -> list[Co
     return conflicts
 
 
+# Moves after this one that are not reverted.
+_LATER_MOVES = (
+    "SELECT m.id FROM ledger_move m WHERE m.id > %(move)s AND m.kind = 'move' "
+    "AND NOT EXISTS (SELECT 1 FROM ledger_move r WHERE r.reverts_id = m.id)"
+)
+
+
 def later_move_conflicts(cursor: Cursor, move_id: int) -> list[Conflict]:
     """Rows of this move touched again by a later move that is not reverted."""
+    cursor.execute(f"SELECT EXISTS ({_LATER_MOVES})", {"move": move_id})
+    if not cursor.fetchone()[0]:
+        return []
+    load_update_keys(cursor, move_id)
     cursor.execute(
         "WITH mine AS (SELECT DISTINCT table_name, pk FROM pg_temp.ledger_replay_keys), "
-        "later AS (SELECT m.id FROM ledger_move m WHERE m.id > %(move)s AND m.kind = 'move' "
-        "AND NOT EXISTS (SELECT 1 FROM ledger_move r WHERE r.reverts_id = m.id)) "
+        f"later AS ({_LATER_MOVES}) "
         "SELECT l.move_id, l.table_name, count(DISTINCT u.pk), "
         "(array_agg(DISTINCT u.pk))[1:%(n)s] "
         "FROM ledger_change l CROSS JOIN LATERAL unnest(l.pks) AS u(pk) "
@@ -456,15 +487,20 @@ def later_move_conflicts(cursor: Cursor, move_id: int) -> list[Conflict]:
     ]
 
 
-def column_types(cursor: Cursor, table: str) -> dict[str, str]:
-    """The live columns of a table and their types ({} when the table is gone)."""
+def column_types(cursor: Cursor, tables: Iterable[str]) -> dict[str, dict[str, str]]:
+    """The live columns of each table and their types, in one query ({} for a table gone)."""
+    names = sorted(set(tables))
     cursor.execute(
-        "SELECT a.attname, format_type(a.atttypid, a.atttypmod) FROM pg_attribute a "
-        "WHERE a.attrelid = to_regclass(%s) AND a.attnum > 0 AND NOT a.attisdropped "
-        "ORDER BY a.attnum",
-        [table],
+        "SELECT t.name, a.attname, format_type(a.atttypid, a.atttypmod) "
+        "FROM unnest(%s::text[]) AS t(name) JOIN pg_attribute a "
+        "ON a.attrelid = to_regclass(t.name) AND a.attnum > 0 AND NOT a.attisdropped "
+        "ORDER BY t.name, a.attnum",
+        [names],
     )
-    return dict(cursor.fetchall())
+    live: dict[str, dict[str, str]] = {name: {} for name in names}
+    for table, column, type_ in cursor.fetchall():
+        live[table][column] = type_
+    return live
 
 
 def dependents(cursor: Cursor, move_id: int, table: str) -> list[Conflict]:

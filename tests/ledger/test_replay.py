@@ -218,6 +218,66 @@ def test_rows_are_compared_per_column_only_where_one_changed_twice_or_differs(to
     assert exactly == ["toyapp_shelf"]
 
 
+def _update_keys_loaded(monkeypatch) -> list[int]:
+    """The moves whose updated keys are copied into ``ledger_replay_keys``, from now on."""
+    from ledger.replay import scan
+
+    loaded: list[int] = []
+    real = scan.load_update_keys
+
+    def spy(cursor, move_id):
+        loaded.append(move_id)
+        real(cursor, move_id)
+        cursor.execute("SELECT count(*) FROM pg_temp.ledger_replay_keys WHERE op = 'U'")
+        assert cursor.fetchone()[0] > 0
+
+    monkeypatch.setattr(scan, "load_update_keys", spy)
+    return loaded
+
+
+def test_a_plain_revert_copies_only_the_keys_the_move_inserted_and_deleted(toy, monkeypatch):
+    from ledger.replay import apply
+
+    repeats: list[str] = []
+    real = apply._rows_repeat
+    monkeypatch.setattr(
+        apply,
+        "_rows_repeat",
+        lambda cursor, params: repeats.append(params["table"]) or real(cursor, params),
+    )
+    loaded = _update_keys_loaded(monkeypatch)
+    before = dump()
+    rec = reorganise(toy)
+    assert undo(rec.move_id).ok
+    assert dump() == before
+    assert loaded == []  # never the updated rows, the bulk of a move
+    # Only a unit of several change groups is searched for a row in two of them.
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT table_name, count(*) > 1 FROM ledger_change WHERE move_id = %s AND op = 'U' "
+            "GROUP BY step_id, table_name",
+            [rec.move_id],
+        )
+        units = cursor.fetchall()
+    assert sorted(repeats) == sorted(table for table, several in units if several)
+    assert len(repeats) < len(units)
+
+
+def test_a_later_move_brings_in_the_keys_the_move_updated(toy, monkeypatch):
+    loaded = _update_keys_loaded(monkeypatch)
+    rec = reorganise(toy)
+    with (
+        transaction.atomic(),
+        ledger.recording(command="reorganise", reason="again", operator="7") as later,
+        later.step("[rename]", action="update"),
+    ):
+        Owner.objects.filter(pk=toy["bob"].pk).update(name="bobby")
+    with pytest.raises(ledger.ReplayConflict, match=rf"revert_move {later.move_id}"):
+        undo(rec.move_id)
+    assert loaded
+    assert set(loaded) == {rec.move_id}
+
+
 def _drift_scans(monkeypatch) -> list[str]:
     """The tables ``find_update_drift`` is called for, from now on."""
     from ledger.replay import scan
