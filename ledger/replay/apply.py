@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ledger.dbapi import sql
-from ledger.replay import statements
+from ledger.replay import joins, statements
 from ledger.replay.shapes import TableShape
 
 if TYPE_CHECKING:
@@ -72,8 +72,9 @@ def run_unit(cursor: LedgerCursor, move_id: int, unit: Unit, shape: TableShape) 
     )
     query = statements.restore_updates(shape, columns, skips=cursor.fetchone()[0])
     if unit.groups == 1 or not _rows_repeat(cursor, params):
-        cursor.execute(query, params)
-        return _rowcount(cursor)
+        with joins.hashed_where_large(cursor, unit.table, unit.rows):
+            cursor.execute(query, params)
+            return _rowcount(cursor)
     cursor.execute(
         "SELECT id FROM ledger_change c WHERE c.move_id = %(move)s AND c.table_name = %(table)s "
         "AND c.op = 'U' AND c.step_id IS NOT DISTINCT FROM %(step)s ORDER BY id DESC",

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ledger.dbapi import sql
+from ledger.replay import joins
 from ledger.replay.scan import SAMPLE, _case_equal
 from ledger.replay.shapes import TableShape
 from ledger.replay.structs import Conflict
@@ -89,8 +90,14 @@ def _maybe_updated_rows(
         held=sql.SQL(" AND ").join(held),
         not_inserted=not_inserted,
     )
-    cursor.execute(query, {"move": move_id, "table": shape.table})
-    return bool(cursor.fetchone()[0])
+    cursor.execute(
+        "SELECT coalesce(sum(row_count), 0) FROM ledger_change WHERE move_id = %s "
+        "AND table_name = %s AND op = 'U'",
+        [move_id, shape.table],
+    )
+    with joins.hashed_where_large(cursor, shape.table, cursor.fetchone()[0]):
+        cursor.execute(query, {"move": move_id, "table": shape.table})
+        return bool(cursor.fetchone()[0])
 
 
 def _skipped_any(cursor: Cursor, table: str) -> bool:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from ledger import signing
-from tests.ledger import builders
+from tests.ledger import builders, toyworld
 
 
 @pytest.fixture
@@ -48,3 +48,9 @@ def signed(settings, keys, tmp_path):
     settings.LEDGER_SIGNING_KEY_FILE = str(keys / "ledger.pem")
     settings.LEDGER_CHECKPOINT_FILE = str(tmp_path / "checkpoint.jsonl")
     return signing.load_public_key(keys / "ledger.pub")
+
+
+@pytest.fixture
+def toy(db):
+    """The toy tables registered, with two owners, three shelves, books, tags and loans."""
+    yield from toyworld.build_toy()

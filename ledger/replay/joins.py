@@ -1,0 +1,49 @@
+"""Hash, rather than probe, where a statement reads a large part of a table by the move's keys.
+
+The replay and its checks reach a table's rows through ``unnest(pks)`` of the move's change
+groups. Postgres estimates such an unnest at ten rows whatever the array holds, so it probes
+the primary key once per key: right for a few rows, slow for a move that re-tagged most of a
+table (an index descent per key, through every version a recent move left beside each row).
+Where the keys are a quarter or more of the table, one sequential scan hashed against them
+reads it faster (at ``bci``: the replay's reads of its three large tables 30% less, the check
+that rows hold their before-values 0.21 s -> 0.10 s).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ledger.dbapi import Cursor
+
+# Keys at least this part of the table's rows (``pg_class.reltuples``): hashed.
+LARGE_PART = 0.25
+
+
+@contextlib.contextmanager
+def hashed_where_large(cursor: Cursor, table: str, rows: int) -> Iterator[bool]:
+    """Within the block, no nested loop where ``rows`` keys are a large part of ``table``.
+
+    Yields whether it applies. Nested loops are turned off (and JIT with them: disabled paths
+    cost enough to pass its threshold, and compiling costs more than it saves), then set back
+    as found once the block ends. A block that raises leaves them to the rollback that
+    follows (the transaction can run nothing more), as ``set_config(..., true)`` does.
+    """
+    cursor.execute("SELECT reltuples FROM pg_class WHERE oid = to_regclass(%s)", [table])
+    found = cursor.fetchone()
+    # reltuples is -1 until the table is first analysed: nothing known, nothing changed.
+    if found is None or found[0] <= 0 or rows < LARGE_PART * found[0]:
+        yield False
+        return
+    cursor.execute(
+        "SELECT current_setting('enable_nestloop'), current_setting('jit'), "
+        "set_config('enable_nestloop', 'off', true), set_config('jit', 'off', true)"
+    )
+    nestloop, jit, _, _ = cursor.fetchone()
+    yield True
+    cursor.execute(
+        "SELECT set_config('enable_nestloop', %s, true), set_config('jit', %s, true)",
+        [nestloop, jit],
+    )
