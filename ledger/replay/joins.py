@@ -20,6 +20,8 @@ if TYPE_CHECKING:
 
 # Keys at least this part of the table's rows (``pg_class.reltuples``): hashed.
 LARGE_PART = 0.25
+# Fewer keys than this are probed whatever the table (the size is not even looked up).
+FEW = 1000
 
 
 @contextlib.contextmanager
@@ -31,6 +33,9 @@ def hashed_where_large(cursor: Cursor, table: str, rows: int) -> Iterator[bool]:
     as found once the block ends. A block that raises leaves them to the rollback that
     follows (the transaction can run nothing more), as ``set_config(..., true)`` does.
     """
+    if rows < FEW:
+        yield False
+        return
     cursor.execute("SELECT reltuples FROM pg_class WHERE oid = to_regclass(%s)", [table])
     found = cursor.fetchone()
     # reltuples is -1 until the table is first analysed: nothing known, nothing changed.

@@ -5,9 +5,16 @@ from __future__ import annotations
 
 import pytest
 from django.db import DataError, connection, transaction
+from django.test.utils import CaptureQueriesContext
 
 from ledger.replay import joins
 from tests.ledger.toyworld import dump, reorganise, undo
+
+
+@pytest.fixture
+def tiny_tables_count(monkeypatch):
+    """The toy tables hold a few rows: let a few be a large part of them."""
+    monkeypatch.setattr(joins, "FEW", 1)
 
 
 def _settings() -> tuple[str, str]:
@@ -23,7 +30,7 @@ def _analysed_rows(table: str) -> int:
         return cursor.fetchone()[0]
 
 
-def test_a_large_part_of_a_table_is_hashed_and_the_settings_set_back(toy):
+def test_a_large_part_of_a_table_is_hashed_and_the_settings_set_back(toy, tiny_tables_count):
     rows = _analysed_rows("toyapp_book")
     assert rows > 0
     before = _settings()
@@ -37,7 +44,7 @@ def test_a_large_part_of_a_table_is_hashed_and_the_settings_set_back(toy):
 
 
 @pytest.mark.parametrize("part", [0.0, 0.2])
-def test_a_small_part_of_a_table_changes_nothing(toy, part):
+def test_a_small_part_of_a_table_changes_nothing(toy, tiny_tables_count, part):
     rows = _analysed_rows("toyapp_book")
     before = _settings()
     with (
@@ -57,7 +64,9 @@ def test_a_table_never_analysed_changes_nothing(db):
             assert _settings() == before
 
 
-def test_an_error_in_the_block_is_the_one_raised_and_its_rollback_sets_them_back(toy):
+def test_an_error_in_the_block_is_the_one_raised_and_its_rollback_sets_them_back(
+    toy, tiny_tables_count
+):
     rows = _analysed_rows("toyapp_book")
     before = _settings()
     with pytest.raises(DataError, match="division by zero"), transaction.atomic():  # noqa: SIM117
@@ -69,7 +78,21 @@ def test_an_error_in_the_block_is_the_one_raised_and_its_rollback_sets_them_back
     assert _settings() == before
 
 
-def test_a_revert_of_most_of_a_table_hashes_it_and_restores_every_row(toy, monkeypatch):
+def test_a_few_rows_are_probed_without_looking_the_table_up(toy):
+    rows = _analysed_rows("toyapp_book")
+    assert 0 < rows < joins.FEW
+    with (
+        CaptureQueriesContext(connection) as queries,
+        connection.cursor() as cursor,
+        joins.hashed_where_large(cursor, "toyapp_book", rows) as on,
+    ):
+        assert not on
+    assert len(queries) == 0
+
+
+def test_a_revert_of_most_of_a_table_hashes_it_and_restores_every_row(
+    toy, tiny_tables_count, monkeypatch
+):
     applied: list[tuple[str, bool]] = []
     real = joins.hashed_where_large
 
