@@ -827,11 +827,13 @@ def _after(run: Run) -> tuple[list[Conflict], list[CheckOutcome]]:
     """Dependents of deleted rows, rows not restored, the domain's checks."""
     with run.cursor() as cursor:
         cursor.execute(
-            "SELECT table_name, array_agg(DISTINCT op) FROM ledger_change WHERE move_id = %s "
-            "AND table_name = ANY(%s) GROUP BY table_name",
+            "SELECT table_name, op, sum(row_count) FROM ledger_change WHERE move_id = %s "
+            "AND table_name = ANY(%s) GROUP BY table_name, op",
             [run.move_id, sorted(run.shapes)],
         )
-        ops = {t: set(o) for t, o in cursor.fetchall()}
+        ops: dict[str, dict[str, int]] = {}
+        for table, op, rows in cursor.fetchall():
+            ops.setdefault(table, {})[op] = rows
         dependents = [
             c
             for table in sorted(t for t, o in ops.items() if "I" in o)

@@ -40,7 +40,12 @@ def _fetch(
 
 
 def _maybe_updated_rows(
-    cursor: Cursor, move_id: int, shape: TableShape, columns: list[str], inserted: bool
+    cursor: Cursor,
+    move_id: int,
+    shape: TableShape,
+    columns: list[str],
+    inserted: bool,
+    rows: int,
 ) -> bool:
     """Whether any row an update of the move touched may differ from its before-values: each
     update group's rows compared with its own before-values, one typed comparison per row,
@@ -90,12 +95,7 @@ def _maybe_updated_rows(
         held=sql.SQL(" AND ").join(held),
         not_inserted=not_inserted,
     )
-    cursor.execute(
-        "SELECT coalesce(sum(row_count), 0) FROM ledger_change WHERE move_id = %s "
-        "AND table_name = %s AND op = 'U'",
-        [move_id, shape.table],
-    )
-    with joins.hashed_where_large(cursor, shape.table, cursor.fetchone()[0]):
+    with joins.hashed_where_large(cursor, shape.table, rows):
         cursor.execute(query, {"move": move_id, "table": shape.table})
         return bool(cursor.fetchone()[0])
 
@@ -108,13 +108,18 @@ def _skipped_any(cursor: Cursor, table: str) -> bool:
 
 
 def _updated_rows(
-    cursor: Cursor, move_id: int, shape: TableShape, updated: set[str], inserted: bool
+    cursor: Cursor,
+    move_id: int,
+    shape: TableShape,
+    updated: set[str],
+    inserted: bool,
+    rows: int,
 ) -> tuple[int, tuple[str, ...]]:
     """Updated rows whose columns differ from the value before the move's first change:
     read exactly only where the screen (``_maybe_updated_rows``) finds any."""
     columns = [c for c in shape.compared() if c in updated]
     if not _skipped_any(cursor, shape.table) and not _maybe_updated_rows(
-        cursor, move_id, shape, columns, inserted
+        cursor, move_id, shape, columns, inserted, rows
     ):
         return 0, ()
     return _updated_rows_exactly(cursor, move_id, shape)
@@ -195,9 +200,13 @@ def not_restored(
     move_id: int,
     shapes: dict[str, TableShape],
     updated: dict[str, set[str]],
-    ops: dict[str, set[str]],
+    ops: dict[str, dict[str, int]],
 ) -> list[Conflict]:
-    """Every row the move touched that does not hold its before-values after the replay."""
+    """Every row the move touched that does not hold its before-values after the replay.
+
+    Args:
+        ops: per table, the rows the move changed per operation ("U", "I", "D").
+    """
     conflicts = []
     for table, shape in sorted(shapes.items()):
         found = []
@@ -206,7 +215,12 @@ def not_restored(
                 (
                     "updated",
                     _updated_rows(
-                        cursor, move_id, shape, updated.get(table, set()), "I" in ops[table]
+                        cursor,
+                        move_id,
+                        shape,
+                        updated.get(table, set()),
+                        "I" in ops[table],
+                        ops[table]["U"],
                     ),
                 )
             )
