@@ -26,7 +26,7 @@ import pghistory
 from django.db import DatabaseError, InterfaceError, connections, transaction
 
 from ledger import capture_state, checkpoint, config, fingerprints, install, seal
-from ledger.capture import STAGING_TABLE
+from ledger.capture import create_staging_table
 from ledger.dbapi import in_failed_transaction
 from ledger.digest import decode, encode
 from ledger.errors import (
@@ -481,7 +481,7 @@ def _open(
         fingerprint_key = fingerprints.activate(cursor, required=secrets)
         install.lock_tables(cursor, captures)
         state = capture_state.read_state(cursor, captures)
-        cursor.execute(STAGING_TABLE)
+        create_staging_table(cursor)
         # Sealing reads it as the ledger's owner (ledger_seal_write); no other session can
         # see a temporary table, whatever its grants.
         cursor.execute("GRANT SELECT ON pg_temp.ledger_staging TO PUBLIC")
