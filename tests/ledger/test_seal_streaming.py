@@ -9,8 +9,9 @@ import ledger
 from ledger import seal
 
 
-@pytest.mark.parametrize("slice_keys", [3, 1_000_000])
-def test_large_groups_hash_the_same_sliced_or_whole(seeded, monkeypatch, slice_keys):
+@pytest.mark.parametrize(("inline_keys", "slice_keys"), [(3, 2), (3, 4), (1_000_000, 1_000_000)])
+def test_large_groups_hash_the_same_sliced_or_whole(seeded, monkeypatch, inline_keys, slice_keys):
+    monkeypatch.setattr(seal, "_INLINE_KEYS", inline_keys)
     monkeypatch.setattr(seal, "_SLICE_KEYS", slice_keys)
     with connection.cursor() as cur:
         cur.execute("UPDATE ledger_t_child SET name = 'before'")
