@@ -114,6 +114,13 @@ CREATE TEMP TABLE IF NOT EXISTS ledger_staging (
 _LZ4 = "SELECT 'lz4' = ANY(enumvals) FROM pg_settings WHERE name = 'default_toast_compression'"
 
 
+def server_has_lz4(cursor: Cursor) -> bool:
+    """Whether the server can compress values with lz4 (PostgreSQL 14 or later, built with it)."""
+    cursor.execute(_LZ4)
+    row = cursor.fetchone()
+    return bool(row and row[0])
+
+
 def create_staging_table(cursor: Cursor) -> None:
     """Create the recording's staging table (dropped at commit).
 
@@ -123,9 +130,7 @@ def create_staging_table(cursor: Cursor) -> None:
     room. Sealing copies them into ``ledger_change`` as they are (a compressed value is not
     compressed again).
     """
-    cursor.execute(_LZ4)
-    row = cursor.fetchone()
-    lz4 = bool(row and row[0])
+    lz4 = server_has_lz4(cursor)
     cursor.execute(STAGING_TABLE.format(compression="COMPRESSION lz4" if lz4 else ""))
 
 

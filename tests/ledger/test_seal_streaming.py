@@ -9,10 +9,16 @@ import ledger
 from ledger import seal
 
 
-@pytest.mark.parametrize(("inline_keys", "slice_keys"), [(3, 2), (3, 4), (1_000_000, 1_000_000)])
-def test_large_groups_hash_the_same_sliced_or_whole(seeded, monkeypatch, inline_keys, slice_keys):
+@pytest.mark.parametrize(
+    ("inline_keys", "slice_keys", "hash_keys"),
+    [(3, 2, 1 << 14), (3, 4, 3), (1_000_000, 1_000_000, 1 << 14)],
+)
+def test_large_groups_hash_the_same_sliced_or_whole(
+    seeded, monkeypatch, inline_keys, slice_keys, hash_keys
+):
     monkeypatch.setattr(seal, "_INLINE_KEYS", inline_keys)
     monkeypatch.setattr(seal, "_SLICE_KEYS", slice_keys)
+    monkeypatch.setattr(seal, "_HASH_KEYS", hash_keys)
     with connection.cursor() as cur:
         cur.execute("UPDATE ledger_t_child SET name = 'before'")
     with (
