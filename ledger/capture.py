@@ -125,7 +125,7 @@ def create_staging_table(cursor: Cursor) -> None:
     """Create the recording's staging table (dropped at commit).
 
     A group's keys are compressed with lz4 where the server has it (PostgreSQL 14 or later,
-    built with lz4): a million keys compress in about 15 ms instead of 140 ms (pglz), inside
+    built with lz4): a million keys compress in about 20 ms instead of 140 ms (pglz), inside
     the capture statement, and read back in less than half the time; they take 25% more
     room. Sealing copies them into ``ledger_change`` as they are (a compressed value is not
     compressed again).
