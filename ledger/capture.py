@@ -26,6 +26,8 @@ from ledger.errors import RegistryError
 from ledger.registry import TableSpec
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     from ledger.dbapi import Cursor
 
 # The GUC that switches capture on for one transaction; its value names the recording.
@@ -418,6 +420,24 @@ ORDER BY x.name, a.attnum
 """
 
 
+def live_columns(cursor: Cursor, tables: Iterable[str]) -> dict[str, tuple[Column, ...] | None]:
+    """The live columns of each table, in one query (None for a table that does not exist)."""
+    cursor.execute(_ALL_COLUMNS, [sorted(set(tables))])
+    gone: set[str] = set()
+    found: dict[str, list[Column]] = {}
+    for table, exists, name, type_, base, deterministic in cursor.fetchall():
+        if not exists:
+            gone.add(table)
+            continue
+        columns = found.setdefault(table, [])
+        if name is not None:  # a table without columns has one row, with no column
+            columns.append(Column(name, type_, base, base in _EXACT_TYPES and deterministic))
+    return {
+        **{table: tuple(columns) for table, columns in found.items()},
+        **dict.fromkeys(gone),
+    }
+
+
 def read_all_columns(
     cursor: Cursor, specs: tuple[TableSpec, ...]
 ) -> dict[str, tuple[Column, ...]]:
@@ -426,17 +446,14 @@ def read_all_columns(
     Raises:
         RegistryError: a table, its primary key or a secret column does not exist.
     """
-    cursor.execute(_ALL_COLUMNS, [[spec.table for spec in specs]])
-    found: dict[str, list[Column]] = {}
-    for table, exists, name, type_, base, deterministic in cursor.fetchall():
-        if not exists:
+    found: dict[str, tuple[Column, ...]] = {}
+    for table, columns in live_columns(cursor, [spec.table for spec in specs]).items():
+        if columns is None:
             raise RegistryError(
                 f"registered table {table} does not exist: run its migrations or "
                 "unregister it before recording"
             )
-        found.setdefault(table, []).append(
-            Column(name, type_, base, base in _EXACT_TYPES and deterministic)
-        )
+        found[table] = columns
     for spec in specs:
         names = {c.name for c in found[spec.table]}
         for wanted in (spec.pk, *spec.secret_columns):
@@ -445,7 +462,7 @@ def read_all_columns(
                     f"{spec.table} has no column {wanted!r}: fix "
                     f"register_table({spec.table!r}, ...)"
                 )
-    return {table: tuple(columns) for table, columns in found.items()}
+    return found
 
 
 # Rendering composes a few kB of SQL per table: done once per table and column set.

@@ -36,7 +36,9 @@ def hashed_where_large(cursor: Cursor, table: str, rows: int) -> Iterator[bool]:
     if rows < FEW:
         yield False
         return
-    cursor.execute("SELECT reltuples FROM pg_class WHERE oid = to_regclass(%s)", [table])
+    cursor.execute(
+        "SELECT reltuples FROM pg_class WHERE oid = to_regclass(quote_ident(%s))", [table]
+    )
     found = cursor.fetchone()
     # reltuples is -1 until the table is first analysed: nothing known, nothing changed.
     if found is None or found[0] <= 0 or rows < LARGE_PART * found[0]:

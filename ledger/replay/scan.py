@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
+from ledger.capture import live_columns
 from ledger.dbapi import sql
 from ledger.replay.shapes import TableShape
 from ledger.replay.structs import Conflict, StepWork, TableWork
@@ -488,19 +489,12 @@ def later_move_conflicts(cursor: Cursor, move_id: int) -> list[Conflict]:
 
 
 def column_types(cursor: Cursor, tables: Iterable[str]) -> dict[str, dict[str, str]]:
-    """The live columns of each table and their types, in one query ({} for a table gone)."""
-    names = sorted(set(tables))
-    cursor.execute(
-        "SELECT t.name, a.attname, format_type(a.atttypid, a.atttypmod) "
-        "FROM unnest(%s::text[]) AS t(name) JOIN pg_attribute a "
-        "ON a.attrelid = to_regclass(t.name) AND a.attnum > 0 AND NOT a.attisdropped "
-        "ORDER BY t.name, a.attnum",
-        [names],
-    )
-    live: dict[str, dict[str, str]] = {name: {} for name in names}
-    for table, column, type_ in cursor.fetchall():
-        live[table][column] = type_
-    return live
+    """The live columns of each table and their types, in one query ({} for a table gone):
+    read as the capture reads them (``ledger.capture.live_columns``)."""
+    return {
+        table: {c.name: c.type for c in columns or ()}
+        for table, columns in live_columns(cursor, tables).items()
+    }
 
 
 def dependents(cursor: Cursor, move_id: int, table: str) -> list[Conflict]:

@@ -14,6 +14,7 @@ from django.db import OperationalError, connection, transaction
 import ledger
 from ledger.replay import Conflict, StepDone
 from ledger.replay.report import render_conflicts
+from ledger.replay.scan import column_types
 from tests.ledger.toyapp.models import TABLES, Book, Owner, Shelf
 from tests.ledger.toyworld import dump, reorganise, undo
 
@@ -486,3 +487,10 @@ def test_scans_beside_the_replay_that_lose_their_connection_run_the_revert_again
     assert pid == _backend_pid()
     assert phases.count("replaying") == 2  # the first run's, rolled back; the second's
     assert "running it again, scanning first on the revert's connection" in caplog.text
+
+
+def test_the_schema_check_reads_tables_as_the_capture_names_them(db):
+    with connection.cursor() as cursor:
+        cursor.execute('CREATE TABLE "Ledger_T_Mixed" (id bigint PRIMARY KEY, "Name" text)')
+        live = column_types(cursor, ["Ledger_T_Mixed", "ledger_t_gone"])
+    assert live == {"Ledger_T_Mixed": {"id": "bigint", "Name": "text"}, "ledger_t_gone": {}}
