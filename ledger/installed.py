@@ -149,7 +149,7 @@ def _compare_triggers(cursor: Any) -> list[Difference]:
     cursor.execute(
         "SELECT c.relname, t.tgname, t.tgtype, t.tgfoid::regproc::text, t.tgenabled <> 'D' "
         "FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid "
-        "WHERE c.oid = ANY(ARRAY(SELECT to_regclass(x) FROM unnest(%s::text[]) AS x)) "
+        "WHERE c.oid = ANY(ARRAY(SELECT to_regclass(quote_ident(x)) FROM unnest(%s::text[]) x)) "
         "AND t.tgname = ANY(%s)",
         [sorted({t.table for t in expected}), sorted({t.name for t in expected})],
     )

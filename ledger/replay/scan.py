@@ -252,7 +252,7 @@ _UNIQUE_KEYS = """
 SELECT c.relname, ARRAY(SELECT a.attname FROM unnest(i.indkey) WITH ORDINALITY AS k(attnum, n)
     JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum ORDER BY k.n)
 FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
-WHERE i.indrelid = to_regclass(%s) AND i.indisunique AND NOT i.indisprimary
+WHERE i.indrelid = to_regclass(quote_ident(%s)) AND i.indisunique AND NOT i.indisprimary
 AND i.indexprs IS NULL AND i.indpred IS NULL ORDER BY c.relname
 """
 
@@ -505,7 +505,7 @@ def dependents(cursor: Cursor, move_id: int, table: str) -> list[Conflict]:
         "AND pa.attnum = i.indkey[0] WHERE i.indrelid = con.conrelid AND i.indisprimary) "
         "FROM pg_constraint con JOIN pg_attribute a ON a.attrelid = con.conrelid "
         "AND a.attnum = con.conkey[1] "
-        "WHERE con.contype = 'f' AND con.confrelid = to_regclass(%s) "
+        "WHERE con.contype = 'f' AND con.confrelid = to_regclass(quote_ident(%s)) "
         "AND cardinality(con.conkey) = 1 ORDER BY 1, 2",
         [table],
     )

@@ -494,3 +494,24 @@ def test_the_schema_check_reads_tables_as_the_capture_names_them(db):
         cursor.execute('CREATE TABLE "Ledger_T_Mixed" (id bigint PRIMARY KEY, "Name" text)')
         live = column_types(cursor, ["Ledger_T_Mixed", "ledger_t_gone"])
     assert live == {"Ledger_T_Mixed": {"id": "bigint", "Name": "text"}, "ledger_t_gone": {}}
+
+
+def test_the_replays_key_and_reference_lookups_find_a_mixed_case_table(db):
+    from ledger.replay.scan import TEMP_TABLES, dependents, unique_keys
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            'CREATE TABLE "Ledger_T_Parent" (id bigint PRIMARY KEY, "Code" text UNIQUE);'
+            'CREATE TABLE "Ledger_T_Child" (id bigint PRIMARY KEY, '
+            '"Parent_id" bigint REFERENCES "Ledger_T_Parent");'
+            "INSERT INTO \"Ledger_T_Parent\" VALUES (7, 'a');"
+            'INSERT INTO "Ledger_T_Child" VALUES (1, 7), (2, 7);'
+        )
+        cursor.execute(TEMP_TABLES, {"move": -1})
+        cursor.execute(
+            "INSERT INTO pg_temp.ledger_replay_keys VALUES ('Ledger_T_Parent', 'I', '7', 1)"
+        )
+        assert unique_keys(cursor, "Ledger_T_Parent") == [("Ledger_T_Parent_Code_key", ["Code"])]
+        [conflict] = dependents(cursor, -1, "Ledger_T_Parent")
+    assert (conflict.kind, conflict.table, conflict.count) == ("dependent", '"Ledger_T_Child"', 2)
+    assert conflict.sample == ("1", "2")
