@@ -119,3 +119,21 @@ def _taxa_or_descendants_q(taxon_ids: list[int], prefix: str) -> Q:
     for pk in taxon_ids:
         q |= Q(**{f"{prefix}determination__parents_json__contains": [{"id": pk}]})
     return q
+
+
+# A project's default filters as comparable values: two projects with equal rows here count
+# every occurrence alike.
+_FILTERS_OF = f"""
+SELECT p.id, p.default_filters_score_threshold,
+    ARRAY(SELECT x.taxon_id FROM {INCLUDE_TAXA_TABLE} x WHERE x.project_id = p.id ORDER BY 1),
+    ARRAY(SELECT x.taxon_id FROM {EXCLUDE_TAXA_TABLE} x WHERE x.project_id = p.id ORDER BY 1)
+FROM main_project p WHERE p.id = ANY(%s)
+"""
+
+
+def default_filters(project_ids: list[int]) -> dict[int, tuple[object, ...]]:
+    """Per project: its score threshold and its included and excluded taxa. Two projects with
+    equal tuples count every occurrence alike."""
+    with connection.cursor() as cursor:
+        cursor.execute(_FILTERS_OF, [project_ids])
+        return {pk: (score, list(inc), list(exc)) for pk, score, inc, exc in cursor.fetchall()}

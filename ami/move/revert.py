@@ -17,6 +17,7 @@ from typing import Any
 from django.db import connection
 
 import ledger
+from ami.main.filters import default_filters
 from ami.move.counts import COUNTED, DIRECT, INDIRECT_TABLES, deployment_counts
 from ami.move.dependencies import later_move_dependencies, missing_after_revert
 from ami.move.errors import MoveBusy
@@ -162,6 +163,7 @@ class MoveReplayHooks(ReplayHooks):
         self._before: dict[int, dict[str, int]] = {}
         self._counted: tuple[str, ...] = COUNTED
         self._rec: ledger.Recording | None = None
+        self._counted_under: tuple[object, ...] | None = None
         self._bookkeeping: dict[str, frozenset[str]] | None = None
 
     # A property: read from the models on first use, once the apps are loaded.
@@ -247,6 +249,8 @@ class MoveReplayHooks(ReplayHooks):
             if kind not in INDIRECT_TABLES or INDIRECT_TABLES[kind] in written
         )
         self._rec = rec
+        # The filters the moved deployments were last counted under: their project's, now.
+        self._counted_under = default_filters([way.to_project]).get(way.to_project)
         per_dep, _, _ = deployment_counts(
             list(way.deployment_ids), way.from_project, None, kinds=self._counted
         )
@@ -274,11 +278,15 @@ class MoveReplayHooks(ReplayHooks):
     def refresh(self, move: MoveHeader, policy: ReplayPolicy, rec: ledger.Recording) -> None:
         from ami.main.cached_fields import refresh_cached_fields
 
-        # Recount what the move recounted: the moved deployments, and the other deployments of
-        # a project whose default filters the replay restores (the target of a move; the
-        # target again, not the source, when a revert is replayed). Not every deployment of
-        # both projects: a created project's Default Station was never counted by the move.
-        recount = _recounted_deployments(move, direction(move))
+        # Recount what the revert changes: the other deployments of a project whose default
+        # filters the replay restores (the target of a move; the target again, not the source,
+        # when a revert is replayed), and the moved deployments where the replay put back
+        # counts the move recorded (stale if data changed since) or where they were counted
+        # under filters other than those they end under. Not every deployment of both
+        # projects: a created project's Default Station was never counted by the move.
+        way = direction(move)
+        ends_under = default_filters([way.from_project]).get(way.from_project)
+        recount = _recounted_deployments(move, way, ends_under != self._counted_under)
         with rec.step("[refresh-cached-fields]", expected_rows=None, action="recount"):
             refresh_cached_fields(recount)
         # A recount stamps calculated_fields_updated_at with now(): where it ends with the
@@ -424,9 +432,9 @@ def _new_data(
 
 
 # Deployments of the projects whose settings the move updated (not of a project it only
-# created or deleted), plus the moved deployments.
+# created or deleted), plus the moved deployments where ``moved``.
 _RECOUNTED = """
-SELECT d.id FROM main_deployment d WHERE d.id = ANY(%(d)s) OR d.project_id IN (
+SELECT d.id FROM main_deployment d WHERE (d.id = ANY(%(d)s) AND %(moved)s) OR d.project_id IN (
     SELECT u.pk::bigint FROM ledger_change c CROSS JOIN LATERAL unnest(c.pks) AS u(pk)
     WHERE c.move_id = %(move)s AND c.table_name = 'main_project' AND c.op = 'U'
     UNION SELECT (coalesce(c.after, c.before) ->> 'project_id')::bigint FROM ledger_change c
@@ -459,8 +467,27 @@ AND (NOT r.before ? 'end' OR e."end" IS NOT DISTINCT FROM (r.b)."end")
 """
 
 
-def _recounted_deployments(move: MoveHeader, way: Direction) -> list[int]:
-    rows = _query(_RECOUNTED, {"d": list(way.deployment_ids), "move": move.id})
+# Whether the move wrote any cached count: the replay then puts back counts taken before the
+# move, which later work may have made stale.
+_WROTE_COUNTS = """
+SELECT EXISTS (SELECT 1 FROM ledger_change c WHERE c.move_id = %(move)s AND c.op = 'U'
+    AND c.table_name = ANY(%(tables)s) AND c.before ?| %(columns)s)
+"""
+
+
+def _recounted_deployments(move: MoveHeader, way: Direction, filters_change: bool) -> list[int]:
+    """The deployments the revert recounts: those of a project whose default filters the replay
+    puts back, and the moved ones where the move wrote their counts or ``filters_change``."""
+    [(wrote,)] = _query(
+        _WROTE_COUNTS,
+        {
+            "move": move.id,
+            "tables": sorted(DERIVED),
+            "columns": sorted(set().union(*DERIVED.values()) - {"calculated_fields_updated_at"}),
+        },
+    )
+    moved = wrote or filters_change
+    rows = _query(_RECOUNTED, {"d": list(way.deployment_ids), "move": move.id, "moved": moved})
     return [pk for (pk,) in rows]
 
 

@@ -35,7 +35,7 @@ from tests.builders import add_deployment, make_collection, make_project, make_u
 pytestmark = pytest.mark.django_db
 
 
-def move_to_target(world: SimpleNamespace) -> int:
+def move_to_target(world: SimpleNamespace, *extra: str) -> int:
     return move(
         "--source-project",
         str(world.src.project.pk),
@@ -45,6 +45,7 @@ def move_to_target(world: SimpleNamespace) -> int:
         str(world.src.dep.pk),
         "--reason",
         "test",
+        *extra,
     )
 
 
@@ -464,15 +465,45 @@ def test_revert_of_a_revert_recounts_the_targets_own_stations(world):
     assert dump() == after_move
 
 
-def test_a_revert_recounts_the_moved_stations_under_what_changed_since(world):
-    # Months later a reviewer raised one moved occurrence's score above the source's
-    # threshold: the counts the move recorded as before-values are stale by then, and the
-    # revert must leave counts a fresh recount agrees with.
+def test_a_revert_recounts_the_moved_stations_whose_recorded_counts_it_puts_back(world):
+    # The move recounted the moved station under the target's own filters (the source's 0.95
+    # hid every occurrence, the target's hides none) and recorded the source's counts as
+    # before-values. Months later the source adopted the target's threshold: the stations go
+    # back under the filters they were counted under, but the counts the replay puts back are
+    # stale, and the revert must leave counts a fresh recount agrees with.
+    threshold = Project.objects.get(pk=world.target.pk).default_filters_score_threshold
     Project.objects.filter(pk=world.src.project.pk).update(default_filters_score_threshold=0.95)
     refresh_project_cached_fields([world.src.project.pk])
     assert Deployment.objects.get(pk=world.src.dep.pk).occurrences_count == 0
-    move_id = move_to_target(world)
-    Occurrence.objects.filter(pk=world.src.occurrences[0].pk).update(determination_score=0.99)
+    move_id = move_to_target(world, "--keep-target-settings")
+    assert Deployment.objects.get(pk=world.src.dep.pk).occurrences_count == 4
+    Project.objects.filter(pk=world.src.project.pk).update(
+        default_filters_score_threshold=threshold
+    )
     undo(move_id)
-    assert Deployment.objects.get(pk=world.src.dep.pk).occurrences_count == 1
+    assert Deployment.objects.get(pk=world.src.dep.pk).occurrences_count == 4
     assert refresh_cached_fields(Deployment.objects.values_list("pk", flat=True)) == 0
+
+
+def test_a_revert_recounts_the_moved_stations_when_the_sources_filters_changed_since(world):
+    # Same filters at the move (nothing recounted); then the source raised its threshold: the
+    # stations go back under filters other than those they were counted under.
+    move_id = move_to_target(world)
+    Project.objects.filter(pk=world.src.project.pk).update(default_filters_score_threshold=0.95)
+    assert Deployment.objects.get(pk=world.src.dep.pk).occurrences_count == 4
+    undo(move_id)
+    assert Deployment.objects.get(pk=world.src.dep.pk).occurrences_count == 0
+    assert refresh_cached_fields([world.src.dep.pk]) == 0
+
+
+def test_a_revert_writes_no_count_the_move_did_not_and_no_filter_change_asks_for(world):
+    # DECISION: as the move, the revert recounts only what it changes. Counts a write made
+    # stale after the move without recounting (Antenna refreshes them on its own schedule)
+    # stay as stale in the source as they were in the target: the revert is not a refresh.
+    move_id = move_to_target(world)
+    Occurrence.objects.filter(pk=world.src.occurrences[0].pk).update(determination_score=0.01)
+    Project.objects.filter(pk=world.src.project.pk).update(default_filters_score_threshold=0.5)
+    Project.objects.filter(pk=world.target.pk).update(default_filters_score_threshold=0.5)
+    undo(move_id)
+    assert Deployment.objects.get(pk=world.src.dep.pk).occurrences_count == 4
+    assert refresh_cached_fields([world.src.dep.pk]) > 0
