@@ -467,25 +467,30 @@ AND (NOT r.before ? 'end' OR e."end" IS NOT DISTINCT FROM (r.b)."end")
 """
 
 
-# Whether the move wrote any cached count: the replay then puts back counts taken before the
-# move, which later work may have made stale.
-_WROTE_COUNTS = """
-SELECT EXISTS (SELECT 1 FROM ledger_change c WHERE c.move_id = %(move)s AND c.op = 'U'
-    AND c.table_name = ANY(%(tables)s) AND c.before ?| %(columns)s)
+# Whether the move wrote a cached count of a moved deployment, of its events or of its
+# captures: the replay then puts back counts taken before the move, which later work may have
+# made stale. (Counts the move wrote on the target's other deployments are not theirs.)
+_WROTE_COUNTS_OF = """
+EXISTS (SELECT 1 FROM ledger_change c CROSS JOIN LATERAL unnest(c.pks) AS u(pk)
+    JOIN {table} x ON x.id = u.pk::bigint
+    WHERE c.move_id = %(move)s AND c.op = 'U' AND c.table_name = '{table}'
+    AND c.before ?| %({table})s AND x.{deployment} = ANY(%(d)s))
 """
+_WROTE_COUNTS = "SELECT " + " OR ".join(
+    _WROTE_COUNTS_OF.format(table=table, deployment=deployment)
+    for table, deployment in (
+        ("main_deployment", "id"),
+        ("main_event", "deployment_id"),
+        ("main_sourceimage", "deployment_id"),
+    )
+)
 
 
 def _recounted_deployments(move: MoveHeader, way: Direction, filters_change: bool) -> list[int]:
     """The deployments the revert recounts: those of a project whose default filters the replay
     puts back, and the moved ones where the move wrote their counts or ``filters_change``."""
-    [(wrote,)] = _query(
-        _WROTE_COUNTS,
-        {
-            "move": move.id,
-            "tables": sorted(DERIVED),
-            "columns": sorted(set().union(*DERIVED.values()) - {"calculated_fields_updated_at"}),
-        },
-    )
+    counted = {t: sorted(c - {"calculated_fields_updated_at"}) for t, c in DERIVED.items()}
+    [(wrote,)] = _query(_WROTE_COUNTS, {"move": move.id, "d": list(way.deployment_ids), **counted})
     moved = wrote or filters_change
     rows = _query(_RECOUNTED, {"d": list(way.deployment_ids), "move": move.id, "moved": moved})
     return [pk for (pk,) in rows]

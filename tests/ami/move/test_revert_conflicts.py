@@ -507,3 +507,17 @@ def test_a_revert_writes_no_count_the_move_did_not_and_no_filter_change_asks_for
     undo(move_id)
     assert Deployment.objects.get(pk=world.src.dep.pk).occurrences_count == 4
     assert refresh_cached_fields([world.src.dep.pk]) > 0
+
+
+def test_a_revert_recounts_the_targets_own_stations_but_not_the_moved_ones_for_them(world):
+    # The move recounted the target's own station (its filters were replaced); that is no
+    # reason to recount the moved station, whose counts it did not write.
+    Project.objects.filter(pk=world.target.pk).update(default_filters_score_threshold=0.95)
+    own = add_deployment(world.target, "Target own", 2, taxon=world.src.species, occurrences=True)
+    refresh_project_cached_fields([world.target.pk])
+    move_id = move_to_target(world)
+    assert Deployment.objects.get(pk=own.dep.pk).occurrences_count == 2
+    Occurrence.objects.filter(pk=world.src.occurrences[0].pk).update(determination_score=0.01)
+    undo(move_id)
+    assert Deployment.objects.get(pk=own.dep.pk).occurrences_count == 0
+    assert Deployment.objects.get(pk=world.src.dep.pk).occurrences_count == 4
