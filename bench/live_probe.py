@@ -16,7 +16,8 @@ A second run does the same while a second move, of another source station to the
 project, runs alongside the first; a third while ``revert_move --execute`` takes the first
 move back (the move itself runs before the probes start). Prints the worst and 99th
 percentile latency of reads and writes per run, the wall times and outcomes, and PASS/FAIL
-against 100 ms.
+against 100 ms, and what the probes' backends waited on (``bench/waits.py``): a lock the
+move holds, or the flush of their own commit behind the move's WAL.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.dbs import DEFAULT_SERVER, Server
 from bench.measure import ROOT, _env
 from bench.run import production_keys
+from bench.waits import WaitSampler
 
 TARGET_MS = 100.0
 _SERIAL = object()  # a parameter replaced by a fresh number on every run
@@ -58,10 +60,14 @@ class Probe(threading.Thread):
         self.latencies: list[float] = []
         self.errors: list[str] = []
         self.worst: tuple[float, float, str] = (0.0, 0.0, "")  # seconds, when, statement
+        self.pid = 0
+        self.connected = threading.Event()
 
     def run(self) -> None:
         conn = psycopg2.connect(self.url)
         conn.autocommit = True
+        self.pid = conn.get_backend_pid()
+        self.connected.set()
         with conn.cursor() as cur:
             cur.execute("SET lock_timeout = '10s'")
             while not self.stop.is_set():
@@ -189,6 +195,10 @@ def run_once(server: Server, snapshot: str, generated: dict, kind: str) -> bool:
     reads, writes = _probes(url, ids, world, moved)
     reads.start()
     writes.start()
+    reads.connected.wait(30)
+    writes.connected.wait(30)
+    waits = WaitSampler(url, [reads.pid, writes.pid])
+    waits.start()
     time.sleep(1.0)  # a baseline before the move
     start = time.perf_counter()
     if move_id is not None:
@@ -210,10 +220,9 @@ def run_once(server: Server, snapshot: str, generated: dict, kind: str) -> bool:
     for waiter in waiters:
         waiter.join()
     time.sleep(0.5)
-    reads.stop.set()
-    writes.stop.set()
-    reads.join()
-    writes.join()
+    for thread in (reads, writes, waits):
+        thread.stop.set()
+        thread.join()
     console.print(f"\nDuring {kind} (moved stations {moved}):")
     what = "revert" if move_id is not None else "move"
     for i, (code, wall, err) in enumerate(outcomes, start=1):
@@ -223,6 +232,7 @@ def run_once(server: Server, snapshot: str, generated: dict, kind: str) -> bool:
         console.print(_summary(name, probe.latencies))
         _took, when, statement = probe.worst
         console.print(f"         worst: {statement} at +{when - start:.1f} s")
+    console.print(waits.summary())
     errors = reads.errors + writes.errors
     if errors:
         console.print(f"  probe errors: {len(errors)}, e.g. {errors[0]}")
