@@ -40,7 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.dbs import DEFAULT_SERVER, Server
 from bench.measure import ROOT, _env
-from bench.run import production_keys
+from bench.run import _last_json, production_keys
 from bench.waits import WaitSampler
 
 TARGET_MS = 100.0
@@ -126,14 +126,16 @@ def _probes(url: str, ids: dict, world: dict, moved: list[int]) -> tuple[Probe, 
     return Probe(url, reads), Probe(url, writes)
 
 
-def _move(url: str, source: int, target: int, deployments: list[int]) -> subprocess.Popen:
+def _move(
+    url: str, source: int, target: int, deployments: list[int], *, execute: bool = True
+) -> subprocess.Popen:
     args = [
         "move_project_data",
         "--source-project", str(source), "--target-project", str(target),
         "--deployment-ids", ",".join(map(str, deployments)),
-        "--execute", "--reason", "live probe", "--operator", "bench", "--format", "json",
+        "--reason", "live probe", "--operator", "bench", "--format", "json",
     ]  # fmt: skip
-    return _command(url, args)
+    return _command(url, [*args, "--execute"] if execute else args)
 
 
 def _revert(url: str, move_id: int) -> subprocess.Popen:
@@ -141,9 +143,9 @@ def _revert(url: str, move_id: int) -> subprocess.Popen:
     return _command(url, [*args, "--operator", "bench"])
 
 
-def _command(url: str, args: list[str]) -> subprocess.Popen:
+def _command(url: str, args: list[str], *, manage: bool = True) -> subprocess.Popen:
     return subprocess.Popen(
-        [sys.executable, "manage.py", *args],
+        [sys.executable, *(["manage.py"] if manage else []), *args],
         cwd=ROOT,
         env=_env(url),
         stdout=subprocess.PIPE,
@@ -162,7 +164,29 @@ def _summary(name: str, latencies: list[float]) -> str:
     )
 
 
-RUNS = ("one move", "a move, and a second move alongside", "the revert of a move")
+RUNS = (
+    "one move",
+    "a move, and a second move alongside",
+    "the revert of a move",
+    "the same row changes as bare SQL (the floor: no ledger, no move)",
+)
+
+
+def _planned(url: str, ids: dict, moved: list[int]) -> Path:
+    """The move's dry-run plan in a file, made before any probe starts, for ``_floor``."""
+    out, _err = _move(url, ids["source"], ids["target"], moved, execute=False).communicate(
+        timeout=3600
+    )
+    plan = Path(tempfile.mkdtemp()) / "plan.json"
+    plan.write_text(json.dumps(_last_json(out)["plan"]))
+    return plan
+
+
+def _floor(url: str, plan: Path) -> subprocess.Popen:
+    """The move's row changes as bare statements (``bench.scenarios.run_floor``): what the
+    same writes cost the platform without the ledger or the move."""
+    args = ["-m", "bench.probe", "--out", str(plan.with_suffix(".out")), "scenario", "floor"]
+    return _command(url, [*args, "--plan", str(plan)], manage=False)
 
 
 def _moved_before(url: str, ids: dict, moved: list[int]) -> int | None:
@@ -192,6 +216,7 @@ def run_once(server: Server, snapshot: str, generated: dict, kind: str) -> bool:
         console.print(f"\nDuring {kind}: INVALID, the move to revert failed")
         server.drop(work)
         return False
+    plan = _planned(url, ids, moved) if kind == RUNS[3] else None
     reads, writes = _probes(url, ids, world, moved)
     reads.start()
     writes.start()
@@ -203,6 +228,8 @@ def run_once(server: Server, snapshot: str, generated: dict, kind: str) -> bool:
     start = time.perf_counter()
     if move_id is not None:
         moves = [_revert(url, move_id)]
+    elif plan is not None:
+        moves = [_floor(url, plan)]
     else:
         moves = [_move(url, ids["source"], ids["target"], moved)]
     if kind == RUNS[1]:
@@ -224,7 +251,7 @@ def run_once(server: Server, snapshot: str, generated: dict, kind: str) -> bool:
         thread.stop.set()
         thread.join()
     console.print(f"\nDuring {kind} (moved stations {moved}):")
-    what = "revert" if move_id is not None else "move"
+    what = "revert" if move_id is not None else "floor" if kind == RUNS[3] else "move"
     for i, (code, wall, err) in enumerate(outcomes, start=1):
         status = "OK" if code == 0 else f"FAILED ({err})"
         console.print(f"  {what} {i}: ended at +{wall:.1f} s, {status}")
