@@ -62,12 +62,12 @@ HAVING count(*) FILTER (WHERE si.deployment_id = ANY(%(d)s)) > 0
 ORDER BY c.id
 """
 
+# Distinct taxa first, then the link test once per taxon (not once per occurrence).
 _TAXA_SQL = """
-SELECT count(DISTINCT o.determination_id),
-    count(DISTINCT o.determination_id) FILTER (WHERE NOT EXISTS (
-        SELECT 1 FROM main_taxon_projects tp
-        WHERE tp.taxon_id = o.determination_id AND tp.project_id = %(t)s))
-FROM main_occurrence o WHERE o.deployment_id = ANY(%(d)s)
+SELECT count(*), count(*) FILTER (WHERE NOT EXISTS (
+    SELECT 1 FROM main_taxon_projects tp WHERE tp.taxon_id = x.id AND tp.project_id = %(t)s))
+FROM (SELECT DISTINCT o.determination_id AS id FROM main_occurrence o
+      WHERE o.deployment_id = ANY(%(d)s) AND o.determination_id IS NOT NULL) x
 """
 
 _FILTER_TAXA_SQL = """

@@ -431,6 +431,10 @@ class TestEdgeCases(MoveTestCase):
         second = Taxon.objects.create(name="Second species")
         add_deployment(self.source, "Dep B", 1, taxon=second, occurrences=True)
         self.s.species.projects.add(self.target)
+        # An occurrence not determined yet is no taxon, neither counted nor linked.
+        Occurrence.objects.create(
+            project=self.source, deployment=self.s.dep, event=self.s.event, determination=None
+        )
         out = self.move(
             execute=False, deployments=[self.s.dep.pk, Deployment.objects.get(name="Dep B").pk]
         )
