@@ -14,10 +14,12 @@ statement:
 
 A second run does the same while a second move, of another source station to the third
 project, runs alongside the first; a third while ``revert_move --execute`` takes the first
-move back (the move itself runs before the probes start). Prints the worst and 99th
-percentile latency of reads and writes per run, the wall times and outcomes, and PASS/FAIL
-against 100 ms, and what the probes' backends waited on (``bench/waits.py``): a lock the
-move holds, or the flush of their own commit behind the move's WAL.
+move back (the move itself runs before the probes start); a fourth while the move's row
+changes run as bare SQL, with no ledger and no move (``bench.scenarios.run_floor``). Prints
+the worst and 99th percentile latency of reads and writes per run, the wall times and
+outcomes, and PASS/FAIL against 100 ms, and what the probes' backends waited on
+(``bench/waits.py``): a lock the move holds, or the flush of their own commit behind the
+move's WAL.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import shutil
 import statistics
 import subprocess
 import sys
@@ -193,7 +196,7 @@ def _moved_before(url: str, ids: dict, moved: list[int]) -> int | None:
     """Run the move a revert takes back, before any probe starts; its id (None: it failed)."""
     out, _err = _move(url, ids["source"], ids["target"], moved).communicate(timeout=3600)
     try:
-        return int(json.loads(out.strip().splitlines()[-1])["move_id"])
+        return int(_last_json(out)["move_id"])
     except (ValueError, IndexError, KeyError, TypeError):
         return None
 
@@ -264,6 +267,8 @@ def run_once(server: Server, snapshot: str, generated: dict, kind: str) -> bool:
     if errors:
         console.print(f"  probe errors: {len(errors)}, e.g. {errors[0]}")
     server.drop(work)
+    if plan is not None:
+        shutil.rmtree(plan.parent, ignore_errors=True)
     failed = [i for i, (code, _wall, _err) in enumerate(outcomes, start=1) if code != 0]
     if failed:
         console.print(f"  INVALID: {what}(s) {failed} failed; these latencies were not measured "
