@@ -35,6 +35,8 @@ MOVE_PREFIX = b"\x02"
 EMPTY_ROOT = sha256(b"").hexdigest()
 # Leaves are folded into full subtrees of this many leaves, so memory stays bounded.
 _CHUNK = 1 << 14
+# Keys of a change group hashed per call (``GroupDigest.add``): bounds the leaves held at once.
+_LEAVES_AT_ONCE = 1 << 14
 
 # Numbers keep the digits Postgres wrote: fractional numbers decode as Decimal, never as a
 # float that would round a numeric(30,20) and let an edit of its last digits go unseen.
@@ -130,9 +132,12 @@ class GroupDigest:
         self.count = 0
 
     def add(self, pks: Sequence[str]) -> None:
-        """Add the next keys of the group, in entry order."""
-        if not pks:
-            return
+        """Add the next keys of the group, in entry order, hashed ``_LEAVES_AT_ONCE`` keys at
+        a time: however many keys a caller passes, their leaves are never all held at once."""
+        for start in range(0, len(pks), _LEAVES_AT_ONCE):
+            self._add(pks[start : start + _LEAVES_AT_ONCE])
+
+    def _add(self, pks: Sequence[str]) -> None:
         leaves = group_leaves(first_id=self._next_id, pks=pks, **self._fields)  # type: ignore[arg-type]
         self._builder.extend(leaves)
         self._hash.update(b"".join(leaves))

@@ -59,8 +59,6 @@ def apps_of(tables: Mapping[str, object]) -> list[str]:
 # the memory of sealing does not grow with the largest statement of the move.
 _INLINE_KEYS = 20_000
 _SLICE_KEYS = 100_000
-# Keys hashed per call: bounds the leaves held at once, whatever the slice.
-_HASH_KEYS = 1 << 14
 
 # The keys of one staged group as JSON slices, in order. The array is read once into a
 # variable (slicing the stored array would read it again for every slice). Finding where a
@@ -142,10 +140,7 @@ def _hash_spool(
     for frame in spool.frames(stop):
         if isinstance(frame, Keys):
             assert group is not None, "keys before their group"
-            keys = _decode_keys(frame.pks)
-            # Hashed a part at a time: a slice's leaves are never all held at once.
-            for start in range(0, len(keys), _HASH_KEYS):
-                group.add(keys[start : start + _HASH_KEYS])
+            group.add(_decode_keys(frame.pks))  # hashed a part at a time
             continue
         if group is not None:
             hashes.append(group.hexdigest())

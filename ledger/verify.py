@@ -33,6 +33,7 @@ def _span(first: int, count: int) -> str:
     return f"entry {first}" if count == 1 else f"entries {first}..{first + count - 1}"
 
 
+# Leaves of single-row groups reach the builder this many at a time.
 _SLICE = 1 << 14
 
 
@@ -92,9 +93,8 @@ def verify_entries(
             before=group.before,
             after=group.after,
         )
-        # In slices: a group of a million keys never holds a million leaves at once.
-        for start in range(0, len(group.pks), _SLICE):
-            digest.add(group.pks[start : start + _SLICE])
+        # Hashed a part at a time: a group of a million keys never holds a million leaves.
+        digest.add(group.pks)
         if failure is None and digest.hexdigest() != group.hash:
             failure = _edited(header, group)
         expected = group.id + len(group.pks)
