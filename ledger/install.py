@@ -187,6 +187,9 @@ def release_capture(using: str = "default", tables: Iterable[str] | None = None)
     Args:
         tables: the tables to release; default every table carrying capture triggers.
 
+    Then ``using``'s own session is closed, when it is outside any transaction (see
+    ``close_recording_session``).
+
     Returns:
         The tables whose triggers are still installed (busy, or a recording is running).
     """
@@ -197,7 +200,25 @@ def release_capture(using: str = "default", tables: Iterable[str] | None = None)
         for table in names:
             if not _release_one(side, table):
                 left.append(table)
+    close_recording_session(using)
     return left
+
+
+def close_recording_session(using: str = "default") -> None:
+    """Close ``using``'s connection when it is outside any transaction; the next query opens a
+    new one.
+
+    PL/pgSQL compiles a trigger function once per trigger and keeps that copy, with its cached
+    plans, for the life of the session that fired it; the copy of a dropped trigger is never
+    freed. Each move installs new triggers, so a session that records move after move (a
+    worker with a persistent connection) kept about 8 MB more per move and revert at ``bci``,
+    without end. A session inside a transaction (a caller's ``atomic`` block, one managing its
+    own transactions) is left open: closing it would lose that transaction.
+    """
+    connection = connections[using]
+    # Autocommit is off inside ``atomic`` and for a caller managing its own transactions.
+    if connection.connection is not None and connection.get_autocommit():
+        connection.close()
 
 
 def _tables_with_capture(cursor: Cursor) -> list[str]:

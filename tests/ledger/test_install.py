@@ -42,6 +42,49 @@ def test_capture_is_installed_in_its_own_transaction_and_released_after_commit(
     assert _triggers_seen_by_another_session("ledger_t_child") == 0  # released on commit
 
 
+def _compiled_capture_copies() -> int:
+    """Copies of the capture function PL/pgSQL holds compiled in this session."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_backend_memory_contexts "
+            "WHERE name = 'PL/pgSQL function' AND ident = 'ledger_capture()'"
+        )
+        return cursor.fetchone()[0]
+
+
+def _record_then_refuse() -> None:
+    with transaction.atomic(), ledger.recording(command="t", reason="r", operator="7"):
+        builders.execute("UPDATE ledger_t_child SET name = 'no' WHERE id = 1")
+        raise RuntimeError("refused")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_session_keeps_no_compiled_capture_of_the_triggers_it_fired(committed_tables):
+    # Each recording fires new triggers, and PL/pgSQL keeps a compiled copy per trigger for
+    # the session's life: a session recording move after move would grow without end.
+    builders.seed()
+    for name in ("first", "second"):
+        with transaction.atomic(), ledger.recording(command="t", reason="r", operator="7"):
+            builders.execute("UPDATE ledger_t_child SET name = %s WHERE id = 1", [name])
+            assert _compiled_capture_copies() == 1
+        assert _compiled_capture_copies() == 0
+    # A recording rolled back (a dry run, a refusal): the commands release the capture.
+    with pytest.raises(RuntimeError, match="refused"):
+        _record_then_refuse()
+    assert _compiled_capture_copies() == 1
+    ledger.release_capture()
+    assert _compiled_capture_copies() == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_release_inside_a_transaction_leaves_its_session_open(committed_tables):
+    builders.seed()
+    with transaction.atomic():
+        builders.execute("CREATE TEMP TABLE kept (id int) ON COMMIT DROP")
+        ledger.release_capture()
+        builders.execute("INSERT INTO kept VALUES (1)")  # the same session, the same transaction
+
+
 @pytest.mark.django_db(transaction=True)
 def test_a_table_the_transaction_wrote_first_gets_capture_inside_the_transaction(
     committed_tables,
