@@ -184,11 +184,11 @@ def release_capture(using: str = "default", tables: Iterable[str] | None = None)
     wait at most milliseconds; a table kept busy past a few attempts keeps its (silent)
     triggers until the next release.
 
-    Args:
-        tables: the tables to release; default every table carrying capture triggers.
-
     Then ``using``'s own session is closed, when it is outside any transaction (see
     ``close_recording_session``).
+
+    Args:
+        tables: the tables to release; default every table carrying capture triggers.
 
     Returns:
         The tables whose triggers are still installed (busy, or a recording is running).
