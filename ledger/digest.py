@@ -19,7 +19,7 @@ holds this fast path equal to the plain encoding.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 from hashlib import sha256
@@ -115,6 +115,17 @@ def group_leaves(
     return leaves
 
 
+def leaf_parts(
+    *, first_id: int, pks: Sequence[str], **fields: Any
+) -> Iterator[tuple[int, list[bytes]]]:
+    """The leaves of a change group's keys (``group_leaves``), ``_LEAVES_AT_ONCE`` keys at a
+    time, each part with the entry id of its first leaf: however many keys are passed, their
+    leaves are never all held at once (a group can hold a million)."""
+    for start in range(0, len(pks), _LEAVES_AT_ONCE):
+        part = pks[start : start + _LEAVES_AT_ONCE]
+        yield first_id + start, group_leaves(first_id=first_id + start, pks=part, **fields)
+
+
 class GroupDigest:
     """The leaves of one change group, fed in slices of its keys, so a group of a million rows
     never needs its million leaves in memory at once.
@@ -132,17 +143,12 @@ class GroupDigest:
         self.count = 0
 
     def add(self, pks: Sequence[str]) -> None:
-        """Add the next keys of the group, in entry order, hashed ``_LEAVES_AT_ONCE`` keys at
-        a time: however many keys a caller passes, their leaves are never all held at once."""
-        for start in range(0, len(pks), _LEAVES_AT_ONCE):
-            self._add(pks[start : start + _LEAVES_AT_ONCE])
-
-    def _add(self, pks: Sequence[str]) -> None:
-        leaves = group_leaves(first_id=self._next_id, pks=pks, **self._fields)  # type: ignore[arg-type]
-        self._builder.extend(leaves)
-        self._hash.update(b"".join(leaves))
-        if self._first is None:
-            self._first = leaves[0]
+        """Add the next keys of the group, in entry order, a part at a time (``leaf_parts``)."""
+        for _first, leaves in leaf_parts(first_id=self._next_id, pks=pks, **self._fields):
+            self._builder.extend(leaves)
+            self._hash.update(b"".join(leaves))
+            if self._first is None:
+                self._first = leaves[0]
         self._next_id += len(pks)
         self.count += len(pks)
 

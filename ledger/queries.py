@@ -16,7 +16,7 @@ import msgspec
 from django.db import connections, transaction
 
 from ledger import config
-from ledger.digest import canonical_time, decode, encode, group_leaves
+from ledger.digest import canonical_time, decode, encode, leaf_parts
 from ledger.errors import LedgerError, MoveNotFound
 from ledger.installed import require_current
 from ledger.readahead import read_ahead
@@ -178,32 +178,26 @@ def entries(move_id: int, using: str = "default") -> Iterator[EntryPayload]:
             )
 
 
-_LEAF_SLICE = 1 << 14
-
-
 def iter_leaves(header: MoveHeader, using: str = "default") -> Iterator[tuple[int, list[bytes]]]:
-    """A move's leaf hashes in entry order, in slices: ``(leaf index of the first, leaves)``.
+    """A move's leaf hashes in entry order, in parts: ``(leaf index of the first, leaves)``.
 
     The index is the entry id less the move's ``first_entry_id``, as the groups are stored: a
-    verifier checks the slices follow each other. A slice holds at most 16,384 leaves, so a
-    group of a million keys never has a million leaves in memory at once.
+    verifier checks the parts follow each other. Parts are ``leaf_parts``, so a group of a
+    million keys never has a million leaves in memory at once.
     """
     first = header.first_entry_id or 0
     for group in iter_groups(header.id, using):
-        common: dict[str, Any] = {
-            "move_id": header.id,
-            "step_id": group.step_id,
-            "table": group.table,
-            "op": group.op,
-            "before": group.before,
-            "after": group.after,
-        }
-        for start in range(0, len(group.pks), _LEAF_SLICE):
-            pks = group.pks[start : start + _LEAF_SLICE]
-            yield (
-                group.id + start - first,
-                group_leaves(first_id=group.id + start, pks=pks, **common),
-            )
+        for first_id, leaves in leaf_parts(
+            first_id=group.id,
+            pks=group.pks,
+            move_id=header.id,
+            step_id=group.step_id,
+            table=group.table,
+            op=group.op,
+            before=group.before,
+            after=group.after,
+        ):
+            yield first_id - first, leaves
 
 
 def row_entries(move_id: int, table: str, pk: str, using: str = "default") -> list[EntryPayload]:

@@ -18,7 +18,7 @@ from django.db import connection, transaction
 from msgspec.structs import replace
 
 import ledger
-from ledger import signing
+from ledger import digest, signing
 from ledger.digest import NODE_PREFIX, entry_bytes, leaf_hash, move_digest, root_from_path
 from ledger.proof import build_proof, encode_proof, read_proof, verify_proof
 from tests.ledger.builders import superuser_bypass
@@ -74,6 +74,27 @@ def test_a_row_changed_twice_is_proven_twice_and_verifies(move, signed):
     assert report.checked[-1].startswith("the signature, with key ed25519:")
     assert any("place in the chain" in item for item in report.not_checked)
     assert any("not what it leaves out" in item for item in report.not_checked)
+
+
+def test_a_row_deep_in_a_large_group_is_proven_from_its_leaves_in_parts(seeded, monkeypatch):
+    # One group of ten keys (one before and after for all), its leaves built three at a time:
+    # the proof of the last row must place every part at its own leaf index.
+    with connection.cursor() as cursor:
+        cursor.execute("UPDATE ledger_t_child SET name = 'before'")
+    with (
+        transaction.atomic(),
+        ledger.recording(command="t", reason="r", operator="7") as rec,
+        connection.cursor() as cursor,
+    ):
+        cursor.execute("UPDATE ledger_t_child SET name = 'same'")
+        cursor.execute("SELECT max(id)::text FROM ledger_t_child")
+        last = cursor.fetchone()[0]
+    monkeypatch.setattr(digest, "_LEAVES_AT_ONCE", 3)
+    assert rec.entry_count == 10
+    proof = build_proof(rec.move_id, "ledger_t_child", last)
+    assert [e.leaf_index for e in proof.entries] == [9]
+    report = verify_proof(proof, expected_digest=rec.digest)
+    assert report.ok, report.failures
 
 
 def test_entry_narrows_the_proof_to_one_change(move):
