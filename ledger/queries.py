@@ -50,6 +50,18 @@ class Group(msgspec.Struct, frozen=True, array_like=True):
     after: dict[str, object] | None
     hash: str
 
+    def shared(self, move_id: int) -> dict[str, Any]:
+        """What every entry of the group shares, as ``group_leaves`` and ``GroupDigest`` take
+        it (``move_id``: the move the header names, which the leaves must hash)."""
+        return {
+            "move_id": move_id,
+            "step_id": self.step_id,
+            "table": self.table,
+            "op": self.op,
+            "before": self.before,
+            "after": self.after,
+        }
+
 
 def _header(row: tuple[Any, ...], steps: list[StepRecord]) -> tuple[MoveHeader, str]:
     # A move sealed with subjects has a version 3 header; one without encodes as before.
@@ -187,16 +199,8 @@ def iter_leaves(header: MoveHeader, using: str = "default") -> Iterator[tuple[in
     """
     first = header.first_entry_id or 0
     for group in iter_groups(header.id, using):
-        for first_id, leaves in leaf_parts(
-            first_id=group.id,
-            pks=group.pks,
-            move_id=header.id,
-            step_id=group.step_id,
-            table=group.table,
-            op=group.op,
-            before=group.before,
-            after=group.after,
-        ):
+        shared = group.shared(header.id)
+        for first_id, leaves in leaf_parts(first_id=group.id, pks=group.pks, **shared):
             yield first_id - first, leaves
 
 

@@ -83,16 +83,7 @@ def verify_entries(
         if single:
             builder.extend(single)
             single = []
-        digest = GroupDigest(
-            builder,
-            first_id=group.id,
-            move_id=header.id,
-            step_id=group.step_id,
-            table=group.table,
-            op=group.op,
-            before=group.before,
-            after=group.after,
-        )
+        digest = GroupDigest(builder, first_id=group.id, **group.shared(header.id))
         # Hashed a part at a time: a group of a million keys never holds a million leaves.
         digest.add(group.pks)
         if failure is None and digest.hexdigest() != group.hash:
