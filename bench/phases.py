@@ -1,9 +1,13 @@
-"""Where the time of ``move_project_data --execute`` goes, measured from outside the code.
+"""Where the time of ``move_project_data --execute`` or ``revert_move --execute`` goes,
+measured from outside the code.
 
-``PhaseTimer.install()`` wraps, by monkeypatching module attributes, the functions the move
-calls in order: the first plan, the locks and re-plan, each step, the ledger's install and
-seal, the cached-field refresh, totals, checks and the commit. Wrapping costs a clock read per
-call. A target the code no longer has is skipped (the profile then shows it as "other").
+``PhaseTimer(command).install()`` wraps, by monkeypatching module attributes, the functions
+the command calls in order, none inside another: for a move the first plan, the locks and
+re-plan, each step, the ledger's install and seal, the cached-field refresh, totals, checks
+and the commit; for a revert the install, the locks and scans, the replay per table, the wait
+for the scans beside it, the recount, the checks after it, the seal and the commit. Wrapping
+costs a clock read per call. A target the code no longer has is skipped (the profile then
+shows it as "other").
 """
 
 from __future__ import annotations
@@ -26,12 +30,36 @@ _TARGETS = (
     ("ami.move.apply", "run_checks", "validation checks"),
     ("ledger.seal", "finish", "ledger: seal (check + hash + write)"),
 )
+_INSTALL, _ENSURE, _SEAL = _TARGETS[0][2], _TARGETS[1][2], _TARGETS[-1][2]
+# The same for a revert; an attribute may name a method (``Class.method``).
+_REVERT_TARGETS = (
+    ("ledger.replay.engine", "_prepare_capture", _INSTALL),
+    ("ledger.replay.engine", "_plan", "lock, check the ledger, scan"),
+    ("ledger.install", "ensure_capture", _ENSURE),
+    ("ami.move.revert", "MoveReplayHooks.before_replay", "domain: before the replay"),
+    ("ledger.replay.engine", "_beside_the_replay", "wait for the scans beside the replay"),
+    ("ami.move.revert", "MoveReplayHooks.refresh", "recount (derived columns)"),
+    ("ledger.replay.engine", "_after", "checks after the replay"),
+    ("ledger.seal", "finish", _SEAL),
+)
+# Tables whose replay gets a line of its own; the others share one.
+_BIG_TABLES = frozenset(
+    {
+        "main_sourceimage",
+        "main_occurrence",
+        "main_sourceimagecollection_images",
+        "main_detection",
+        "main_classification",
+        "main_event",
+    }
+)
 
 
 class PhaseTimer:
     """Accumulates wall time per phase label."""
 
-    def __init__(self) -> None:
+    def __init__(self, command: str = "move_project_data") -> None:
+        self.revert = command == "revert_move"
         self.seconds: dict[str, float] = {}
         self.skipped: list[str] = []
 
@@ -47,14 +75,20 @@ class PhaseTimer:
         return timed
 
     def install(self) -> None:
-        """Patch the move's functions, its steps and the connection's commit."""
-        for module_name, attr, label in _TARGETS:
+        """Patch the command's functions, its steps (or replayed tables) and the commit."""
+        for module_name, attr, label in _REVERT_TARGETS if self.revert else _TARGETS:
+            *path, name = attr.split(".")
             try:
-                module = importlib.import_module(module_name)
-                setattr(module, attr, self._wrap(label, getattr(module, attr)))
+                owner = importlib.import_module(module_name)
+                for part in path:
+                    owner = getattr(owner, part)
+                setattr(owner, name, self._wrap(label, getattr(owner, name)))
             except (ImportError, AttributeError):
                 self.skipped.append(f"{module_name}.{attr}")
-        self._install_steps()
+        if self.revert:
+            self._install_units()
+        else:
+            self._install_steps()
         from django.db import connections
 
         wrapper = connections["default"]
@@ -75,6 +109,25 @@ class PhaseTimer:
             )
             for label, func in steps
         )
+
+    def _install_units(self) -> None:
+        """Time each replayed unit under its table (``ledger.replay.apply.run_unit``)."""
+        try:
+            apply = importlib.import_module("ledger.replay.apply")
+            run_unit = apply.run_unit
+        except (ImportError, AttributeError):
+            self.skipped.append("ledger.replay.apply.run_unit")
+            return
+        timed = {}
+
+        @functools.wraps(run_unit)
+        def by_table(cursor, move_id, unit, shape):
+            table = unit.table if unit.table in _BIG_TABLES else "other tables"
+            if table not in timed:
+                timed[table] = self._wrap(f"replay {table}", run_unit)
+            return timed[table](cursor, move_id, unit, shape)
+
+        apply.run_unit = by_table
 
     def report(self, total: float) -> dict[str, float]:
         """Seconds per phase, plus ``other`` (report rendering, recording set-up, ...)."""

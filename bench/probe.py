@@ -2,6 +2,7 @@
 
     python -m bench.probe --out FILE command move_project_data --source-project 1 ...
     python -m bench.probe --out FILE --phases command move_project_data ... --execute
+    python -m bench.probe --out FILE --phases command revert_move MOVE_ID --execute
     python -m bench.probe --out FILE scenario floor --plan plan.json
     python -m bench.probe --out FILE scenario writes
 
@@ -71,7 +72,7 @@ def _run_command(argv: list[str], phases: bool) -> dict[str, object]:
     if phases:
         from bench.phases import PhaseTimer
 
-        timer = PhaseTimer()
+        timer = PhaseTimer(argv[0])
         timer.install()
     start = time.perf_counter()
     call_command(*argv)
@@ -97,7 +98,9 @@ def _run_scenario(name: str, plan_path: str | None) -> dict[str, object]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", required=True, help="where to write the JSON figures")
-    parser.add_argument("--phases", action="store_true", help="time move phases (execute)")
+    parser.add_argument(
+        "--phases", action="store_true", help="time the phases of an execute or a revert"
+    )
     sub = parser.add_subparsers(dest="kind", required=True)
     command = sub.add_parser("command")
     command.add_argument("argv", nargs=argparse.REMAINDER)

@@ -225,12 +225,13 @@ def _figures_table(name: str, scale: dict) -> Table:
     return table
 
 
-def _phases_table(name: str, scale: dict) -> Table | None:
-    phases = (scale.get("execute") or {}).get("phases_median") or {}
+def _phases_table(name: str, scale: dict, key: str) -> Table | None:
+    phases = (scale.get(key) or {}).get("phases_median") or {}
     if not phases:
         return None
-    total = scale["execute"]["seconds_median"]
-    table = Table(title=f"scale {name}: where execute time goes (median s per phase)")
+    total = scale[key]["seconds_median"]
+    what = key.replace("_", ", moved db ")
+    table = Table(title=f"scale {name}: where {what} time goes (median s per phase)")
     for col in ("phase", "seconds", "share"):
         table.add_column(col, justify="left" if col == "phase" else "right")
     for phase, seconds in sorted(phases.items(), key=lambda kv: -kv[1]):
@@ -251,7 +252,7 @@ def _verdict_table(items: list[Verdict]) -> Table:
 
 
 def render(results: dict, console: Console) -> None:
-    """Print the figures, the execute profile and the targets."""
+    """Print the figures, where execute and revert time goes, and the targets."""
     meta = results.get("meta") or {}
     if meta:
         console.print(
@@ -268,9 +269,10 @@ def render(results: dict, console: Console) -> None:
             parts = (scale.get(key) or {}).get("parts_median", {})
             extra += [f"{key} {p}: {s:.3f} s" for p, s in parts.items()]
         console.print("  " + "\n  ".join(extra))
-        phases = _phases_table(name, scale)
-        if phases is not None:
-            console.print(phases)
+        for key in ("execute", "revert", "revert_vacuumed"):
+            phases = _phases_table(name, scale, key)
+            if phases is not None:
+                console.print(phases)
     capture = results.get("capture") or {}
     if capture:
         console.print(f"capture benchmark (bench/ledger_capture.py): {capture.get('lines', '')}")

@@ -8,8 +8,9 @@ once, snapshot it, then measure from identical copies of the snapshot, ``--repea
 the floor (the move's row changes as bare SQL), the dry run, ``--execute``, ``verify_ledger``
 and ``export_ledger`` of the move, ``revert_move --execute`` (when the command exists), and
 ordinary bulk writes with the ledger installed and not installed. Then the 1M-row capture
-benchmark (``bench/ledger_capture.py``). Prints medians, ratios, peak RSS, query counts and
-PASS/FAIL per target. See docs/performance.md.
+benchmark (``bench/ledger_capture.py``). Prints medians, ratios, peak RSS, query counts,
+where the time of an execute and of a revert goes, and PASS/FAIL per target. See
+docs/performance.md.
 """
 
 from __future__ import annotations
@@ -112,9 +113,10 @@ def _ledger_runs(server: Server, work: str, out: dict, move_id: int, tmp: Path) 
     server.create(vacuumed, template=work)
     server.vacuum_analyze(vacuumed)
     try:
-        out["revert"].add(probe(url, revert, timeout=out["revert_timeout"]))
+        timeout = out["revert_timeout"]
+        out["revert"].add(probe(url, revert, phases=True, timeout=timeout))
         out["revert_vacuumed"].add(
-            probe(server.url(vacuumed), revert, timeout=out["revert_timeout"])
+            probe(server.url(vacuumed), revert, phases=True, timeout=timeout)
         )
     except ProbeFailed as exc:
         out["revert_note"] = f"failed: {exc}"[:300]
