@@ -124,8 +124,7 @@ def ensure_capture(using: str, specs: tuple[TableSpec, ...]) -> dict[str, TableC
     with side_connection(using) as side:
         with ledger_cursor(side) as cursor:
             visible = {t for t, v in _visible(cursor, outside).items() if v}
-        for table in sorted(visible):
-            _install_outside(side, captures[table])
+        _install_all_outside(side, [captures[t] for t in sorted(visible)])
     inside = [t for t in stale if t not in visible]
     if inside:
         with ledger_cursor(connection) as cursor:
@@ -148,14 +147,47 @@ def _visible(cursor: Cursor, tables: list[str]) -> dict[str, bool]:
     return dict(cursor.fetchall())
 
 
+def _install_script(capture: TableCapture) -> str:
+    """The table's capture triggers replaced in one short transaction of their own."""
+    return (
+        f"BEGIN; SET LOCAL lock_timeout = '{config.ddl_lock_timeout_ms()}ms';\n"
+        f"{capture.script};\nCOMMIT"
+    )
+
+
+def _install_all_outside(side: BaseDatabaseWrapper, captures: list[TableCapture]) -> None:
+    """Replace the triggers of every table in one round trip, each table still in a short
+    transaction of its own; the tables left by a lock wait are then installed one at a time,
+    retried (``_install_outside``).
+
+    One round trip, not one per table: a revert installs while its verification hashes in
+    a thread, and each round trip waited for that thread to let go of the GIL (up to 5 ms):
+    34 tables took 0.28 s instead of 0.03 s.
+    """
+    if not captures:
+        return
+    try:
+        with ledger_cursor(side) as cursor:
+            cursor.execute(";\n".join(_install_script(capture) for capture in captures))
+        return
+    except Exception as exc:
+        # The tables before the one that waited are committed; its transaction is aborted.
+        with ledger_cursor(side) as cursor:
+            cursor.execute("ROLLBACK")
+        if sqlstate(exc) != LOCK_NOT_AVAILABLE:
+            raise
+    with ledger_cursor(side) as cursor:
+        versions = installed_versions(cursor, [capture.spec.table for capture in captures])
+    for capture in captures:
+        if versions[capture.spec.table] != capture.comment:
+            _install_outside(side, capture)
+
+
 def _install_outside(side: BaseDatabaseWrapper, capture: TableCapture) -> None:
     """Replace the table's capture triggers in one short transaction (one round trip),
     retried on lock waits."""
     deadline = time.monotonic() + config.install_timeout()
-    script = (
-        f"BEGIN; SET LOCAL lock_timeout = '{config.ddl_lock_timeout_ms()}ms';\n"
-        f"{capture.script};\nCOMMIT"
-    )
+    script = _install_script(capture)
     attempt = 0
     while True:
         attempt += 1

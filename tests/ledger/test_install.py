@@ -116,6 +116,56 @@ def test_a_release_never_drops_the_capture_of_a_running_recording(committed_tabl
     assert [e.pk for e in ledger.entries(rec.move_id)] == ["3"]
 
 
+def _installed_one_at_a_time(monkeypatch) -> list[str]:
+    """The tables installed one at a time, with retries, rather than in the one round trip."""
+    retried: list[str] = []
+    one_at_a_time = install._install_outside
+
+    def spy(side, capture):
+        retried.append(capture.spec.table)
+        one_at_a_time(side, capture)
+
+    monkeypatch.setattr(install, "_install_outside", spy)
+    return retried
+
+
+@pytest.mark.django_db(transaction=True)
+def test_every_table_gets_its_capture_in_one_round_trip(committed_tables, monkeypatch):
+    # A revert installs while its verification hashes in a thread: each round trip waited
+    # for the GIL, and one per table took ten times as long.
+    retried = _installed_one_at_a_time(monkeypatch)
+    install.release_capture()
+    ledger.prepare_capture()
+    assert retried == []
+    for table in builders.TABLES:
+        assert _triggers_seen_by_another_session(table) == len(TRIGGER_NAMES)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_table_kept_busy_is_retried_and_the_tables_after_it_still_get_capture(
+    committed_tables, monkeypatch
+):
+    retried = _installed_one_at_a_time(monkeypatch)
+    install.release_capture()
+    writer = connection.copy()
+    writer.set_autocommit(False)
+    with writer.cursor() as cursor:  # as an open write would: CREATE TRIGGER waits for it
+        cursor.execute("LOCK TABLE ledger_t_link IN ROW EXCLUSIVE MODE")
+    done = threading.Timer(0.3, writer.connection.commit)  # the driver's: another thread
+    done.start()
+    try:
+        ledger.prepare_capture()
+    finally:
+        done.join()
+        writer.close()
+    # Installed in name order: the table before the busy one was committed by the round trip,
+    # the busy one and every table after it were installed one at a time.
+    tables = sorted(spec.table for spec in ledger.registered_tables())
+    assert retried == tables[tables.index("ledger_t_link") :]
+    for table in builders.TABLES:
+        assert _triggers_seen_by_another_session(table) == len(TRIGGER_NAMES)
+
+
 @pytest.mark.django_db(transaction=True)
 def test_capture_installed_before_a_column_was_added_is_replaced(committed_tables):
     builders.seed()
