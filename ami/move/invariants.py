@@ -8,7 +8,9 @@ moved deployments wherever they are now:
 - ``rows-follow-deployment``: every event, capture, occurrence and job of a moved deployment
   is in the deployment's project, and so is the occurrence of every detection on its captures
   (a split state, such as a deployment kept in the target while its rows went back, or a row a
-  racing writer inserted with the stale project);
+  racing writer inserted with the stale project). A table whose project-follows-deployment
+  key holds (``ami.main.consistency``, validated) is not scanned: no row of it can commit
+  split, and the seal's check of the deferred keys refuses the revert naming the key;
 - ``deployment-resources``: no deployment of either project points at a device, site or
   storage source of the other one because of the revert;
 - ``job-cross-links``: no job of either project points at a collection, export or capture
@@ -31,6 +33,7 @@ from __future__ import annotations
 from collections.abc import Callable, Collection
 from typing import Any
 
+from ami.main import consistency
 from ami.move.plan import RESOURCES
 from ami.move.sql import rows as _rows
 from ledger.replay import CheckOutcome
@@ -94,18 +97,18 @@ AND NOT ({restored_x} AND {restored_dep})
 GROUP BY dep.id, dep.project_id"""
 
 
-def _rows_split(keyed: bool) -> str:
+def _rows_split(keyed: bool, tables: Collection[str] = _SPLIT_TABLES) -> str:
     return (
-        " UNION ALL ".join(
+        "".join(
             _SPLIT.format(
                 table=table,
                 restored_x=_restored(table, "x", keyed),
                 restored_dep=_restored("main_deployment", "dep", keyed),
             )
-            for table in _SPLIT_TABLES
+            + " UNION ALL "
+            for table in tables
         )
         + f"""
-UNION ALL
 SELECT 'main_detection', dep.id, dep.project_id, count(*),
     (array_agg(x.id ORDER BY x.id))[1:%(n)s], array_agg(DISTINCT o.project_id)
 FROM main_detection x JOIN main_sourceimage si ON si.id = x.source_image_id
@@ -203,18 +206,26 @@ def rows_follow_deployment(
     """Every row of a deployment (events, captures, occurrences, jobs, the occurrences of the
     detections on its captures) is in the deployment's project."""
     params: dict[str, object] = {"p": projects, "d": deployments, "n": SAMPLE}
-    tables = (*_SPLIT_TABLES, "main_deployment")
+    # Where the database's key holds, the seal's check of deferred keys stands in for the
+    # scan (at bci, 90 of its 140 ms right after a move, its rows' old versions not yet
+    # vacuumed). A key added NOT VALID does not vouch for the rows written before it.
+    enforced = {table for table, state in consistency.installed().items() if state == "valid"}
+    scanned = tuple(table for table in _SPLIT_TABLES if table not in enforced)
+    # The detections' part reads the occurrences' keys whatever is scanned.
+    tables = {*scanned, "main_occurrence", "main_deployment"}
     failures = [
         f"deployment {dep} is in project {project} but {count} {table} row(s) of it are in "
         f"project {', '.join(map(str, elsewhere))} (e.g. {', '.join(map(str, sample))})"
         for table, dep, project, count, sample, elsewhere in _screened(
-            _rows_split, params, tables, keys
+            lambda keyed: _rows_split(keyed, scanned), params, tables, keys
         )
     ]
+    by_keys = ", ".join(table for table in _SPLIT_TABLES if table in enforced)
     return _outcome(
         "rows-follow-deployment",
         failures,
-        "every row of the moved deployments is in its deployment's project",
+        "every row of the moved deployments is in its deployment's project"
+        + (f" ({by_keys}: by the database's keys)" if by_keys else ""),
     )
 
 

@@ -12,9 +12,10 @@ from django.db import connection
 import ami.move.revert
 from ami.jobs.models import Job
 from ami.main.cached_fields import refresh_project_cached_fields
-from ami.main.consistency import FOLLOWERS, drop_key_sql
+from ami.main.consistency import FOLLOWERS, add_key_sql, drop_key_sql
 from ami.main.events import group_images_into_events
 from ami.main.models import Deployment, Device, Event, SourceImage
+from ami.move.invariants import rows_follow_deployment
 from ami.move.locks import CLAIM_KEY
 from ami.move.revert import MoveReplayHooks
 from ledger.models import Move
@@ -71,10 +72,15 @@ def test_skip_drifted_project_of_a_deployment_is_refused_naming_it(world):
         revert(move_id, "--execute", "--reason", "undo", "--skip-drifted")
 
 
-def test_a_writer_with_the_stale_project_is_caught_after_the_replay(world, monkeypatch):
+@pytest.mark.parametrize("keys", ["dropped", "installed"])
+def test_a_writer_with_the_stale_project_is_caught_after_the_replay(world, monkeypatch, keys):
     """A capture inserted on a moved deployment with the target's id while the revert runs
-    (after its scans) would stay in the target: the check after the replay refuses."""
+    (after its scans) would stay in the target: the checks after the replay refuse. Without
+    the project-follows-deployment keys the rows-follow-deployment scan names it; with them
+    that scan leaves the table to the keys, and the capture is still found left behind."""
     src, target = world.src, world.target
+    if keys == "dropped":
+        without_project_keys()
     move_id = move_to(src.project.pk, target.pk, src.dep.pk)
     state = dump()
     original = MoveReplayHooks.refresh
@@ -86,13 +92,36 @@ def test_a_writer_with_the_stale_project_is_caught_after_the_replay(world, monke
         original(self, move, policy, rec)
 
     monkeypatch.setattr(MoveReplayHooks, "refresh", racing_writer)
-    with pytest.raises(
-        CommandError,
-        match=rf"deployment {src.dep.pk} is in project {src.project.pk} but 1 main_sourceimage "
-        rf"row\(s\) of it are in project {target.pk}",
-    ):
+    found = {
+        "dropped": rf"rows-follow-deployment failed: deployment {src.dep.pk} is in project "
+        rf"{src.project.pk} but 1 main_sourceimage row\(s\) of it are in project {target.pk}",
+        "installed": r"revert refused, nothing was changed:\n(?s:.*)nothing-left-behind failed: "
+        r"1 main_sourceimage",
+    }
+    with pytest.raises(CommandError, match=found[keys]):
         revert(move_id, "--execute", "--reason", "undo")
     assert dump() == state
+
+
+def test_a_key_added_not_valid_leaves_its_table_scanned(world):
+    """A key added NOT VALID checks new writes only: rows split before it are still found."""
+    src, target = world.src, world.target
+    without_project_keys()
+    SourceImage.objects.filter(pk=src.images[0].pk).update(project=target)
+    name = dict(FOLLOWERS)["main_sourceimage"]
+    with connection.cursor() as cur:
+        cur.execute(add_key_sql("main_sourceimage", name, valid=False))
+        # No move's keys: nothing counts as restored.
+        cur.execute(
+            "CREATE TEMP TABLE ami_move_keys (table_name text, pk text, moved boolean, "
+            "before_project text)"
+        )
+    outcome = rows_follow_deployment([src.project.pk, target.pk], [src.dep.pk], lambda t: None)
+    assert not outcome.ok
+    assert outcome.detail == (
+        f"deployment {src.dep.pk} is in project {src.project.pk} but 1 main_sourceimage row(s) "
+        f"of it are in project {target.pk} (e.g. {src.images[0].pk})"
+    )
 
 
 def test_a_job_left_pointing_across_projects_is_refused(world, monkeypatch):
@@ -165,6 +194,10 @@ def test_the_checks_pass_on_a_plain_round_trip(world):
     text = revert(move_id, "--execute", "--reason", "undo")
     for name in ("rows-follow-deployment", "deployment-resources", "job-cross-links"):
         assert f"{name}" in text
+    # This schema's keys hold: those tables are left to them, the detections' part is scanned.
+    assert (
+        "(main_event, main_sourceimage, main_occurrence, jobs_job: by the database's keys)" in text
+    )
     assert dump() == before
 
 
