@@ -2,21 +2,23 @@
 measured from outside the code.
 
 ``PhaseTimer(command).install()`` wraps, by monkeypatching module attributes, the functions
-the command calls in order, none inside another: for a move the first plan, the locks and
-re-plan, each step, the ledger's install and seal, the cached-field refresh, totals, checks
-and the commit; for a revert the install, the locks and scans, the replay per table, the wait
-for the scans beside it, the recount, the checks after it, the seal and the commit. Wrapping
-costs a clock read per call. A target the code no longer has is skipped (the profile then
-shows it as "other").
+the command calls in order (a call inside another phase counts as that phase's): for a move
+the first plan, the locks and re-plan, each step, the ledger's install and seal, the
+cached-field refresh, totals, checks and the commit; for a revert the install, the locks and
+scans, the replay per table, the wait for the scans beside it, the recount, the checks after
+it, the seal and the commit. Wrapping costs a clock read per call. A target the code no
+longer has is skipped (the profile then shows it as "other").
 """
 
 from __future__ import annotations
 
 import functools
 import importlib
+import threading
 import time
 from collections.abc import Callable
 
+_RECOUNT = "cached-field refresh"
 # (module, attribute, phase label). Order is the order a move runs them.
 _TARGETS = (
     ("ledger", "prepare_capture", "ledger: install capture (own transactions)"),
@@ -25,7 +27,7 @@ _TARGETS = (
     ("ami.move.apply", "lock_projects_and_deployments", "lock rows"),
     ("ami.move.apply", "build_plan", "plan under locks"),
     ("ami.move.apply", "lock_planned_rows", "lock planned rows"),
-    ("ami.main.cached_fields", "refresh_cached_fields", "cached-field refresh"),
+    ("ami.main.cached_fields", "refresh_cached_fields", _RECOUNT),
     ("ami.move.apply", "project_totals", "totals after"),
     ("ami.move.apply", "run_checks", "validation checks"),
     ("ledger.seal", "finish", "ledger: seal (check + hash + write)"),
@@ -62,15 +64,23 @@ class PhaseTimer:
         self.revert = command == "revert_move"
         self.seconds: dict[str, float] = {}
         self.skipped: list[str] = []
+        self._inside = threading.local()
 
     def _wrap(self, label: str, func: Callable) -> Callable:
+        """Time ``func`` under ``label``, unless it runs inside another timed phase (the
+        capture check inside the install): its time is that phase's, never counted twice."""
+
         @functools.wraps(func)
         def timed(*args, **kwargs):
+            if getattr(self._inside, "phase", None):
+                return func(*args, **kwargs)
+            self._inside.phase = label
             start = time.perf_counter()
             try:
                 return func(*args, **kwargs)
             finally:
                 self.seconds[label] = self.seconds.get(label, 0.0) + time.perf_counter() - start
+                self._inside.phase = None
 
         return timed
 
@@ -102,12 +112,11 @@ class PhaseTimer:
             self.skipped.append("ami.move.apply.STEPS")
             return
         big = {"[move-images]", "[move-occurrences]", "[move-events]", "[handle-collections]"}
+        # The recount is a step: its phase is the step's, as its own line.
+        named = {label: f"step {label.strip('[]')}" for label in big}
+        named["[refresh-cached-fields]"] = _RECOUNT
         apply.STEPS = tuple(
-            (
-                label,
-                self._wrap(f"step {label.strip('[]')}" if label in big else "other steps", func),
-            )
-            for label, func in steps
+            (label, self._wrap(named.get(label, "other steps"), func)) for label, func in steps
         )
 
     def _install_units(self) -> None:
