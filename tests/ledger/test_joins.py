@@ -17,9 +17,12 @@ def tiny_tables_count(monkeypatch):
     monkeypatch.setattr(joins, "FEW", 1)
 
 
-def _settings() -> tuple[str, str]:
+def _settings() -> tuple[str, str, str]:
     with connection.cursor() as cursor:
-        cursor.execute("SELECT current_setting('enable_nestloop'), current_setting('jit')")
+        cursor.execute(
+            "SELECT current_setting('enable_nestloop'), current_setting('jit'), "
+            "current_setting('work_mem')"
+        )
         return cursor.fetchone()
 
 
@@ -39,8 +42,28 @@ def test_a_large_part_of_a_table_is_hashed_and_the_settings_set_back(toy, tiny_t
         joins.hashed_where_large(cursor, "toyapp_book", rows) as on,
     ):
         assert on
-        assert _settings() == ("off", "off")
+        assert _settings()[:2] == ("off", "off")
     assert _settings() == before
+
+
+@pytest.mark.parametrize(
+    ("session", "rows", "inside"),
+    [
+        ("4MB", 100_000, "12501kB"),  # 128 bytes a key: their hash fits in memory
+        ("4MB", 10_000_000_000, "256MB"),  # never more than the cap
+        ("1GB", 100_000, "1GB"),  # never less than the session had
+    ],
+)
+def test_the_hash_of_the_keys_is_given_the_memory_it_needs(
+    toy, tiny_tables_count, session, rows, inside
+):
+    _analysed_rows("toyapp_book")
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SELECT set_config('work_mem', %s, true)", [session])
+        with joins.hashed_where_large(cursor, "toyapp_book", rows) as on:
+            assert on
+            assert _settings()[2] == inside
+        assert _settings()[2] == session
 
 
 @pytest.mark.parametrize("part", [0.0, 0.2])
