@@ -4,10 +4,10 @@ measured from outside the code.
 ``PhaseTimer(command).install()`` wraps, by monkeypatching module attributes, the functions
 the command calls in order (a call inside another phase counts as that phase's): for a move
 the first plan, the locks and re-plan, each step, the ledger's install and seal, the
-cached-field refresh, totals, checks and the commit; for a revert the install, the locks and
-scans, the replay per table, the wait for the scans beside it, the recount, the checks after
-it, the seal and the commit. Wrapping costs a clock read per call. A target the code no
-longer has is skipped (the profile then shows it as "other").
+cached-field refresh, totals, checks and the commit; for a revert the install, the vacuum,
+the locks and scans, the replay per table, the wait for the scans beside it, the recount, the
+checks after it, the seal and the commit. Wrapping costs a clock read per call. A target the
+code no longer has is skipped (the profile then shows it as "other").
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ _INSTALL, _ENSURE, _SEAL = _TARGETS[0][2], _TARGETS[1][2], _TARGETS[-1][2]
 # The same for a revert; an attribute may name a method (``Class.method``).
 _REVERT_TARGETS = (
     ("ledger.replay.engine", "_prepare_capture", _INSTALL),
+    ("ledger.replay.engine", "_vacuum_first", "vacuum the move's tables (no lock held)"),
     ("ledger.replay.engine", "_plan", "lock, check the ledger, scan"),
     ("ledger.install", "ensure_capture", _ENSURE),
     ("ami.move.revert", "MoveReplayHooks.before_replay", "domain: before the replay"),

@@ -115,3 +115,12 @@ def public_key_file() -> str | None:
     value = getattr(settings, "LEDGER_PUBLIC_KEY_FILE", None)
     assert value is None or isinstance(value, str | os.PathLike), "a path or None"
     return str(value) if value else None
+
+
+def revert_vacuum_min_rows() -> int | None:
+    """A revert first vacuums each table its move updated or deleted at least this many rows
+    of (``LEDGER_REVERT_VACUUM_MIN_ROWS``, default 10000; None: never). See
+    ``ledger.replay.vacuum``."""
+    value = getattr(settings, "LEDGER_REVERT_VACUUM_MIN_ROWS", 10_000)
+    assert value is None or (isinstance(value, int) and value > 0), "a positive int or None"
+    return value

@@ -2,7 +2,9 @@
 
 Before the transaction the capture triggers are installed (short side transactions, as for a
 move: ``ledger.prepare_capture``), so the revert never creates or drops a trigger while it
-holds its locks. Inside the transaction, in this order:
+holds its locks; then the tables the move rewrote in bulk are vacuumed, so the replay does not
+prune the move's old versions under its locks (``ledger.replay.vacuum``). Inside the
+transaction, in this order:
 
 1. the lock timeout is set; the move itself is locked (an advisory lock: a second revert of
    it waits here). No table is locked: others go on writing every row the revert does not
@@ -64,7 +66,7 @@ from ledger.dbapi import cursor as ledger_cursor
 from ledger.errors import LedgerError, StepCountMismatch, one_line
 from ledger.queries import read_header
 from ledger.registry import TableSpec
-from ledger.replay import apply, exact, scan
+from ledger.replay import apply, exact, scan, vacuum
 from ledger.replay.hooks import ReplayHooks, hooks_for
 from ledger.replay.shapes import TableShape
 from ledger.replay.structs import (
@@ -227,6 +229,7 @@ def revert(
     run = dataclasses.replace(run, verified=verified, nested=nested)
     try:
         _prepare_capture(run)
+        _vacuum_first(run)
         try:
             report = _transaction(run)
         except _Drifted as found:
@@ -259,6 +262,15 @@ def _prepare_capture(run: Run) -> None:
     run.progress.phase("installing capture")
     with contextlib.suppress(LedgerError):
         prepare_capture(run.using, _specs(run.header))
+
+
+def _vacuum_first(run: Run) -> None:
+    """Vacuum the tables the move rewrote in bulk before the transaction takes any lock
+    (``ledger.replay.vacuum``); the verification goes on hashing beside it."""
+    tables = vacuum.rewritten(run.move_id, run.shapes, run.using)
+    if tables:
+        run.progress.phase("vacuuming the move's tables")
+        vacuum.vacuum(run.move_id, tables, run.using)
 
 
 def _release_capture(using: str) -> None:
