@@ -243,12 +243,13 @@ def server_seconds(move_id: int) -> float:
     the Python side does, so a rate near it is this machine's bound, not the code's."""
     from django.db import connection
 
-    from ledger.queries import _GROUPS
+    from ledger.queries import groups_query
 
     best = float("inf")
     with connection.cursor() as cursor:
         for _ in range(3):
-            cursor.execute("EXPLAIN (ANALYZE, TIMING OFF, FORMAT JSON) " + _GROUPS, [move_id])
+            query, params = groups_query(move_id)
+            cursor.execute("EXPLAIN (ANALYZE, TIMING OFF, FORMAT JSON) " + query, params)
             (plan,) = cursor.fetchone()
             plan = plan if isinstance(plan, list) else json.loads(plan)
             best = min(best, plan[0]["Execution Time"] / 1000)

@@ -91,15 +91,14 @@ def export_move(move_id: int, file: BinaryIO, using: str = "default") -> SealLin
             "before": group.before,
             "after": group.after,
         }
-        leaves = group_leaves(first_id=group.id, pks=group.pks, **common)
-        # Written in slices: a group can hold millions of entries.
-        for start in range(0, len(group.pks), _SLICE):
-            end = start + _SLICE
+        # Written in slices, each slice's leaves hashed on their own: a group can hold
+        # millions of entries, and its keys are read a window at a time.
+        for start in range(0, group.size, _SLICE):
+            pks = group.pks[start : start + _SLICE]
+            leaves = group_leaves(first_id=group.id + start, pks=pks, **common)
             lines = [
-                encode(EntryLine(id=group.id + offset, pk=pk, leaf=leaf.hex(), **common))
-                for offset, pk, leaf in zip(
-                    range(start, end), group.pks[start:end], leaves[start:end], strict=False
-                )
+                encode(EntryLine(id=group.id + start + offset, pk=pk, leaf=leaf.hex(), **common))
+                for offset, (pk, leaf) in enumerate(zip(pks, leaves, strict=True))
             ]
             file.write(b"\n".join(lines) + b"\n")
     seal = SealLine(

@@ -10,8 +10,8 @@
   the move before it, as in a range export.
 
 A proof hashes every leaf of its move once (O(n)) and keeps none of them: each audit path is
-folded while the leaves stream past (``AuditPath``). Memory is the largest change group's
-keys, which ``iter_groups`` reads whole, as ``ledger.verify`` does.
+folded while the leaves stream past (``AuditPath``). Memory holds a window of a change
+group's keys at most, however large the group (``ledger.groupkeys``).
 """
 
 from __future__ import annotations

@@ -18,6 +18,7 @@ from django.db import connections, transaction
 from ledger import config
 from ledger.digest import canonical_time, decode, encode, leaf_parts
 from ledger.errors import LedgerError, MoveNotFound
+from ledger.groupkeys import INLINE_KEYS, StoredKeys
 from ledger.installed import require_current
 from ledger.readahead import read_ahead
 from ledger.structs import (
@@ -38,17 +39,22 @@ prev_digest, signer, digest, subjects::text
 
 
 class Group(msgspec.Struct, frozen=True, array_like=True):
-    """One stored change group: entries ``id .. id + len(pks) - 1`` (decoded from a JSON array)."""
+    """One stored change group: entries ``id .. id + size - 1`` (decoded from a JSON array).
+
+    ``pks`` holds the keys themselves, or for a group of more than ``INLINE_KEYS`` a
+    ``StoredKeys`` that reads them a window at a time (``ledger.groupkeys``).
+    """
 
     id: int
     move_id: int
     step_id: int | None
     table: str
     op: str
-    pks: list[str]
+    pks: Sequence[str]
     before: dict[str, object] | None
     after: dict[str, object] | None
     hash: str
+    size: int
 
     def shared(self, move_id: int) -> dict[str, Any]:
         """What every entry of the group shares, as ``group_leaves`` and ``GroupDigest`` take
@@ -144,29 +150,46 @@ def read_header(move_id: int, using: str = "default") -> tuple[MoveHeader, str]:
 
 # One JSON array per group, in Group's field order, built by the server (json_build_array:
 # cheaper for it than json_build_object or concatenating the parts, 7% faster verification of
-# single-row groups), and decoded by msgspec a batch at a time.
+# single-row groups), and decoded by msgspec a batch at a time. A large group's keys are
+# left out (an empty array), to be read a window at a time. Which groups are large is read
+# off row_count (a plain column: cheaper than the array's size, which each group's size
+# comes from; a row_count edited to mislead only changes which groups are read in windows).
 _GROUPS = """
-SELECT json_build_array(id, move_id, step_id, table_name, op, pks, before, after, hash)::text
+SELECT json_build_array(id, move_id, step_id, table_name, op,
+    CASE WHEN row_count <= %s THEN pks ELSE '{}'::text[] END, before, after, hash,
+    cardinality(pks))::text
 FROM ledger_change WHERE move_id = %s ORDER BY move_id, id
 """
 _groups_decoder = msgspec.json.Decoder(list[Group], float_hook=Decimal)
+
+
+def groups_query(move_id: int) -> tuple[str, list[int]]:
+    """The query ``iter_groups`` streams, and its parameters."""
+    return _GROUPS, [INLINE_KEYS, move_id]
 
 
 def iter_groups(move_id: int, using: str = "default") -> Iterator[Group]:
     """A move's stored change groups in entry order, streamed through a server-side cursor.
 
     Each fetched batch of rows (one JSON object each, built by the server) is decoded by
-    msgspec in one call: several times faster than converting rows one by one in Python.
+    msgspec in one call: several times faster than converting rows one by one in Python. A
+    group's ``pks`` are read in windows as they are asked for (``StoredKeys``) where it holds
+    more than ``INLINE_KEYS``: read them in order, before the next group is asked for.
     """
     size = config.fetch_size()
     # Inside a transaction the server-side cursor streams (a WITH HOLD cursor would build
     # every row first), and a thread fetches the next batch while this one is decoded and
     # hashed: the server builds rows while Python works.
     with transaction.atomic(using=using), connections[using].chunked_cursor() as cursor:
-        cursor.execute(_GROUPS, [move_id])
+        cursor.execute(*groups_query(move_id))
         with contextlib.closing(read_ahead(lambda: cursor.fetchmany(size))) as batches:
             for rows in batches:
-                yield from _groups_decoder.decode("[" + ",".join(row[0] for row in rows) + "]")
+                for group in _groups_decoder.decode("[" + ",".join(row[0] for row in rows) + "]"):
+                    if group.size > INLINE_KEYS:
+                        group = msgspec.structs.replace(
+                            group, pks=StoredKeys(group.id, group.size, using)
+                        )
+                    yield group
 
 
 def entries(move_id: int, using: str = "default") -> Iterator[EntryPayload]:

@@ -54,3 +54,17 @@ def signed(settings, keys, tmp_path):
 def toy(db):
     """The toy tables registered, with two owners, three shelves, books, tags and loans."""
     yield from toyworld.build_toy()
+
+
+@pytest.fixture(params=["inline", "windowed"])
+def key_windows(request, monkeypatch):
+    """Run a test twice: change groups read whole, as small groups are; and every group of
+    more than one key read a window of three keys at a time (``ledger.groupkeys``), as a
+    group of more than 16,384 keys is, hashed and exported two keys at a time (so slices
+    straddle windows)."""
+    if request.param == "windowed":
+        monkeypatch.setattr("ledger.queries.INLINE_KEYS", 1)
+        monkeypatch.setattr("ledger.groupkeys.WINDOW_KEYS", 3)
+        monkeypatch.setattr("ledger.digest._LEAVES_AT_ONCE", 2)
+        monkeypatch.setattr("ledger.export._SLICE", 2)
+    return request.param

@@ -17,6 +17,9 @@ from django.db import connection, transaction
 import ledger
 from ledger.export import export_schema
 
+# Every test runs on groups read whole and on groups read a window at a time.
+pytestmark = pytest.mark.usefixtures("key_windows")
+
 ROOT = Path(__file__).resolve().parents[2]
 
 

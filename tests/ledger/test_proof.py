@@ -23,6 +23,9 @@ from ledger.digest import NODE_PREFIX, entry_bytes, leaf_hash, move_digest, root
 from ledger.proof import build_proof, encode_proof, read_proof, verify_proof
 from tests.ledger.builders import superuser_bypass
 
+# Every test runs on groups read whole and on groups read a window at a time.
+pytestmark = pytest.mark.usefixtures("key_windows")
+
 ROOT = Path(__file__).resolve().parents[2]
 
 

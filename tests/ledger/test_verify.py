@@ -13,6 +13,9 @@ import ledger
 from ledger.digest import group_hash, group_leaves
 from tests.ledger.builders import superuser_bypass
 
+# Every test runs on groups read whole and on groups read a window at a time.
+pytestmark = pytest.mark.usefixtures("key_windows")
+
 verify_module = importlib.import_module("ledger.verify")  # ledger.verify is the function
 
 
@@ -231,3 +234,15 @@ def test_an_edit_beyond_float_precision_is_caught(tables):
     )
     failure = _first_failure()
     assert (failure.move_id, failure.entry_id) == (rec.move_id, first_entry(rec.move_id))
+
+
+def test_an_edited_key_deep_in_a_large_group_names_the_group(seeded):
+    with connection.cursor() as cursor:
+        cursor.execute("INSERT INTO ledger_t_child (name) SELECT 'x' FROM generate_series(1, 40)")
+    move = _record("UPDATE ledger_t_child SET name = 'y' WHERE name = 'x'")
+    assert ledger.verify(move.move_id).ok
+    start = first_entry(move.move_id)
+    _tamper("UPDATE ledger_change SET pks[31] = pks[32], pks[32] = pks[31] WHERE id = %s", [start])
+    failure = _first_failure(move.move_id)
+    assert (failure.move_id, failure.entry_id) == (move.move_id, start)
+    assert f"entries {start}..{start + 39}" in failure.reason
