@@ -1,6 +1,6 @@
-"""A revert first vacuums the tables its move rewrote in bulk, on a connection of its own and
-before its transaction takes a lock (``ledger.replay.vacuum``); the vacuum only saves time:
-where it cannot run, the revert goes on."""
+"""A revert first vacuums the tables its move rewrote in bulk, before its transaction takes a
+lock (``ledger.replay.vacuum``); the vacuum only saves time: where it cannot run, the revert
+goes on."""
 
 from __future__ import annotations
 
