@@ -27,6 +27,7 @@ class Run:
     wall: float
     queries: int
     peak_rss_mb: float
+    wal_mb: float = 0.0
     stdout: str = ""
     phases: dict[str, float] = field(default_factory=dict)
     parts: dict[str, float] = field(default_factory=dict)
@@ -82,6 +83,7 @@ def probe(
         wall=wall,
         queries=data["queries"],
         peak_rss_mb=data["peak_rss_mb"],
+        wal_mb=data.get("wal_mb", 0.0),
         stdout=done.stdout,
         phases=data.get("phases", {}),
         parts=data.get("parts", {}),
@@ -136,6 +138,7 @@ class Series:
             "queries": self.runs[-1].queries,
             "queries_all": sorted({r.queries for r in self.runs}),
             "peak_rss_mb_max": self.max("peak_rss_mb"),
+            "wal_mb_median": self.median("wal_mb"),
             "phases_median": {k: self.median_of(k) for k in self.runs[-1].phases},
             "parts_median": {k: self.median_of(k, "parts") for k in self.runs[-1].parts},
             "parts_all": [r.parts for r in self.runs],

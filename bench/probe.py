@@ -7,8 +7,9 @@
     python -m bench.probe --out FILE scenario writes
 
 The harness (``bench/run.py``) starts this module in a subprocess with ``DATABASE_URL`` set,
-so the peak RSS it reports is this process's own and the timing covers the work only (Django
-setup and imports excluded; ``wall`` in the parent includes them).
+so the peak RSS it reports is this process's own, the WAL the server wrote meanwhile is the
+work's, and the timing covers the work only (Django setup and imports excluded; ``wall`` in
+the parent includes them).
 
 Queries are counted on the psycopg2 connection itself (a counting ``cursor_factory`` set on
 every new connection), so statements the ledger runs on the raw connection are counted as well
@@ -30,6 +31,7 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "ami.settings.base")
 
 import django  # noqa: E402
+import psycopg2  # noqa: E402
 import psycopg2.extensions  # noqa: E402
 
 _counts = {"queries": 0}
@@ -58,6 +60,17 @@ def _install_counter() -> None:
         connection.connection.cursor_factory = CountingCursor
 
     connection_created.connect(on_created, weak=False)
+
+
+def _wal(query: str, params: list[str] | None = None) -> object:
+    """One value from the server on a connection of its own (not counted, not Django's)."""
+    conn = psycopg2.connect(os.environ["DATABASE_URL"])
+    try:
+        with conn.cursor() as cursor:
+            cursor.execute(query, params)
+            return cursor.fetchone()[0]
+    finally:
+        conn.close()
 
 
 def _peak_rss_mb() -> float:
@@ -111,12 +124,17 @@ def main() -> None:
 
     django.setup()
     _install_counter()
+    wal_start = _wal("SELECT pg_current_wal_lsn()::text")
     if args.kind == "command":
         result = _run_command(args.argv, args.phases)
     else:
         result = _run_scenario(args.name, args.plan)
     result["queries"] = _counts["queries"]
     result["peak_rss_mb"] = _peak_rss_mb()
+    # The WAL the server wrote meanwhile: the work's own, as nothing else runs beside it.
+    result["wal_mb"] = (
+        float(_wal("SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), %s)", [wal_start])) / 1e6
+    )
     Path(args.out).write_text(json.dumps(result))
 
 

@@ -192,7 +192,7 @@ def _fmt(value: float | None, digits: int = 2) -> str:
 
 def _figures_table(name: str, scale: dict) -> Table:
     table = Table(title=f"scale {name}: medians of {scale.get('repeat', '?')} runs")
-    for col in ("measurement", "median s", "wall s", "ratio", "peak RSS MB", "queries"):
+    for col in ("measurement", "median s", "wall s", "ratio", "peak RSS MB", "WAL MB", "queries"):
         table.add_column(col, justify="left" if col == "measurement" else "right")
     ratios = {
         "floor": 1.0,
@@ -211,7 +211,7 @@ def _figures_table(name: str, scale: dict) -> Table:
     for key, label in MEASUREMENTS:
         s = scale.get(key) or {}
         if not s:
-            table.add_row(label, scale.get(f"{key}_note", "n/a"), "", "", "", "")
+            table.add_row(label, scale.get(f"{key}_note", "n/a"), "", "", "", "", "")
             continue
         ratio = ratios.get(key)
         table.add_row(
@@ -220,6 +220,7 @@ def _figures_table(name: str, scale: dict) -> Table:
             _fmt(s["wall_median"]),
             "" if ratio is None else f"{ratio:.2f}{notes.get(key, '')}",
             _fmt(s["peak_rss_mb_max"], 0),
+            _fmt(s.get("wal_mb_median"), 0),
             str(s["queries"]),
         )
     return table
