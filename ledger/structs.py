@@ -21,8 +21,12 @@ SUBJECTS_VERSION = 3
 Json = dict[str, Any]
 
 
-class EntryPayload(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    """The canonical form of one entry: the bytes its Merkle leaf hashes."""
+class EntryPayload(
+    msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, gc=False
+):
+    """The canonical form of one entry: the bytes its Merkle leaf hashes. Not tracked by the
+    garbage collector: it holds plain values only, and verification builds one per
+    single-row group."""
 
     v: int = FORMAT_VERSION
     id: int
