@@ -50,24 +50,28 @@ def rewritten(move_id: int, tables: Iterable[str], using: str) -> list[str]:
 
 
 def vacuum(move_id: int, tables: list[str], using: str) -> list[str]:
-    """VACUUM ``tables`` on the connection of ``using`` (in autocommit, outside any
-    transaction); the tables vacuumed, none where it failed: it only saves time, and the
-    revert goes on, pruning the old versions as it meets them."""
-    try:
-        return _vacuum(tables, using)
-    except (DatabaseError, InterfaceError) as exc:
-        logger.warning(
-            "vacuuming the tables of move %s before its revert failed (%s): reverting anyway",
-            move_id,
-            type(exc).__name__,
-        )
-        return []
-
-
-def _vacuum(tables: list[str], using: str) -> list[str]:
-    with ledger_cursor(connections[using]) as cursor:
-        for name in tables:
-            cursor.execute(
-                sql.SQL("VACUUM (SKIP_LOCKED, TRUNCATE false) {}").format(sql.Identifier(name))
+    """VACUUM each of ``tables`` on the connection of ``using`` (in autocommit, outside any
+    transaction); the tables vacuumed. One that fails (a statement timeout, a lost connection)
+    is left as it is, with a warning: the vacuum only saves time, and the revert prunes the
+    old versions as it meets them."""
+    done = []
+    for table in tables:
+        try:
+            _vacuum(table, using)
+        except (DatabaseError, InterfaceError) as exc:
+            logger.warning(
+                "vacuuming %s before the revert of move %s failed (%s): reverting anyway",
+                table,
+                move_id,
+                type(exc).__name__,
             )
-    return tables
+        else:
+            done.append(table)
+    return done
+
+
+def _vacuum(table: str, using: str) -> None:
+    with ledger_cursor(connections[using]) as cursor:
+        cursor.execute(
+            sql.SQL("VACUUM (SKIP_LOCKED, TRUNCATE false) {}").format(sql.Identifier(table))
+        )
