@@ -85,17 +85,25 @@ class PhaseTimer:
 
         return timed
 
+    def _find(self, module_name: str, attr: str) -> tuple[object, object] | None:
+        """``(owner, value)`` of ``module_name.attr`` (``attr`` may be ``Class.method``); None,
+        noted as skipped, where the code no longer has it."""
+        *path, name = attr.split(".")
+        try:
+            owner = importlib.import_module(module_name)
+            for part in path:
+                owner = getattr(owner, part)
+            return owner, getattr(owner, name)
+        except (ImportError, AttributeError):
+            self.skipped.append(f"{module_name}.{attr}")
+            return None
+
     def install(self) -> None:
         """Patch the command's functions, its steps (or replayed tables) and the commit."""
         for module_name, attr, label in _REVERT_TARGETS if self.revert else _TARGETS:
-            *path, name = attr.split(".")
-            try:
-                owner = importlib.import_module(module_name)
-                for part in path:
-                    owner = getattr(owner, part)
-                setattr(owner, name, self._wrap(label, getattr(owner, name)))
-            except (ImportError, AttributeError):
-                self.skipped.append(f"{module_name}.{attr}")
+            if found := self._find(module_name, attr):
+                owner, func = found
+                setattr(owner, attr.rsplit(".", 1)[-1], self._wrap(label, func))
         if self.revert:
             self._install_units()
         else:
@@ -106,12 +114,9 @@ class PhaseTimer:
         wrapper.commit = self._wrap("commit (deferred FK checks)", wrapper.commit)
 
     def _install_steps(self) -> None:
-        try:
-            apply = importlib.import_module("ami.move.apply")
-            steps = apply.STEPS
-        except (ImportError, AttributeError):
-            self.skipped.append("ami.move.apply.STEPS")
+        if not (found := self._find("ami.move.apply", "STEPS")):
             return
+        apply, steps = found
         big = {"[move-images]", "[move-occurrences]", "[move-events]", "[handle-collections]"}
         # The recount is a step: its phase is the step's, as its own line.
         named = {label: f"step {label.strip('[]')}" for label in big}
@@ -122,12 +127,9 @@ class PhaseTimer:
 
     def _install_units(self) -> None:
         """Time each replayed unit under its table (``ledger.replay.apply.run_unit``)."""
-        try:
-            apply = importlib.import_module("ledger.replay.apply")
-            run_unit = apply.run_unit
-        except (ImportError, AttributeError):
-            self.skipped.append("ledger.replay.apply.run_unit")
+        if not (found := self._find("ledger.replay.apply", "run_unit")):
             return
+        apply, run_unit = found
         timed = {}
 
         @functools.wraps(run_unit)
