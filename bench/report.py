@@ -160,24 +160,35 @@ def verdicts(results: dict) -> list[Verdict]:
         )
     )
     # Every move shape verifies at 300k entries/s, single-row groups (inserts) included.
-    for shape, rate, ceiling in _verify_rates(capture.get("lines", "")):
-        note = f"the server alone: {ceiling:,.0f}/s" if ceiling else ""
+    for shape, rate, bounds in _verify_rates(capture.get("lines", "")):
+        note = "; ".join(bounds)
         out.append(_check(f"verify entries/s, {shape}", rate, 300_000, below=False, note=note))
     return out
 
 
 _VERIFY_LINE = re.compile(
     r"^\(c\) verify (.+?): [0-9,]+ entries, ([0-9,]+) entries/s"
-    r"(?:.*builds its rows at ([0-9,]+) entries/s)?",
+    r"(?:.*builds its rows at ([0-9,]+) entries/s)?"
+    r"(?:.*Python alone checks them at ([0-9,]+) entries/s)?"
+    r"(?:.*cores, at most ([0-9,]+) entries/s)?",
     re.M,
 )
 
 
-def _verify_rates(lines: str) -> list[tuple[str, float, float | None]]:
-    """(move shape, entries/s, the server's own rate if printed) of the capture benchmark's
+def _verify_rates(lines: str) -> list[tuple[str, float, list[str]]]:
+    """(move shape, entries/s, the bounds printed beside it) of the capture benchmark's
     verify lines."""
+    sides = ("the server alone", "Python alone", "both on every core")
     return [
-        (m[1], _number(m[2]), _number(m[3]) if m[3] else None)
+        (
+            m[1],
+            _number(m[2]),
+            [
+                f"{side}: {_number(v):,.0f}/s"
+                for side, v in zip(sides, m.groups()[2:], strict=True)
+                if v
+            ],
+        )
         for m in _VERIFY_LINE.finditer(lines)
     ]
 

@@ -170,6 +170,12 @@ def groups_query(move_id: int) -> tuple[str, list[int]]:
     return _GROUPS, [INLINE_KEYS, move_id]
 
 
+def decode_groups(rows: Sequence[tuple[str]]) -> list[Group]:
+    """The groups of a fetched batch of ``groups_query`` rows, decoded in one call (a large
+    group's ``pks`` still empty: ``iter_groups`` gives it its ``StoredKeys``)."""
+    return _groups_decoder.decode("[" + ",".join([row[0] for row in rows]) + "]")
+
+
 def iter_groups(move_id: int, using: str = "default") -> Iterator[Group]:
     """A move's stored change groups in entry order, streamed through a server-side cursor.
 
@@ -186,8 +192,7 @@ def iter_groups(move_id: int, using: str = "default") -> Iterator[Group]:
         cursor.execute(*groups_query(move_id))
         with contextlib.closing(read_ahead(lambda: cursor.fetchmany(size))) as batches:
             for rows in batches:
-                batch = "[" + ",".join([row[0] for row in rows]) + "]"
-                for group in _groups_decoder.decode(batch):
+                for group in decode_groups(rows):
                     if group.size > INLINE_KEYS:
                         group = msgspec.structs.replace(
                             group, pks=StoredKeys(group.id, group.size, using)
