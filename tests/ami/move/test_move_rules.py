@@ -413,6 +413,14 @@ def test_create_project_records_everything_it_creates(s):
     ):
         for pk in ids:
             assert (table, str(pk)) in inserted, (table, pk)
+    # Its rows are the rows the ledger captured in it, though it writes through the ORM.
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT captured_rows FROM ledger_step WHERE move_id = %s AND label = %s",
+            [report["move_id"], "[create-target]"],
+        )
+        (captured,) = cursor.fetchone()
+    assert report["steps"][0]["rows"] == captured > len(created["project"])
 
 
 # 8. No personal data, no credentials -------------------------------------------------------------
