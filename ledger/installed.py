@@ -26,14 +26,14 @@ from django.db import DatabaseError, connections, transaction
 
 from ledger.capture import CAPTURE_FUNCTION_V1, ENTRY_VIEW_V1
 from ledger.errors import LedgerError
-from ledger.protect import PROTECT_V1, SEAL_FUNCTION_V1
+from ledger.protect import PROTECT_V1, SEAL_FUNCTION_V2
 from ledger.rowindex import ROW_INDEX_V1
 
 # The templates the installed SQL must match: (module that holds it, SQL).
 CURRENT: tuple[tuple[str, str], ...] = (
     ("ledger/capture.py CAPTURE_FUNCTION_V1", CAPTURE_FUNCTION_V1),
     ("ledger/protect.py PROTECT_V1", PROTECT_V1),
-    ("ledger/protect.py SEAL_FUNCTION_V1", SEAL_FUNCTION_V1),
+    ("ledger/protect.py SEAL_FUNCTION_V2", SEAL_FUNCTION_V2),
     ("ledger/rowindex.py ROW_INDEX_V1", ROW_INDEX_V1),
 )
 VIEW = ("ledger/capture.py ENTRY_VIEW_V1", ENTRY_VIEW_V1)

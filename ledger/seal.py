@@ -25,6 +25,7 @@ from django.db import IntegrityError, connections, transaction
 from ledger import capture_state, config, constraints
 from ledger.digest import GroupDigest, MerkleBuilder, canonical_time, decode, encode, move_digest
 from ledger.errors import StepCountMismatch, one_line
+from ledger.protect import NEXT_ENTRY
 from ledger.signing import configured_signer
 from ledger.spool import Keys, Spool, StagedGroup
 from ledger.structs import SUBJECTS_VERSION, MoveHeader, StepRecord
@@ -227,10 +228,12 @@ _SEAL = (
     "SELECT ledger_seal_write(%s::jsonb, %s::jsonb, %s::bigint[], %s::bigint[], %s::text[], %s)"
 )
 # Under the chain lock: the next ids and the link to the move sealed last.
-_NEXT = """
+# Each read by a key (an index scan), never a scan of a ledger table: a seal costs the same
+# whatever the ledger's size.
+_NEXT = f"""
 SELECT (SELECT coalesce(max(id), 0) + 1 FROM ledger_move),
     (SELECT coalesce(max(id), 0) + 1 FROM ledger_step),
-    (SELECT coalesce(max(id + row_count), 1) FROM ledger_change),
+    {NEXT_ENTRY},
     (SELECT digest FROM ledger_move ORDER BY id DESC LIMIT 1),
     clock_timestamp()
 """

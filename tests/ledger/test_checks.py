@@ -119,7 +119,9 @@ def test_a_rolled_back_migration_is_an_error_and_migrate_is_not_blocked():
         messages = check_ledger_objects(databases=["default"])
         [unapplied] = [m for m in messages if m.id == "ledger.E003"]
         assert re.search(
-            r"migration\(s\) 0003_row_index, 0004_move_subjects are not", unapplied.msg
+            r"migration\(s\) 0003_row_index, 0004_move_subjects, 0005_seal_next_entry_by_key "
+            r"are not",
+            unapplied.msg,
         )
         assert unapplied.hint == "run `python manage.py migrate ledger`"
         assert any(
@@ -129,7 +131,10 @@ def test_a_rolled_back_migration_is_an_error_and_migrate_is_not_blocked():
         )
         # Nothing reads or writes that ledger: no move sealed without the fields its digest
         # covers, no read failing on a missing column (migrate told this process to look again).
-        older = r"ledger is older than this code \(migrations 0003_row_index, 0004_move_subjects"
+        older = (
+            r"ledger is older than this code \(migrations 0003_row_index, 0004_move_subjects, "
+            r"0005_seal_next_entry_by_key"
+        )
         with (
             pytest.raises(LedgerError, match=older),
             transaction.atomic(),
