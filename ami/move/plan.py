@@ -49,16 +49,24 @@ WHERE r.id IN (SELECT {fk} FROM main_deployment WHERE id = ANY(%(d)s))
 ORDER BY r.id
 """
 
+# The source's collections that hold moved captures, found from the moved captures' links
+# (by index), each with its moved and other captures: the others are its links less the
+# moved ones, counted on the link table's index alone. Joining every link of every source
+# collection to its capture instead made a small station's plan follow the size of the
+# source's "All Images" (0.64 s against 0.12 s at bci10 for 40,000 of 1M captures).
 _COLLECTIONS_SQL = """
-SELECT c.id, c.name, c.method,
-    count(*) FILTER (WHERE si.deployment_id = ANY(%(d)s)) AS moved,
-    count(*) FILTER (WHERE si.deployment_id IS NULL OR NOT si.deployment_id = ANY(%(d)s))
-FROM main_sourceimagecollection c
-JOIN main_sourceimagecollection_images ci ON ci.sourceimagecollection_id = c.id
-JOIN main_sourceimage si ON si.id = ci.sourceimage_id
+WITH moved AS (
+    SELECT ci.sourceimagecollection_id AS id, count(*) AS n
+    FROM main_sourceimage si
+    JOIN main_sourceimagecollection_images ci ON ci.sourceimage_id = si.id
+    WHERE si.deployment_id = ANY(%(d)s)
+    GROUP BY 1
+)
+SELECT c.id, c.name, c.method, m.n,
+    (SELECT count(*) FROM main_sourceimagecollection_images a
+     WHERE a.sourceimagecollection_id = c.id) - m.n
+FROM main_sourceimagecollection c JOIN moved m ON m.id = c.id
 WHERE c.project_id = %(s)s
-GROUP BY c.id
-HAVING count(*) FILTER (WHERE si.deployment_id = ANY(%(d)s)) > 0
 ORDER BY c.id
 """
 
