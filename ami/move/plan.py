@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from django.db import transaction
+
 import ledger
 from ami.move import errors
 from ami.move.collection_links import plan_all_images, plan_labelstudio_configs
@@ -29,6 +31,7 @@ from ami.move.structs import (
     TaxaListPlan,
 )
 from ami.move.tags import plan_tags
+from ami.move.tuning import without_jit
 
 PROJECT_NAME_MAX = 80
 
@@ -243,9 +246,17 @@ def _validate(request: MoveRequest) -> tuple[dict[int, tuple], dict[int, tuple]]
 def build_plan(request: MoveRequest) -> MovePlan:
     """Validate ``request`` and compute what the move will do, without writing anything.
 
+    Its reads run in one transaction (a savepoint inside a move's), without JIT
+    (``ami.move.tuning``).
+
     Raises:
         MoveError: the request is invalid; the message names the fix.
     """
+    with transaction.atomic(savepoint=False), without_jit():
+        return _build_plan(request)
+
+
+def _build_plan(request: MoveRequest) -> MovePlan:
     projects, deployment_rows = _validate(request)
     source_row = projects[request.source_project_id]
     target_id = request.target_project_id or None
