@@ -42,9 +42,9 @@ from ami.move.steps import CREATE_TARGET, STEPS
 from ami.move.steps.base import StepContext
 from ami.move.structs import MovePlan, MoveReport, MoveRequest, StepResult
 from ami.move.tracking import register_move_tables
-from ami.move.tuning import without_jit
 from ledger import races
 from ledger.dbapi import sqlstate
+from ledger.tuning import without_jit
 
 OnStep = Callable[[StepResult], None]
 OnPlan = Callable[[MovePlan], None]
@@ -211,6 +211,7 @@ def _execute(
     on_plan: OnPlan | None,
     phase: OnPhase,
 ) -> MoveReport:
+    # No JIT: its statements' row counts are guesses (ledger.tuning).
     with transaction.atomic(), without_jit():
         _set_lock_timeout(lock_timeout)
         _name_session("ami move_project_data")

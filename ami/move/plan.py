@@ -31,7 +31,7 @@ from ami.move.structs import (
     TaxaListPlan,
 )
 from ami.move.tags import plan_tags
-from ami.move.tuning import without_jit
+from ledger.tuning import without_jit
 
 PROJECT_NAME_MAX = 80
 
@@ -247,7 +247,7 @@ def build_plan(request: MoveRequest) -> MovePlan:
     """Validate ``request`` and compute what the move will do, without writing anything.
 
     Its reads run in one transaction (a savepoint inside a move's), without JIT
-    (``ami.move.tuning``).
+    (``ledger.tuning``).
 
     Raises:
         MoveError: the request is invalid; the message names the fix.

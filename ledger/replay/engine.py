@@ -80,6 +80,7 @@ from ledger.replay.structs import (
     TableWork,
 )
 from ledger.structs import MoveHeader, VerifyReport
+from ledger.tuning import without_jit
 from ledger.verify import verify
 
 if TYPE_CHECKING:
@@ -309,7 +310,8 @@ def _transaction(run: Run) -> ReplayReport:
     """Plan and replay in one transaction; a rehearsal (or a refusal) is rolled back."""
     committed: list[bool] = []
     try:
-        with transaction.atomic(using=run.using), _without_jit(run):
+        # No JIT: the revert's statements' row counts are guesses (ledger.tuning).
+        with transaction.atomic(using=run.using), without_jit(run.using):
             # Runs first of the commit hooks: an error of a later one (releasing capture)
             # happens after the commit and must not read as a rollback.
             transaction.on_commit(lambda: committed.append(True), using=run.using)
@@ -344,28 +346,6 @@ def _stops(plan: ReplayPlan, rehearse: bool) -> tuple[Conflict, ...]:
     if rehearse:
         return tuple(c for c in blocking if c.kind in FATAL)
     return blocking
-
-
-# JIT off for the revert's transaction. Its statements join through the ledger's key arrays
-# and the domain's id lists, whose row counts the planner can only guess, and a guess over
-# the JIT thresholds had a statement compiled for longer than it ran: a revert of a
-# 40,000-capture station on the bci10 demo database spent 2.3 s compiling checks that ran in
-# milliseconds (11.3-11.6 s, 8.8-9.1 s with JIT off).
-_NO_JIT = "SELECT current_setting('jit'), set_config('jit', 'off', true)"
-
-
-@contextlib.contextmanager
-def _without_jit(run: Run) -> Iterator[None]:
-    """No JIT within the block; then the setting as found (a caller's transaction goes on as
-    it was). A block that raises leaves it to the rollback that follows."""
-    with run.cursor() as cursor:
-        cursor.execute(_NO_JIT)
-        was = cursor.fetchone()[0]
-    yield
-    if connections[run.using].needs_rollback:  # a rehearsal: the rollback puts it back
-        return
-    with run.cursor() as cursor:
-        cursor.execute("SELECT set_config('jit', %s, true)", [was])
 
 
 def _set_lock_timeout(run: Run) -> None:
@@ -439,9 +419,8 @@ def _start_domain_scans(run: Run) -> concurrent.futures.Future[list[Conflict]]:
     header, policy = run.header, run.policy
 
     def scan_apart(using: str) -> list[Conflict]:
-        with transaction.atomic(using=using):  # the domain's temporary tables live in it
-            with connections[using].cursor() as cursor:
-                cursor.execute(_NO_JIT)
+        # The domain's temporary tables live in its transaction.
+        with transaction.atomic(using=using), without_jit(using):
             return list(run.hooks.conflicts(header, policy))
 
     return apart.start(scan_apart, run.using, "scan", inline=run.nested or run.scan_drift)

@@ -1,5 +1,5 @@
 """A move, its dry run and its revert run without JIT, and leave the session's setting as it
-was (``ami.move.tuning``, ``ledger.replay.engine``)."""
+was (``ledger.tuning``)."""
 
 from __future__ import annotations
 

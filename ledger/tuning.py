@@ -1,11 +1,11 @@
-"""Planner settings of a move's transaction.
+"""Transaction-local planner settings for statements whose row counts the planner guesses.
 
-JIT off. A move's statements are chosen by stations, collections and keys whose row counts the
-planner can only guess (id arrays, ``= ANY`` across joins), and a guess over the JIT thresholds
-had statements compiled for longer than they ran: on the ``bci10`` demo database a move of one
-40,000-capture station took 9.0-9.4 s with JIT, 8.5-8.7 s without (its plan under locks
-0.71-0.79 -> 0.55 s, its recount 4.2-4.4 -> 4.0 s). A revert turns it off too
-(``ledger.replay.engine``).
+JIT off. A revert's statements join through the ledger's key arrays, and a domain's through
+its id lists: the planner can only guess their row counts, and a guess over the JIT thresholds
+has a statement compiled for longer than it runs. On the ``bci10`` demo database a revert of
+one 40,000-capture station spent 2.3 s compiling checks that ran in milliseconds (11.3-11.6 s,
+8.8-9.1 s without JIT), its move 0.5-0.8 s (9.0-9.4 s, 8.5-8.7 s); the revert's share grew
+with the ledger, whose size its estimates follow.
 """
 
 from __future__ import annotations
@@ -13,14 +13,15 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 
-from django.db import connection
+from django.db import connections
 
 
 @contextlib.contextmanager
-def without_jit() -> Iterator[None]:
+def without_jit(using: str = "default") -> Iterator[None]:
     """No JIT within the block, which runs inside a transaction; then the setting as it was
     found, so a caller's own transaction goes on as it was. A block that raises, or marks the
     transaction for rollback, leaves it to that rollback, as ``set_config(..., true)`` does."""
+    connection = connections[using]
     with connection.cursor() as cursor:
         cursor.execute("SELECT current_setting('jit'), set_config('jit', 'off', true)")
         was = cursor.fetchone()[0]
