@@ -254,14 +254,18 @@ def server_seconds(move_id: int) -> float:
     """The server's time to build the rows verification reads (its query under EXPLAIN
     ANALYZE, best of three, no transfer): verification cannot go faster than this, whatever
     the Python side does, so a rate near it is this machine's bound, not the code's."""
-    from django.db import connection
-
     from ledger.queries import groups_query
+
+    return explain_seconds(*groups_query(move_id))
+
+
+def explain_seconds(query: str, params=None) -> float:
+    """The server's time for a query, best of three (EXPLAIN ANALYZE: no transfer)."""
+    from django.db import connection
 
     best = float("inf")
     with connection.cursor() as cursor:
         for _ in range(3):
-            query, params = groups_query(move_id)
             cursor.execute("EXPLAIN (ANALYZE, TIMING OFF, FORMAT JSON) " + query, params)
             (plan,) = cursor.fetchone()
             plan = plan if isinstance(plan, list) else json.loads(plan)
@@ -275,7 +279,7 @@ def python_seconds(move_id: int) -> float | None:
     verification runs at once. None for a move holding a group too large to hold whole."""
     from django.db import connection, transaction
 
-    from ledger import cycles
+    from ledger import config, cycles
     from ledger.digest import MerkleBuilder
     from ledger.groupkeys import INLINE_KEYS
     from ledger.queries import decode_groups, groups_query, read_header
@@ -285,7 +289,8 @@ def python_seconds(move_id: int) -> float | None:
     with transaction.atomic(), connection.chunked_cursor() as cursor:
         cursor.execute(*groups_query(move_id))
         batches = []
-        while rows := cursor.fetchmany(2000):
+        # In the batches verification decodes (LEDGER_FETCH_SIZE).
+        while rows := cursor.fetchmany(config.fetch_size()):
             batches.append(rows)
     if any(group.size > INLINE_KEYS for rows in batches for group in decode_groups(rows)):
         return None

@@ -15,7 +15,6 @@ import argparse
 import os
 import statistics
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -23,7 +22,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "ami.settings.test")
 
 import django
 
-from bench.ledger_capture import ensure_database, execute
+from bench.ledger_capture import ensure_database, execute, explain_seconds, recorded, timed
 
 _TABLE = "CREATE TABLE bench_note (code text PRIMARY KEY, body text)"
 _OVER_EVERY_GROUP = "SELECT coalesce(max(id + row_count), 1) FROM ledger_change"
@@ -31,30 +30,8 @@ _OVER_EVERY_GROUP = "SELECT coalesce(max(id + row_count), 1) FROM ledger_change"
 
 def small_moves(count: int) -> list[float]:
     """Seconds of ``count`` moves of one updated row each, BEGIN to the end of COMMIT."""
-    from django.db import transaction
-
-    import ledger
-
-    times = []
-    for n in range(count):
-        start = time.perf_counter()
-        with transaction.atomic(), ledger.recording(command="bench", reason="r", operator="b"):
-            execute("UPDATE bench_note SET body = %s WHERE code = 'first'", [str(n)])
-        times.append(time.perf_counter() - start)
-    return times
-
-
-def server_ms(query: str) -> float:
-    """The server's time for a query, best of three (EXPLAIN ANALYZE, no transfer)."""
-    from django.db import connection
-
-    best = float("inf")
-    with connection.cursor() as cursor:
-        for _ in range(3):
-            cursor.execute("EXPLAIN (ANALYZE, TIMING OFF, FORMAT JSON) " + query)
-            (plan,) = cursor.fetchone()
-            best = min(best, plan[0]["Execution Time"])
-    return best
+    update = "UPDATE bench_note SET body = %s WHERE code = 'first'"
+    return [timed(recorded(update, [str(n)])) for n in range(count)]
 
 
 def main() -> None:
@@ -66,7 +43,6 @@ def main() -> None:
     ensure_database(args.database)
     django.setup()
     from django.core.management import call_command
-    from django.db import transaction
 
     import ledger
     from ledger.protect import NEXT_ENTRY
@@ -78,22 +54,18 @@ def main() -> None:
     _registry.clear()
     ledger.register_table("bench_note", pk="code", label="bench.Note")
     before = statistics.median(small_moves(args.moves))
-    start = time.perf_counter()
-    with transaction.atomic(), ledger.recording(command="bench", reason="r", operator="b"):
-        execute(
-            "INSERT INTO bench_note SELECT 'n' || g, 'x' FROM generate_series(1, %s) g",
-            [args.groups],
-        )
-    filled = time.perf_counter() - start
+    fill = "INSERT INTO bench_note SELECT 'n' || g, 'x' FROM generate_series(1, %s) g"
+    filled = timed(recorded(fill, [args.groups]))
     execute("VACUUM ANALYZE ledger_move, ledger_step, ledger_change")
     after = statistics.median(small_moves(args.moves))
+    by_key = explain_seconds("SELECT " + NEXT_ENTRY) * 1000
+    over_every_group = explain_seconds(_OVER_EVERY_GROUP) * 1000
     sys.stdout.write(
         f"ledger filled with {args.groups:,} single-row groups in {filled:.1f} s\n"
         f"a one-row move, BEGIN to COMMIT (median of {args.moves}): {before * 1000:.1f} ms on "
         f"an empty ledger, {after * 1000:.1f} ms after it\n"
-        f"the next entry id on the server: by key {server_ms('SELECT ' + NEXT_ENTRY):.2f} ms, "
-        f"over every group {server_ms(_OVER_EVERY_GROUP):.1f} ms (before migration 0005, "
-        "twice a seal)\n"
+        f"the next entry id on the server: by key {by_key:.2f} ms, over every group "
+        f"{over_every_group:.1f} ms (before migration 0005, twice a seal)\n"
     )
 
 
