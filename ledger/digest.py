@@ -13,8 +13,9 @@ An entry's audit path (RFC 6962 section 2.1.1) is collected while the move's lea
 past (``AuditPath``), and checked with ``root_from_path`` (RFC 9162 section 2.1.3.2).
 
 Entries of one change group share everything but their id and primary key, so their
-canonical bytes are built from a shared prefix, middle and suffix (``group_leaves``); a test
-holds this fast path equal to the plain encoding.
+canonical bytes are built from a shared prefix, middle and suffix (``group_leaves``); a
+one-entry group's leaf is encoded from ``EntryPayload``'s fields declared in sorted order
+(``entry_leaf``). Tests hold both fast paths equal to the plain encoding.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 from hashlib import sha256
-from typing import Any, cast
+from typing import Any
 
 import msgspec
 
@@ -43,6 +44,46 @@ _LEAVES_AT_ONCE = 1 << 14
 _encoder = msgspec.json.Encoder(order="sorted", decimal_format="number")
 encode = _encoder.encode
 decode = msgspec.json.Decoder(float_hook=Decimal).decode
+
+
+class _SortedEntry(msgspec.Struct, frozen=True, gc=False):
+    """``EntryPayload``'s fields declared in sorted order: encoded in definition order
+    (``order="deterministic"``, which still sorts the keys of ``before`` and ``after``) it
+    gives the canonical bytes without sorting a struct's fields at every encode, which took
+    0.19 us of the 3.4 us verification spends on a single-row group."""
+
+    after: object
+    before: object
+    id: int
+    move_id: int
+    op: str
+    pk: str
+    step_id: int | None
+    table: str
+    v: int = FORMAT_VERSION
+
+
+_encode_sorted_entry = msgspec.json.Encoder(order="deterministic", decimal_format="number").encode
+
+
+def entry_leaf(
+    after: object,
+    before: object,
+    entry_id: int,
+    move_id: int,
+    op: str,
+    pk: str,
+    step_id: int | None,
+    table: str,
+) -> bytes:
+    """``leaf_hash(entry_bytes(EntryPayload(...)))`` of one entry, the arguments in sorted
+    order of their fields (positional: the hot path of single-row groups)."""
+    return sha256(
+        LEAF_PREFIX
+        + _encode_sorted_entry(
+            _SortedEntry(after, before, entry_id, move_id, op, pk, step_id, table)
+        )
+    ).digest()
 
 
 def canonical_time(value: datetime) -> str:
@@ -77,22 +118,7 @@ def group_leaves(
     the entries share (keys sorted: after, before, id, move_id, op, pk, step_id, table, v).
     """
     if len(pks) == 1:  # inserts and deletes: one entry per group
-        return [
-            leaf_hash(
-                encode(
-                    EntryPayload(
-                        id=first_id,
-                        move_id=move_id,
-                        step_id=step_id,
-                        table=table,
-                        op=cast(Any, op),
-                        pk=pks[0],
-                        before=cast(Any, before),
-                        after=cast(Any, after),
-                    )
-                )
-            )
-        ]
+        return [entry_leaf(after, before, first_id, move_id, op, pks[0], step_id, table)]
     head = sha256(
         LEAF_PREFIX + b'{"after":' + encode(after) + b',"before":' + encode(before) + b',"id":'
     )

@@ -152,7 +152,7 @@ def read_header(move_id: int, using: str = "default") -> tuple[MoveHeader, str]:
 
 # One JSON array per group, in Group's field order, built by the server (json_build_array:
 # cheaper for it than json_build_object or concatenating the parts, 7% faster verification of
-# single-row groups), and decoded by msgspec a batch at a time. A large group's keys are
+# single-row groups), and decoded by msgspec straight into a Group. A large group's keys are
 # left out (an empty array), to be read a window at a time. Which groups are large is read
 # off row_count (a plain column: cheaper than the array's size, which each group's size
 # comes from; a row_count edited to mislead only changes which groups are read in windows).
@@ -162,7 +162,7 @@ SELECT json_build_array(id, move_id, step_id, table_name, op,
     cardinality(pks))::text
 FROM ledger_change WHERE move_id = %s ORDER BY move_id, id
 """
-_groups_decoder = msgspec.json.Decoder(list[Group], float_hook=Decimal)
+_decode_group = msgspec.json.Decoder(Group, float_hook=Decimal).decode
 
 
 def groups_query(move_id: int) -> tuple[str, list[int]]:
@@ -171,16 +171,20 @@ def groups_query(move_id: int) -> tuple[str, list[int]]:
 
 
 def decode_groups(rows: Sequence[tuple[str]]) -> list[Group]:
-    """The groups of a fetched batch of ``groups_query`` rows, decoded in one call (a large
-    group's ``pks`` still empty: ``iter_groups`` gives it its ``StoredKeys``)."""
-    return _groups_decoder.decode("[" + ",".join([row[0] for row in rows]) + "]")
+    """The groups of a fetched batch of ``groups_query`` rows (a large group's ``pks`` still
+    empty: ``iter_groups`` gives it its ``StoredKeys``).
+
+    Row by row: joining a batch's rows into one JSON array to decode in one call costs more
+    (copying every row twice) than msgspec's call per row, 0.3 us of 3.4 us a single-row group.
+    """
+    return [_decode_group(row[0]) for row in rows]
 
 
 def iter_groups(move_id: int, using: str = "default") -> Iterator[Group]:
     """A move's stored change groups in entry order, streamed through a server-side cursor.
 
-    Each fetched batch of rows (one JSON object each, built by the server) is decoded by
-    msgspec in one call: several times faster than converting rows one by one in Python. A
+    Each fetched row (one JSON array, built by the server) is decoded by msgspec into a
+    ``Group``: several times faster than converting its columns one by one in Python. A
     group's ``pks`` are read in windows as they are asked for (``StoredKeys``) where it holds
     more than ``INLINE_KEYS``: read them in order, before the next group is asked for.
     """

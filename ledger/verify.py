@@ -15,11 +15,11 @@ from django.db import connections
 
 from ledger import cycles
 from ledger.checkpoint import CheckpointLine, compare
-from ledger.digest import GroupDigest, MerkleBuilder, encode, leaf_hash, move_digest
+from ledger.digest import GroupDigest, MerkleBuilder, entry_leaf, move_digest
 from ledger.errors import MoveNotFound, TamperDetected
 from ledger.queries import iter_groups, read_headers, signature_of
 from ledger.signing import fingerprint, verify_signature
-from ledger.structs import EntryPayload, MoveHeader, VerifyFailure, VerifyReport
+from ledger.structs import MoveHeader, VerifyFailure, VerifyReport
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -58,19 +58,15 @@ def verify_entries(
         ):
             failure = _check_group(header, group, expected, step_ids)
         if len(group.pks) == 1:
-            leaf = leaf_hash(
-                encode(
-                    EntryPayload(
-                        id=group.id,
-                        move_id=header.id,
-                        step_id=group.step_id,
-                        table=group.table,
-                        op=group.op,  # type: ignore[arg-type]
-                        pk=group.pks[0],
-                        before=group.before,
-                        after=group.after,
-                    )
-                )
+            leaf = entry_leaf(
+                group.after,
+                group.before,
+                group.id,
+                header.id,
+                group.op,
+                group.pks[0],
+                group.step_id,
+                group.table,
             )
             single.append(leaf)
             if len(single) == _SLICE:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from hashlib import sha256
 
 import pytest
@@ -14,6 +15,7 @@ from ledger.digest import (
     MerkleBuilder,
     audit_ranges,
     entry_bytes,
+    entry_leaf,
     group_leaves,
     leaf_hash,
     merkle_root,
@@ -68,7 +70,11 @@ def test_an_entry_encodes_with_sorted_keys():
 
 
 _json = st.recursive(
-    st.none() | st.booleans() | st.integers(-(2**53), 2**53) | st.text(max_size=5),
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**53), 2**53)
+    | st.decimals(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=5),
     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner),
     max_leaves=6,
 )
@@ -112,6 +118,48 @@ def test_the_group_fast_path_equals_the_plain_encoding(first, step, table, op, p
         for i, pk in enumerate(pks)
     ]
     assert fast == plain
+
+
+def test_the_single_entry_fast_path_declares_the_entry_fields_sorted():
+    from ledger.digest import _SortedEntry
+
+    assert _SortedEntry.__struct_fields__ == tuple(sorted(EntryPayload.__struct_fields__))
+
+
+@given(
+    entry_id=st.integers(1, 10**12),
+    step=st.none() | st.integers(1, 10**6),
+    table=st.text(min_size=1, max_size=10),
+    op=st.sampled_from(["I", "U", "D"]),
+    pk=st.text(max_size=8),
+    before=st.none() | st.dictionaries(st.text(max_size=5), _json, max_size=6),
+    after=st.none() | st.dictionaries(st.text(max_size=5), _json, max_size=6),
+)
+def test_the_single_entry_fast_path_equals_the_plain_encoding(
+    entry_id, step, table, op, pk, before, after
+):
+    plain = entry_bytes(
+        EntryPayload(
+            id=entry_id,
+            move_id=7,
+            step_id=step,
+            table=table,
+            op=op,
+            pk=pk,
+            before=before,
+            after=after,
+        )
+    )
+    assert entry_leaf(after, before, entry_id, 7, op, pk, step, table) == leaf_hash(plain)
+
+
+def test_the_single_entry_fast_path_sorts_nested_keys_and_keeps_decimal_digits():
+    after = {"b": {"z": 1, "a": [{"y": 2, "x": 3}]}, "a": Decimal("1.50"), "\u00e9": "\n"}
+    expected = leaf_hash(
+        b'{"after":{"a":1.50,"b":{"a":[{"x":3,"y":2}],"z":1},"\xc3\xa9":"\\n"},'
+        b'"before":null,"id":5,"move_id":7,"op":"I","pk":"5","step_id":null,"table":"t","v":2}'
+    )
+    assert entry_leaf(after, None, 5, 7, "I", "5", None, "t") == expected
 
 
 def reference_path(index: int, leaves: list[bytes]) -> list[bytes]:
