@@ -12,13 +12,16 @@ from django.utils.dateformat import format as date_format
 def when(value: datetime | str | None) -> str:
     """A timestamp with seconds and its zone, in ``TIME_ZONE``: ``2025-03-02 10:14:07 UTC``.
 
-    Accepts the ledger's canonical text (``2025-03-02T10:14:07.412345Z``) too.
+    Accepts the ledger's canonical text (``2025-03-02T10:14:07.412345Z``) too. A naive time,
+    as the database gives it where ``USE_TZ = False`` (Antenna), is already in ``TIME_ZONE``.
     """
     if value is None:
         return "-"
     if isinstance(value, str):
         value = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    return date_format(timezone.localtime(value), "Y-m-d H:i:s T")
+    if timezone.is_aware(value):
+        value = timezone.localtime(value)
+    return date_format(value, "Y-m-d H:i:s T")
 
 
 def number(value: int | None) -> str:

@@ -139,6 +139,23 @@ def test_row_history_by_table_and_by_model(moves, db):
     assert "no ledger entries for auth_group row 1" in run("row_history", "auth.Group", "1")
 
 
+def test_times_read_without_time_zones_show_in_the_configured_zone(moves, settings, admin_client):
+    """Antenna runs with ``USE_TZ = False``: the database gives naive local times."""
+    settings.USE_TZ = False
+    settings.TIME_ZONE = "America/New_York"
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT id FROM ledger_t_child WHERE name = 'c4'")
+        (child,) = cursor.fetchone()
+    stamp = r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d E[SD]T"
+    (row,) = columns(run("row_history", "ledger_t_child", str(child)))
+    assert re.fullmatch(stamp, row["committed"])
+    assert re.search(f"committed  {stamp}", run("show_move", str(moves[0].move_id)))
+    assert len(re.findall(stamp, run("list_moves"))) == 2
+    page = admin_client.get("/admin/ledger/move/")
+    assert page.status_code == 200
+    assert re.search(stamp, page.content.decode())
+
+
 @pytest.mark.parametrize(
     ("target", "message"),
     [
