@@ -106,7 +106,8 @@ def _installed(alias: str) -> list[checks.CheckMessage]:
             checks.Error(
                 f"the ledger's migration(s) {', '.join(missing)} are not applied: its tables "
                 "and functions are not what this code expects",
-                hint="run `python manage.py migrate ledger`",
+                hint="run `python manage.py migrate ledger` (where `ledger_setup_roles` gave "
+                "the ledger to its own owner: as a superuser, then `ledger_setup_roles` again)",
                 id="ledger.E003",
             )
         )

@@ -8,11 +8,14 @@ rolled back with it.
 
 from __future__ import annotations
 
+import importlib
 import os
 from contextlib import contextmanager
 
 import pytest
+from django.core.management import CommandError
 from django.db import DatabaseError, connection, transaction
+from django.db.migrations.state import ProjectState
 
 import ledger
 from ledger.checks import check_ledger_objects
@@ -205,3 +208,36 @@ def test_a_table_spec_from_a_move_header_records_in_a_process_that_registered_no
     ):
         cursor.execute("UPDATE ledger_t_parent SET name = 'x' WHERE id = 1")
     assert rec.entry_count == 1
+
+
+def _seal_function() -> str:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT prosrc FROM pg_proc WHERE proname = 'ledger_seal_write'")
+        return cursor.fetchone()[0]
+
+
+@pytest.mark.parametrize("direction", ["database_forwards", "database_backwards"])
+def test_a_ledger_migration_run_by_the_application_says_who_must_run_it(separated, direction):
+    migration = importlib.import_module("ledger.migrations.0005_seal_next_entry_by_key")
+    (operation,) = migration.Migration.operations
+    before = _seal_function()
+    # The application's role migrates Antenna: it may create in the schema (it owns the
+    # database), but not replace what belongs to the ledger's owner.
+    builders.execute(f"GRANT CREATE ON SCHEMA public TO {APP}")
+    with (
+        as_role(APP),
+        pytest.raises(
+            CommandError,
+            match=r"^ledger migration refused: must be owner of function ledger_seal_write\. "
+            r".*run `python manage.py migrate ledger` as a superuser, then "
+            r"`ledger_setup_roles` again .* This migration was not applied\.$",
+        ),
+        transaction.atomic(),
+        connection.schema_editor() as editor,
+    ):
+        getattr(operation, direction)("ledger", editor, ProjectState(), ProjectState())
+    assert _seal_function() == before
+    # A superuser runs it, and the owner keeps the function (CREATE OR REPLACE keeps owners).
+    with transaction.atomic(), connection.schema_editor() as editor:
+        operation.database_forwards("ledger", editor, ProjectState(), ProjectState())
+    assert inspect(APP).owners == [OWNER]

@@ -1,0 +1,49 @@
+"""A migration's SQL on ledger objects that ``ledger_setup_roles`` may have given away.
+
+Once the roles are set up, the ledger's functions and tables belong to their own owner, and
+a later ledger migration that replaces one must run as a role allowed to: a superuser (the
+owner itself has no rights on Django's own tables, which ``migrate`` writes too). Run by the
+application's role, PostgreSQL refuses with ``must be owner of function ...``; this says so
+in one line, with what to do, instead of a traceback.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from django.core.management import CommandError
+from django.db import DatabaseError, migrations
+
+from ledger.dbapi import sqlstate
+
+INSUFFICIENT_PRIVILEGE = "42501"
+
+
+@contextmanager
+def _one_line_when_refused() -> Iterator[None]:
+    try:
+        yield
+    except DatabaseError as exc:
+        if sqlstate(exc) != INSUFFICIENT_PRIVILEGE:
+            raise
+        reason = str(exc).strip().splitlines()[0]
+        raise CommandError(
+            f"ledger migration refused: {reason}. The ledger's objects belong to the owner "
+            "ledger_setup_roles gave them to: run `python manage.py migrate ledger` as a "
+            "superuser, then `ledger_setup_roles` again (docs/compliance.md). This migration "
+            "was not applied."
+        ) from exc
+
+
+class OwnedSQL(migrations.RunSQL):
+    """``RunSQL`` that names who may run it when the role running it owns too little."""
+
+    def database_forwards(self, *args: Any, **kwargs: Any) -> None:
+        with _one_line_when_refused():
+            super().database_forwards(*args, **kwargs)
+
+    def database_backwards(self, *args: Any, **kwargs: Any) -> None:
+        with _one_line_when_refused():
+            super().database_backwards(*args, **kwargs)
