@@ -12,7 +12,7 @@ need:
 
 Run it as a database administrator (``DATABASE_URL`` of a superuser, or of a role that owns
 the ledger and may create roles), once after ``migrate`` and again after any ledger migration
-(migrations of the ledger then run as the owner: see docs/compliance.md).
+(migrations of the ledger then run as a superuser: see docs/compliance.md).
 """
 
 from __future__ import annotations

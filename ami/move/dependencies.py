@@ -239,6 +239,6 @@ def missing_after_revert(move_id: int, project: int) -> CheckOutcome:
             f"moves brought into project {project} (e.g. {', '.join(sample)})"
             for table, count, sample in rows
         )
-        or f"every taxon link, membership and role-group link the deployments later moves "
-        f"brought into project {project} need is present",
+        or f"every taxon link, membership and role-group link needed by deployments later "
+        f"moves brought into project {project} is present",
     )
