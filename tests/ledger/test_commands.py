@@ -186,6 +186,12 @@ def test_verify_ledger_passes_then_names_the_tampered_entry(moves):
         CommandError, match=f"failed at move {move.move_id}, entry {entry}: .*recorded hash"
     ):
         run("verify_ledger")
+    # The failure is said once: in the error, not also on stderr before it.
+    err = StringIO()
+    with pytest.raises(CommandError) as raised:
+        call_command("verify_ledger", stdout=StringIO(), stderr=err)
+    assert err.getvalue() == ""
+    assert str(raised.value).count(f"failed at move {move.move_id}") == 1
 
 
 @pytest.mark.parametrize(

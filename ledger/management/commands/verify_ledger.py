@@ -93,7 +93,8 @@ class Command(LedgerCommand):
             raise CommandError(str(exc)) from exc
         self._render(report, options, which)
         if not report.ok:
-            raise CommandError(failure_message(report.failures[0]))
+            # Every failure, once: the first move's first (what callers match), then the rest.
+            raise CommandError("\n".join(failure_message(f) for f in report.failures))
 
     def _verify(
         self, options: dict[str, Any], key: Ed25519PublicKey | None
@@ -124,8 +125,6 @@ class Command(LedgerCommand):
             return
         if options["verbosity"] == 0:
             return
-        for failure in report.failures:
-            self.stderr.write(failure_message(failure))
         for item in report.checked:
             self.stdout.write(f"checked: {item}")
         for item in report.not_checked:
