@@ -52,7 +52,7 @@ FILL_SQL = (
 
 
 def ensure_database(name: str) -> None:
-    """Create the scratch database afresh (current migrations) and point Django at it."""
+    """Create the scratch database afresh, point Django at it, set Django up and migrate."""
     db = settings.DATABASES["default"]
     params = {"user": db["USER"], "host": db["HOST"], "port": db["PORT"] or 5432}
     if db.get("PASSWORD"):
@@ -64,6 +64,10 @@ def ensure_database(name: str) -> None:
         cursor.execute(f'CREATE DATABASE "{name}"')
     conn.close()
     db["NAME"] = name
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
 
 
 def execute(sql: str, params=None) -> None:
@@ -312,10 +316,6 @@ def main() -> None:
     parser.add_argument("--database", default="ledger_bench")
     args = parser.parse_args()
     ensure_database(args.database)
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0)
     update_move = bench_move(args.rows, args.repeat)
     from django.db import transaction
 

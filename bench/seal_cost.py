@@ -20,7 +20,6 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "ami.settings.test")
 
-import django
 
 from bench.ledger_capture import ensure_database, execute, explain_seconds, recorded, timed
 
@@ -41,14 +40,10 @@ def main() -> None:
     parser.add_argument("--database", default="ledger_bench_seal")
     args = parser.parse_args()
     ensure_database(args.database)
-    django.setup()
-    from django.core.management import call_command
-
     import ledger
     from ledger.protect import NEXT_ENTRY
     from ledger.registry import _registry
 
-    call_command("migrate", verbosity=0)
     execute(_TABLE)
     execute("INSERT INTO bench_note VALUES ('first', '')")
     _registry.clear()
