@@ -170,6 +170,7 @@ _VERIFY_LINE = re.compile(
     r"^\(c\) verify (.+?): [0-9,]+ entries, ([0-9,]+) entries/s"
     r"(?:.*builds its rows at ([0-9,]+) entries/s)?"
     r"(?:.*Python alone checks them at ([0-9,]+) entries/s)?"
+    r"(?:.*at ([0-9,]+) entries/s with the driver)?"
     r"(?:.*cores, at most ([0-9,]+) entries/s)?",
     re.M,
 )
@@ -178,7 +179,7 @@ _VERIFY_LINE = re.compile(
 def _verify_rates(lines: str) -> list[tuple[str, float, list[str]]]:
     """(move shape, entries/s, the bounds printed beside it) of the capture benchmark's
     verify lines."""
-    sides = ("the server alone", "Python alone", "both on every core")
+    sides = ("the server alone", "Python alone", "Python with the driver", "at most")
     return [
         (
             m[1],
