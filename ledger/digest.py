@@ -15,12 +15,14 @@ past (``AuditPath``), and checked with ``root_from_path`` (RFC 9162 section 2.1.
 Entries of one change group share everything but their id and primary key, so their
 canonical bytes are built from a shared prefix, middle and suffix (``group_leaves``); a
 one-entry group's leaf is encoded from ``EntryPayload``'s fields declared in sorted order
-(``entry_leaf``). Tests hold both fast paths equal to the plain encoding.
+(``entry_leaf``), its rows decoded into structs of their table's columns in sorted order
+(``row_decoder``). Tests hold the fast paths equal to the plain encoding.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+import functools
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 from hashlib import sha256
@@ -84,6 +86,37 @@ def entry_leaf(
             _SortedEntry(after, before, entry_id, move_id, op, pk, step_id, table)
         )
     ).digest()
+
+
+# A stored row (``before`` or ``after``) as the server sends it: a JSON object, or null.
+decode_row = msgspec.json.Decoder(dict[str, object] | None, float_hook=Decimal).decode
+
+
+@functools.lru_cache(maxsize=256)
+def row_decoder(columns: tuple[str, ...]) -> Callable[[bytes | msgspec.Raw], object]:
+    """Decodes a stored row of a table with these columns, for ``entry_leaf``.
+
+    The row becomes a struct whose fields are the columns in sorted order, a column the row
+    lacks left out (``UNSET``): encoded in definition order, it gives the bytes the row's dict
+    gives with its keys sorted, with no dict built and no key sorted. ``null`` is None.
+    A row holding a key the columns do not list (a column added since, or an edit) raises
+    ``msgspec.ValidationError``: decode it with ``decode_row``, so the columns given make
+    decoding faster or slower, never change what is hashed. Made once per column set.
+    """
+    names = sorted(set(columns))
+    fields = [f"c{i}" for i in range(len(names))]
+    try:
+        row = msgspec.defstruct(
+            "Row",
+            [(field, Any, msgspec.UNSET) for field in fields],
+            rename=dict(zip(fields, names, strict=True)),
+            forbid_unknown_fields=True,
+            frozen=True,
+            gc=False,  # holds only decoded JSON values, which never refer back to it
+        )
+    except ValueError:  # a name msgspec cannot give a field ('"', '\\', control characters)
+        return decode_row
+    return msgspec.json.Decoder(row | None, float_hook=Decimal).decode
 
 
 def canonical_time(value: datetime) -> str:

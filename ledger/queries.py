@@ -7,16 +7,16 @@ never ORM instances, so the revert engine and the commands share one way of read
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 import msgspec
 from django.db import connections, transaction
 
 from ledger import config
-from ledger.digest import canonical_time, decode, encode, leaf_parts
+from ledger.digest import canonical_time, decode, decode_row, encode, leaf_parts
 from ledger.errors import LedgerError, MoveNotFound
 from ledger.groupkeys import INLINE_KEYS, StoredKeys
 from ledger.installed import require_current
@@ -38,8 +38,8 @@ prev_digest, signer, digest, subjects::text
 """
 
 
-class Group(msgspec.Struct, frozen=True, array_like=True, gc=False):
-    """One stored change group: entries ``id .. id + size - 1`` (decoded from a JSON array).
+class _StoredGroup(msgspec.Struct, frozen=True, array_like=True, gc=False):
+    """What every decoding of a stored change group holds: entries ``id .. id + size - 1``.
 
     ``pks`` holds the keys themselves, or for a group of more than ``INLINE_KEYS`` a
     ``StoredKeys`` that reads them a window at a time (``ledger.groupkeys``). Not tracked by
@@ -53,10 +53,43 @@ class Group(msgspec.Struct, frozen=True, array_like=True, gc=False):
     table: str
     op: str
     pks: Sequence[str]
-    before: dict[str, object] | None
-    after: dict[str, object] | None
     hash: str
     size: int
+
+
+class RawGroup(_StoredGroup, frozen=True, array_like=True, gc=False):
+    """A stored change group with ``before`` and ``after`` as the server sent them, undecoded
+    (``null`` or a JSON object, unless edited): verification decodes a single-row group's
+    straight into a struct (``ledger.digest.row_decoder``), never into a dict."""
+
+    before: msgspec.Raw
+    after: msgspec.Raw
+
+    def decoded(self) -> Group:
+        """The group with ``before`` and ``after`` decoded, as ``iter_groups`` gives it.
+
+        Raises:
+            msgspec.ValidationError: one of them is neither an object nor null.
+        """
+        return Group(
+            id=self.id,
+            move_id=self.move_id,
+            step_id=self.step_id,
+            table=self.table,
+            op=self.op,
+            pks=self.pks,
+            hash=self.hash,
+            size=self.size,
+            before=decode_row(self.before),
+            after=decode_row(self.after),
+        )
+
+
+class Group(_StoredGroup, frozen=True, array_like=True, gc=False):
+    """A stored change group, decoded from the JSON array the server builds for it."""
+
+    before: dict[str, object] | None
+    after: dict[str, object] | None
 
     def shared(self, move_id: int) -> dict[str, Any]:
         """What every entry of the group shares, as ``group_leaves`` and ``GroupDigest`` take
@@ -158,11 +191,12 @@ def read_header(move_id: int, using: str = "default") -> tuple[MoveHeader, str]:
 # comes from; a row_count edited to mislead only changes which groups are read in windows).
 _GROUPS = """
 SELECT json_build_array(id, move_id, step_id, table_name, op,
-    CASE WHEN row_count <= %s THEN pks ELSE '{}'::text[] END, before, after, hash,
-    cardinality(pks))::text
+    CASE WHEN row_count <= %s THEN pks ELSE '{}'::text[] END, hash, cardinality(pks),
+    before, after)::text
 FROM ledger_change WHERE move_id = %s ORDER BY move_id, id
 """
 _decode_group = msgspec.json.Decoder(Group, float_hook=Decimal).decode
+_decode_raw_group = msgspec.json.Decoder(RawGroup).decode
 
 
 def groups_query(move_id: int) -> tuple[str, list[int]]:
@@ -180,6 +214,11 @@ def decode_groups(rows: Sequence[tuple[str]]) -> list[Group]:
     return [_decode_group(row[0]) for row in rows]
 
 
+def decode_raw_groups(rows: Sequence[tuple[str]]) -> list[RawGroup]:
+    """``decode_groups``, with ``before`` and ``after`` left undecoded."""
+    return [_decode_raw_group(row[0]) for row in rows]
+
+
 def iter_groups(move_id: int, using: str = "default") -> Iterator[Group]:
     """A move's stored change groups in entry order, streamed through a server-side cursor.
 
@@ -188,6 +227,20 @@ def iter_groups(move_id: int, using: str = "default") -> Iterator[Group]:
     group's ``pks`` are read in windows as they are asked for (``StoredKeys``) where it holds
     more than ``INLINE_KEYS``: read them in order, before the next group is asked for.
     """
+    return _stream_groups(move_id, using, decode_groups)
+
+
+def iter_raw_groups(move_id: int, using: str = "default") -> Iterator[RawGroup]:
+    """``iter_groups``, with ``before`` and ``after`` left undecoded (``RawGroup``)."""
+    return _stream_groups(move_id, using, decode_raw_groups)
+
+
+_G = TypeVar("_G", bound=_StoredGroup)
+
+
+def _stream_groups(
+    move_id: int, using: str, decode: Callable[[Sequence[tuple[str]]], list[_G]]
+) -> Iterator[_G]:
     size = config.fetch_size()
     # Inside a transaction the server-side cursor streams (a WITH HOLD cursor would build
     # every row first), and a thread fetches the next batch while this one is decoded and
@@ -196,7 +249,7 @@ def iter_groups(move_id: int, using: str = "default") -> Iterator[Group]:
         cursor.execute(*groups_query(move_id))
         with contextlib.closing(read_ahead(lambda: cursor.fetchmany(size))) as batches:
             for rows in batches:
-                for group in decode_groups(rows):
+                for group in decode(rows):
                     if group.size > INLINE_KEYS:
                         group = msgspec.structs.replace(
                             group, pks=StoredKeys(group.id, group.size, using)

@@ -11,22 +11,30 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import msgspec
 from django.db import connections
 
 from ledger import cycles
 from ledger.checkpoint import CheckpointLine, compare
-from ledger.digest import GroupDigest, MerkleBuilder, entry_leaf, move_digest
+from ledger.digest import (
+    GroupDigest,
+    MerkleBuilder,
+    decode_row,
+    entry_leaf,
+    move_digest,
+    row_decoder,
+)
 from ledger.errors import MoveNotFound, TamperDetected
-from ledger.queries import iter_groups, read_headers, signature_of
+from ledger.queries import iter_raw_groups, read_headers, signature_of
 from ledger.signing import fingerprint, verify_signature
 from ledger.structs import MoveHeader, VerifyFailure, VerifyReport
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Callable, Iterable
 
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-    from ledger.queries import Group
+    from ledger.queries import RawGroup
 
 
 def _span(first: int, count: int) -> str:
@@ -38,7 +46,7 @@ _SLICE = 1 << 14
 
 
 def verify_entries(
-    header: MoveHeader, groups: Iterable[Group], builder: MerkleBuilder
+    header: MoveHeader, groups: Iterable[RawGroup], builder: MerkleBuilder
 ) -> VerifyFailure | None:
     """Check a move's change groups in order; feed their leaves to ``builder``.
 
@@ -47,9 +55,11 @@ def verify_entries(
     """
     failure = None
     step_ids = {step.id for step in header.steps}
+    rows = _row_decoders(header)
     expected = header.first_entry_id
-    # Single-row groups (inserts and deletes) take a short path: their leaf is their hash, and
-    # their leaves reach the builder in batches, not one call each.
+    # Single-row groups (inserts and deletes) take a short path: their rows are decoded straight
+    # into their table's struct (``row_decoder``), their leaf is their hash, and their leaves
+    # reach the builder in batches, not one call each.
     single: list[bytes] = []
     for group in groups:
         # Entry ids and steps are checked in full only where the quick test fails.
@@ -58,9 +68,17 @@ def verify_entries(
         ):
             failure = _check_group(header, group, expected, step_ids)
         if len(group.pks) == 1:
+            decode: Callable[[bytes | msgspec.Raw], object] = rows.get(group.table, decode_row)
+            try:
+                after, before = decode(group.after), decode(group.before)
+            except msgspec.ValidationError:  # a key the table did not list, or not a row
+                as_dicts = _as_dicts(group)
+                if as_dicts is None:
+                    return failure or _not_a_row(header, group)
+                after, before = as_dicts
             leaf = entry_leaf(
-                group.after,
-                group.before,
+                after,
+                before,
                 group.id,
                 header.id,
                 group.op,
@@ -79,9 +97,13 @@ def verify_entries(
         if single:
             builder.extend(single)
             single = []
-        digest = GroupDigest(builder, first_id=group.id, **group.shared(header.id))
+        try:
+            decoded = group.decoded()
+        except msgspec.ValidationError:
+            return failure or _not_a_row(header, group)
+        digest = GroupDigest(builder, first_id=decoded.id, **decoded.shared(header.id))
         # Hashed a part at a time: a group of a million keys never holds a million leaves.
-        digest.add(group.pks)
+        digest.add(decoded.pks)
         if failure is None and digest.hexdigest() != group.hash:
             failure = _edited(header, group)
         expected = group.id + len(group.pks)
@@ -96,7 +118,36 @@ def verify_entries(
     return failure
 
 
-def _edited(header: MoveHeader, group: Group) -> VerifyFailure:
+def _as_dicts(group: RawGroup) -> tuple[object, object] | None:
+    """A single-row group's after and before decoded as dicts (None where one is not a row)."""
+    try:
+        return decode_row(group.after), decode_row(group.before)
+    except msgspec.ValidationError:
+        return None
+
+
+def _not_a_row(header: MoveHeader, group: RawGroup) -> VerifyFailure:
+    # Its leaves cannot be hashed, so nothing after it can be checked.
+    return VerifyFailure(
+        move_id=header.id,
+        entry_id=group.id,
+        reason=f"{_span(group.id, len(group.pks))} ({group.op} {group.table}) hold a before "
+        "or after that is not a row: edited",
+    )
+
+
+def _row_decoders(header: MoveHeader) -> dict[str, Callable[[bytes | msgspec.Raw], object]]:
+    """A ``row_decoder`` per table the header lists with its columns. The header is checked
+    against its digest only later: what it lists changes how fast rows decode, not what."""
+    decoders = {}
+    for table, snapshot in header.tables.items():
+        columns = snapshot.get("columns") if isinstance(snapshot, dict) else None
+        if isinstance(columns, dict):
+            decoders[table] = row_decoder(tuple(sorted(columns)))
+    return decoders
+
+
+def _edited(header: MoveHeader, group: RawGroup) -> VerifyFailure:
     return VerifyFailure(
         move_id=header.id,
         entry_id=group.id,
@@ -106,7 +157,7 @@ def _edited(header: MoveHeader, group: Group) -> VerifyFailure:
 
 
 def _check_group(
-    header: MoveHeader, group: Group, expected: int | None, step_ids: set[int]
+    header: MoveHeader, group: RawGroup, expected: int | None, step_ids: set[int]
 ) -> VerifyFailure | None:
     if expected is None:
         return VerifyFailure(
@@ -151,7 +202,7 @@ def verify_move(
         )
     builder = MerkleBuilder()
     with cycles.paused():
-        entry_failure = verify_entries(header, iter_groups(header.id, using), builder)
+        entry_failure = verify_entries(header, iter_raw_groups(header.id, using), builder)
     failure = failure or entry_failure
     if failure is None and builder.root() != header.entries_root:
         failure = VerifyFailure(

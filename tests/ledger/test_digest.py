@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 from hashlib import sha256
 
+import msgspec
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -14,12 +16,14 @@ from ledger.digest import (
     AuditPath,
     MerkleBuilder,
     audit_ranges,
+    decode_row,
     entry_bytes,
     entry_leaf,
     group_leaves,
     leaf_hash,
     merkle_root,
     root_from_path,
+    row_decoder,
 )
 from ledger.structs import EntryPayload
 
@@ -149,6 +153,35 @@ def test_the_single_entry_fast_path_sorts_nested_keys_and_keeps_decimal_digits()
         b'"before":null,"id":5,"move_id":7,"op":"I","pk":"5","step_id":null,"table":"t","v":2}'
     )
     assert entry_leaf(after, None, 5, 7, "I", "5", None, "t") == expected
+
+
+_raw_encode = msgspec.json.Encoder(decimal_format="number").encode
+
+
+@given(row=_row, columns=st.frozensets(st.text(max_size=5), max_size=8), extra=st.booleans())
+def test_a_row_decoded_as_its_table_s_struct_hashes_as_its_dict(row, columns, extra):
+    # The columns a move's header lists: sometimes every key of the row and more.
+    columns = columns | set(row or ()) if extra else columns
+    raw = _raw_encode(row)
+    as_dict = decode_row(raw)
+    try:
+        as_struct = row_decoder(tuple(sorted(columns)))(raw)
+    except msgspec.ValidationError:
+        # Only a row with a key the columns do not list is refused (verify decodes it as a dict).
+        assert not set(row) <= columns
+        return
+    if not isinstance(as_struct, dict):  # a struct: the columns listed every key of the row
+        assert row is None or set(row) <= columns
+    assert entry_leaf(as_struct, as_dict, 5, 7, "U", "5", None, "t") == _plain_leaf(
+        5, None, "t", "U", "5", as_dict, as_dict
+    )
+
+
+def test_a_row_decoder_refuses_what_is_not_a_row():
+    with pytest.raises(
+        msgspec.ValidationError, match=re.escape("Expected `object | null`, got `array`")
+    ):
+        row_decoder(("a",))(b"[1]")
 
 
 def reference_path(index: int, leaves: list[bytes]) -> list[bytes]:

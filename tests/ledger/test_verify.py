@@ -6,6 +6,7 @@ import gc
 import importlib
 import json
 
+import msgspec
 import pytest
 from django.db import connection, transaction
 
@@ -246,3 +247,39 @@ def test_an_edited_key_deep_in_a_large_group_names_the_group(seeded):
     failure = _first_failure(move.move_id)
     assert (failure.move_id, failure.entry_id) == (move.move_id, start)
     assert f"entries {start}..{start + 39}" in failure.reason
+
+
+@pytest.mark.parametrize("where", ["single-row group", "group of three"])
+def test_a_before_or_after_that_is_not_a_row_is_named_not_raised(chain, where):
+    # A jsonb column takes any JSON: an edit can leave an array where a row was.
+    move = chain[0] if where == "single-row group" else chain[1]
+    entry = first_entry(move.move_id) + (4 if where == "single-row group" else 0)
+    _tamper("UPDATE ledger_change SET after = '[1]' WHERE id = %s", [entry])
+    failure = _first_failure()
+    assert (failure.move_id, failure.entry_id) == (move.move_id, entry)
+    assert failure.reason.endswith("hold a before or after that is not a row: edited")
+
+
+@pytest.mark.parametrize("listed", ["no column", "one column less", "more columns"])
+def test_rows_verify_whatever_columns_the_header_lists(chain, listed):
+    # The header's column lists only choose how rows are decoded; the header itself is
+    # checked against its digest after the entries.
+    from ledger.digest import MerkleBuilder
+    from ledger.queries import iter_raw_groups, read_header
+
+    move = chain[0]
+    header, _ = read_header(move.move_id)
+    tables = {}
+    for table, snapshot in header.tables.items():
+        columns = sorted(snapshot["columns"])
+        changed = {
+            "no column": [],
+            "one column less": [c for c in columns if c != "name"],  # the rows hold it
+            "more columns": [*columns, "zz_added_since"],
+        }[listed]
+        tables[table] = {**snapshot, "columns": dict.fromkeys(changed, "text")}
+    relisted = msgspec.structs.replace(header, tables=tables)
+    builder = MerkleBuilder()
+    failure = verify_module.verify_entries(relisted, iter_raw_groups(move.move_id), builder)
+    assert failure is None
+    assert builder.root() == header.entries_root
