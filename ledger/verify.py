@@ -126,16 +126,6 @@ def _as_dicts(group: RawGroup) -> tuple[object, object] | None:
         return None
 
 
-def _not_a_row(header: MoveHeader, group: RawGroup) -> VerifyFailure:
-    # Its leaves cannot be hashed, so nothing after it can be checked.
-    return VerifyFailure(
-        move_id=header.id,
-        entry_id=group.id,
-        reason=f"{_span(group.id, len(group.pks))} ({group.op} {group.table}) hold a before "
-        "or after that is not a row: edited",
-    )
-
-
 def _row_decoders(header: MoveHeader) -> dict[str, Callable[[bytes | msgspec.Raw], object]]:
     """A ``row_decoder`` per table the header lists with its columns. The header is checked
     against its digest only later: what it lists changes how fast rows decode, not what."""
@@ -147,13 +137,21 @@ def _row_decoders(header: MoveHeader) -> dict[str, Callable[[bytes | msgspec.Raw
     return decoders
 
 
-def _edited(header: MoveHeader, group: RawGroup) -> VerifyFailure:
+def _group_failure(header: MoveHeader, group: RawGroup, what: str) -> VerifyFailure:
     return VerifyFailure(
         move_id=header.id,
         entry_id=group.id,
-        reason=f"{_span(group.id, len(group.pks))} ({group.op} {group.table}) do not "
-        "match their recorded hash: edited or reordered",
+        reason=f"{_span(group.id, len(group.pks))} ({group.op} {group.table}) {what}",
     )
+
+
+def _edited(header: MoveHeader, group: RawGroup) -> VerifyFailure:
+    return _group_failure(header, group, "do not match their recorded hash: edited or reordered")
+
+
+def _not_a_row(header: MoveHeader, group: RawGroup) -> VerifyFailure:
+    # Its leaves cannot be hashed, so nothing after it can be checked.
+    return _group_failure(header, group, "hold a before or after that is not a row: edited")
 
 
 def _check_group(
