@@ -71,18 +71,9 @@ class RawGroup(_StoredGroup, frozen=True, array_like=True, gc=False):
         Raises:
             msgspec.ValidationError: one of them is neither an object nor null.
         """
-        return Group(
-            id=self.id,
-            move_id=self.move_id,
-            step_id=self.step_id,
-            table=self.table,
-            op=self.op,
-            pks=self.pks,
-            hash=self.hash,
-            size=self.size,
-            before=decode_row(self.before),
-            after=decode_row(self.after),
-        )
+        fields = msgspec.structs.asdict(self)  # _StoredGroup's, as they are
+        fields.update(before=decode_row(self.before), after=decode_row(self.after))
+        return Group(**fields)
 
 
 class Group(_StoredGroup, frozen=True, array_like=True, gc=False):
