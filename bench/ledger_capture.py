@@ -310,7 +310,8 @@ def python_seconds(move_id: int) -> float | None:
     from ledger import config, cycles
     from ledger.digest import MerkleBuilder
     from ledger.groupkeys import INLINE_KEYS
-    from ledger.queries import decode_raw_groups, groups_query, read_header
+    from ledger.queries import groups_query, read_header
+    from ledger.tablegroups import batch_decoder
     from ledger.verify import verify_entries
 
     header, _digest = read_header(move_id)
@@ -320,12 +321,13 @@ def python_seconds(move_id: int) -> float | None:
         # In the batches verification decodes (LEDGER_FETCH_SIZE).
         while rows := cursor.fetchmany(config.fetch_size()):
             batches.append(rows)
-    if any(group.size > INLINE_KEYS for rows in batches for group in decode_raw_groups(rows)):
+    decode = batch_decoder(header)
+    if any(group.size > INLINE_KEYS for rows in batches for group in decode(rows)):
         return None
     best = float("inf")
     for _ in range(3):
         start = time.perf_counter()
-        groups = (group for rows in batches for group in decode_raw_groups(rows))
+        groups = (group for rows in batches for group in decode(rows))
         with cycles.paused():  # as verification runs
             failure = verify_entries(header, groups, MerkleBuilder())
         best = min(best, time.perf_counter() - start)

@@ -16,13 +16,13 @@ Entries of one change group share everything but their id and primary key, so th
 canonical bytes are built from a shared prefix, middle and suffix (``group_leaves``); a
 one-entry group's leaf is encoded from ``EntryPayload``'s fields declared in sorted order
 (``entry_leaf``), its rows decoded into structs of their table's columns in sorted order
-(``row_decoder``). Tests hold the fast paths equal to the plain encoding.
+(``row_struct``). Tests hold the fast paths equal to the plain encoding.
 """
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 from hashlib import sha256
@@ -93,20 +93,21 @@ decode_row = msgspec.json.Decoder(dict[str, object] | None, float_hook=Decimal).
 
 
 @functools.lru_cache(maxsize=256)
-def row_decoder(columns: tuple[str, ...]) -> Callable[[bytes | msgspec.Raw], object]:
-    """Decodes a stored row of a table with these columns, for ``entry_leaf``.
+def row_struct(columns: tuple[str, ...]) -> type[msgspec.Struct] | None:
+    """The struct a stored row of a table with these columns decodes into, for ``entry_leaf``.
 
-    The row becomes a struct whose fields are the columns in sorted order, a column the row
-    lacks left out (``UNSET``): encoded in definition order, it gives the bytes the row's dict
-    gives with its keys sorted, with no dict built and no key sorted. ``null`` is None.
-    A row holding a key the columns do not list (a column added since, or an edit) raises
-    ``msgspec.ValidationError``: decode it with ``decode_row``, so the columns given make
-    decoding faster or slower, never change what is hashed. Made once per column set.
+    Its fields are the columns in sorted order, a column the row lacks left out (``UNSET``):
+    encoded in definition order, it gives the bytes the row's dict gives with its keys sorted,
+    with no dict built and no key sorted. A row holding a key the columns do not list (a
+    column added since, or an edit) fails to decode (``forbid_unknown_fields``): decode it with
+    ``decode_row``, so the columns given make decoding faster or slower, never change what is
+    hashed. None where a name cannot be a field (``"``, ``\\``, control characters). Made once
+    per column set.
     """
     names = sorted(set(columns))
     fields = [f"c{i}" for i in range(len(names))]
     try:
-        row = msgspec.defstruct(
+        return msgspec.defstruct(
             "Row",
             [(field, Any, msgspec.UNSET) for field in fields],
             rename=dict(zip(fields, names, strict=True)),
@@ -114,9 +115,21 @@ def row_decoder(columns: tuple[str, ...]) -> Callable[[bytes | msgspec.Raw], obj
             frozen=True,
             gc=False,  # holds only decoded JSON values, which never refer back to it
         )
-    except ValueError:  # a name msgspec cannot give a field ('"', '\\', control characters)
-        return decode_row
-    return msgspec.json.Decoder(row | None, float_hook=Decimal).decode
+    except ValueError:
+        return None
+
+
+def row_as_dict(row: object) -> dict[str, object] | None:
+    """A row decoded into a ``row_struct`` (or None) as the dict ``decode_row`` gives."""
+    if row is None or isinstance(row, dict):
+        return row
+    assert isinstance(row, msgspec.Struct)
+    values = msgspec.structs.astuple(row)
+    return {
+        name: value
+        for name, value in zip(row.__struct_encode_fields__, values, strict=True)
+        if value is not msgspec.UNSET
+    }
 
 
 def canonical_time(value: datetime) -> str:

@@ -16,25 +16,17 @@ from django.db import connections
 
 from ledger import cycles
 from ledger.checkpoint import CheckpointLine, compare
-from ledger.digest import (
-    GroupDigest,
-    MerkleBuilder,
-    decode_row,
-    entry_leaf,
-    move_digest,
-    row_decoder,
-)
+from ledger.digest import GroupDigest, MerkleBuilder, decode_row, entry_leaf, move_digest
 from ledger.errors import MoveNotFound, TamperDetected
-from ledger.queries import iter_raw_groups, read_headers, signature_of
+from ledger.queries import RawGroup, read_headers, signature_of
 from ledger.signing import fingerprint, verify_signature
 from ledger.structs import MoveHeader, VerifyFailure, VerifyReport
+from ledger.tablegroups import TableGroup, iter_table_groups
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable
+    from collections.abc import Iterable
 
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-
-    from ledger.queries import RawGroup
 
 
 def _span(first: int, count: int) -> str:
@@ -46,7 +38,7 @@ _SLICE = 1 << 14
 
 
 def verify_entries(
-    header: MoveHeader, groups: Iterable[RawGroup], builder: MerkleBuilder
+    header: MoveHeader, groups: Iterable[TableGroup | RawGroup], builder: MerkleBuilder
 ) -> VerifyFailure | None:
     """Check a move's change groups in order; feed their leaves to ``builder``.
 
@@ -55,11 +47,10 @@ def verify_entries(
     """
     failure = None
     step_ids = {step.id for step in header.steps}
-    rows = _row_decoders(header)
     expected = header.first_entry_id
-    # Single-row groups (inserts and deletes) take a short path: their rows are decoded straight
-    # into their table's struct (``row_decoder``), their leaf is their hash, and their leaves
-    # reach the builder in batches, not one call each.
+    # Single-row groups (inserts and deletes) take a short path: their rows come decoded as
+    # their table's struct (``TableGroup``), their leaf is their hash, and their leaves reach
+    # the builder in batches, not one call each.
     single: list[bytes] = []
     for group in groups:
         # Entry ids and steps are checked in full only where the quick test fails.
@@ -68,14 +59,13 @@ def verify_entries(
         ):
             failure = _check_group(header, group, expected, step_ids)
         if len(group.pks) == 1:
-            decode: Callable[[bytes | msgspec.Raw], object] = rows.get(group.table, decode_row)
-            try:
-                after, before = decode(group.after), decode(group.before)
-            except msgspec.ValidationError:  # a key the table did not list, or not a row
-                as_dicts = _as_dicts(group)
-                if as_dicts is None:
+            if isinstance(group, TableGroup):
+                after, before = group.after, group.before
+            else:  # a table or key the header does not list, or not a row
+                rows = _as_dicts(group)
+                if rows is None:
                     return failure or _not_a_row(header, group)
-                after, before = as_dicts
+                after, before = rows
             leaf = entry_leaf(
                 after,
                 before,
@@ -126,18 +116,7 @@ def _as_dicts(group: RawGroup) -> tuple[object, object] | None:
         return None
 
 
-def _row_decoders(header: MoveHeader) -> dict[str, Callable[[bytes | msgspec.Raw], object]]:
-    """A ``row_decoder`` per table the header lists with its columns. The header is checked
-    against its digest only later: what it lists changes how fast rows decode, not what."""
-    decoders = {}
-    for table, snapshot in header.tables.items():
-        columns = snapshot.get("columns") if isinstance(snapshot, dict) else None
-        if isinstance(columns, dict):
-            decoders[table] = row_decoder(tuple(sorted(columns)))
-    return decoders
-
-
-def _group_failure(header: MoveHeader, group: RawGroup, what: str) -> VerifyFailure:
+def _group_failure(header: MoveHeader, group: TableGroup | RawGroup, what: str) -> VerifyFailure:
     return VerifyFailure(
         move_id=header.id,
         entry_id=group.id,
@@ -145,17 +124,17 @@ def _group_failure(header: MoveHeader, group: RawGroup, what: str) -> VerifyFail
     )
 
 
-def _edited(header: MoveHeader, group: RawGroup) -> VerifyFailure:
+def _edited(header: MoveHeader, group: TableGroup | RawGroup) -> VerifyFailure:
     return _group_failure(header, group, "do not match their recorded hash: edited or reordered")
 
 
-def _not_a_row(header: MoveHeader, group: RawGroup) -> VerifyFailure:
+def _not_a_row(header: MoveHeader, group: TableGroup | RawGroup) -> VerifyFailure:
     # Its leaves cannot be hashed, so nothing after it can be checked.
     return _group_failure(header, group, "hold a before or after that is not a row: edited")
 
 
 def _check_group(
-    header: MoveHeader, group: RawGroup, expected: int | None, step_ids: set[int]
+    header: MoveHeader, group: TableGroup | RawGroup, expected: int | None, step_ids: set[int]
 ) -> VerifyFailure | None:
     if expected is None:
         return VerifyFailure(
@@ -200,7 +179,7 @@ def verify_move(
         )
     builder = MerkleBuilder()
     with cycles.paused():
-        entry_failure = verify_entries(header, iter_raw_groups(header.id, using), builder)
+        entry_failure = verify_entries(header, iter_table_groups(header, using), builder)
     failure = failure or entry_failure
     if failure is None and builder.root() != header.entries_root:
         failure = VerifyFailure(

@@ -265,7 +265,8 @@ def test_rows_verify_whatever_columns_the_header_lists(chain, listed):
     # The header's column lists only choose how rows are decoded; the header itself is
     # checked against its digest after the entries.
     from ledger.digest import MerkleBuilder
-    from ledger.queries import iter_raw_groups, read_header
+    from ledger.queries import read_header
+    from ledger.tablegroups import iter_table_groups
 
     move = chain[0]
     header, _ = read_header(move.move_id)
@@ -280,6 +281,6 @@ def test_rows_verify_whatever_columns_the_header_lists(chain, listed):
         tables[table] = {**snapshot, "columns": dict.fromkeys(changed, "text")}
     relisted = msgspec.structs.replace(header, tables=tables)
     builder = MerkleBuilder()
-    failure = verify_module.verify_entries(relisted, iter_raw_groups(move.move_id), builder)
+    failure = verify_module.verify_entries(relisted, iter_table_groups(relisted), builder)
     assert failure is None
     assert builder.root() == header.entries_root
