@@ -7,7 +7,7 @@ module for the few facts whose spelling differs between the drivers.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Cursor",
+    "batch_fetcher",
     "cursor",
     "errors",
     "in_failed_transaction",
@@ -114,6 +115,47 @@ def cursor(connection: BaseDatabaseWrapper) -> Iterator[LedgerCursor]:
     """A cursor of ``connection`` that accepts composed SQL."""
     with connection.cursor() as wrapped:
         yield LedgerCursor(wrapped)
+
+
+def batch_fetcher(wrapped: Any, size: int) -> Callable[[], list[Any]]:
+    """A call fetching the next ``size`` rows of Django's server-side cursor ``wrapped``
+    (``connection.chunked_cursor()``, executed), made for a read-ahead thread
+    (``ledger.readahead``).
+
+    psycopg2 waits for a batch in one libpq call that releases the GIL. psycopg 3's
+    ``fetchmany`` waits in Python, taking the GIL back each time part of the batch arrives
+    (every 8 kB the server flushes): beside a caller busy hashing, each of those wake-ups
+    waits on it. Fetching 100k single-row groups (0.29 s) beside 0.21 s of hashing took
+    0.46 s in all, against 0.37 s with psycopg2. On psycopg 3 a batch is therefore fetched
+    in one blocking libpq call that releases the GIL (``PGconn.exec_``), under the
+    connection's lock, and its rows loaded by the connection's own loaders; an error is
+    raised as Django raises it.
+    """
+    if not is_psycopg3:
+        return lambda: wrapped.fetchmany(size)
+    from psycopg import errors as driver_errors
+    from psycopg import pq
+    from psycopg.adapt import Transformer
+
+    server_cursor = wrapped.cursor
+    conn = server_cursor.connection
+    fetch = (
+        sql.SQL("FETCH FORWARD {} FROM {}")
+        .format(sql.Literal(size), sql.Identifier(server_cursor.name))
+        .as_bytes(conn)
+    )
+    transformer = Transformer(conn)
+    django_errors = wrapped.db.wrap_database_errors
+
+    def fetch_batch() -> list[Any]:
+        with django_errors, conn.lock:
+            result = conn.pgconn.exec_(fetch)
+            if result.status != pq.ExecStatus.TUPLES_OK:
+                raise driver_errors.error_from_result(result, encoding=conn.info.encoding)
+            transformer.set_pgresult(result)
+            return transformer.load_rows(0, result.ntuples, tuple)  # type: ignore[no-any-return]
+
+    return fetch_batch
 
 
 @contextmanager

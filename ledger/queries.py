@@ -16,6 +16,7 @@ import msgspec
 from django.db import connections, transaction
 
 from ledger import config
+from ledger.dbapi import batch_fetcher
 from ledger.digest import canonical_time, decode, decode_row, encode, leaf_parts
 from ledger.errors import LedgerError, MoveNotFound
 from ledger.groupkeys import INLINE_KEYS, StoredKeys
@@ -241,7 +242,7 @@ def stream_groups(
     # hashed: the server builds rows while Python works.
     with transaction.atomic(using=using), connections[using].chunked_cursor() as cursor:
         cursor.execute(*groups_query(move_id))
-        with contextlib.closing(read_ahead(lambda: cursor.fetchmany(size))) as batches:
+        with contextlib.closing(read_ahead(batch_fetcher(cursor, size))) as batches:
             for rows in batches:
                 for group in decode(rows):
                     if group.size > INLINE_KEYS:
