@@ -1,8 +1,9 @@
 """Read ahead: fetch the next batch of rows while the caller works on the current one.
 
 A verifier or exporter alternates between waiting on the server (which builds the rows) and
-hashing them in Python. The drivers release the GIL while they wait, so a thread that fetches
-the next batch lets both run at once: the server on one core, Python on another.
+hashing them in Python. A batch is fetched by one libpq call that releases the GIL (psycopg2's
+own ``fetchmany``; on psycopg 3, ``ledger.dbapi.batch_fetcher``), so a thread that fetches the
+next batch lets both run at once: the server on one core, Python on another.
 
 When its rows arrive the reading thread needs the GIL to build them, and the caller, busy
 hashing, gives it up only every switch interval (5 ms by default), while the server waits for
