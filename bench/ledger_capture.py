@@ -30,8 +30,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "ami.settings.test")
 
 import django
-import psycopg2
 from django.conf import settings
+
+try:  # either driver: this bench runs on Antenna's stack (psycopg 3) too
+    import psycopg2 as driver
+except ImportError:
+    import psycopg as driver
 
 TABLE_SQL = """
 DROP TABLE IF EXISTS {t}, {t}_parent CASCADE;
@@ -58,11 +62,11 @@ def ensure_database(name: str) -> None:
     params = {"user": db["USER"], "host": db["HOST"], "port": db["PORT"] or 5432}
     if db.get("PASSWORD"):
         params["password"] = db["PASSWORD"]
-    conn = psycopg2.connect(dbname="postgres", **params)
+    conn = driver.connect(dbname="postgres", **params)
     conn.autocommit = True
-    with conn.cursor() as cursor:
-        cursor.execute(f'DROP DATABASE IF EXISTS "{name}"')
-        cursor.execute(f'CREATE DATABASE "{name}"')
+    cursor = conn.cursor()
+    cursor.execute(f'DROP DATABASE IF EXISTS "{name}"')
+    cursor.execute(f'CREATE DATABASE "{name}"')
     conn.close()
     db["NAME"] = name
     django.setup()
@@ -342,6 +346,10 @@ def main() -> None:
     parser.add_argument("--database", default="ledger_bench")
     args = parser.parse_args()
     ensure_database(args.database)
+    sys.stdout.write(
+        f"stack: Django {django.get_version()}, {driver.__name__} "
+        f"{driver.__version__.split()[0]}\n"
+    )
     update_move = bench_move(args.rows, args.repeat)
     from django.db import transaction
 
