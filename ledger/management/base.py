@@ -6,16 +6,24 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
+from ledger import races
 from ledger.errors import LedgerError
 
 
 class LedgerCommand(BaseCommand):
     """A command over the ledger: when the ledger refuses (a move that does not exist, a key
-    that cannot be read, a database whose ledger is older than this code), the operator reads
-    one line saying what to do, never a traceback."""
+    that cannot be read, a database whose ledger is older than this code), or a lost race
+    stops it (a dropped connection, a cancelled statement, a deadlock), the operator reads one
+    line saying what to do, never a traceback."""
 
     def execute(self, *args: Any, **options: Any) -> str | None:
         try:
             return super().execute(*args, **options)
         except LedgerError as exc:
             raise CommandError(str(exc)) from exc
+        except Exception as exc:
+            # Any other error (a bug, bad data) keeps its traceback.
+            lost = races.interrupted(exc, f"{self.__module__.rsplit('.', 1)[-1]} command")
+            if lost is None:
+                raise
+            raise CommandError(str(lost)) from exc

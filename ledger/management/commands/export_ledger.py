@@ -7,9 +7,12 @@ python manage.py export_ledger --schema --output docs/ledger-export.schema.json
 
 from __future__ import annotations
 
+import contextlib
+import os
 import re
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from django.core.management.base import CommandError, CommandParser
 
@@ -19,6 +22,23 @@ from ledger.management.base import LedgerCommand
 from ledger.queries import read_header
 
 _RANGE = re.compile(r"^(\d+)\.\.(\d+)$")
+
+
+@contextlib.contextmanager
+def written_whole(output: Path) -> Iterator[BinaryIO]:
+    """A file that becomes ``output`` only once it is written whole (renamed over it).
+
+    An export stopped half way (a lost connection, an interrupt) leaves ``output`` as it
+    was, never a truncated export a reviewer could take for a whole one.
+    """
+    partial = output.with_name(f".{output.name}.{os.getpid()}.partial")
+    try:
+        with partial.open("wb") as handle:
+            yield handle
+        partial.replace(output)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
 
 
 def parse_range(text: str) -> tuple[int, int]:
@@ -70,7 +90,7 @@ class Command(LedgerCommand):
         except MoveNotFound as exc:
             raise CommandError(str(exc)) from exc
         try:
-            with output.open("wb") as handle:
+            with written_whole(output) as handle:
                 seal = export_move(options["move"], handle)
         except OSError as exc:
             raise CommandError(f"cannot write {output}: {exc.strerror}; check the path") from exc
@@ -86,7 +106,7 @@ class Command(LedgerCommand):
         except MoveNotFound as exc:
             raise CommandError(f"{exc} (--moves {first}..{last})") from exc
         try:
-            with output.open("wb") as handle:
+            with written_whole(output) as handle:
                 seals = export_moves(first, last, handle)
         except OSError as exc:
             raise CommandError(f"cannot write {output}: {exc.strerror}; check the path") from exc
