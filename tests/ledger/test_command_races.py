@@ -99,3 +99,25 @@ def test_any_other_database_error_keeps_its_traceback(committed_move, monkeypatc
     monkeypatch.setattr(importlib.import_module("ledger.verify"), "iter_table_groups", broken)
     with pytest.raises(ProgrammingError, match="does not exist"):
         call_command("verify_ledger", "--move", str(committed_move), stdout=StringIO())
+
+
+@pytest.mark.parametrize("where", ["setting up", "reading back"])
+def test_ledger_setup_roles_says_what_a_lost_connection_left(monkeypatch, where):
+    # Setting up is one transaction, rolled back when the connection is lost; reading the
+    # roles back comes after it committed.
+    from django.db import InterfaceError
+
+    command = importlib.import_module("ledger.management.commands.ledger_setup_roles")
+
+    def lost(*args, **kwargs):
+        raise InterfaceError("connection already closed")
+
+    monkeypatch.setattr(command, "setup_roles", lost if where == "setting up" else lambda *a: None)
+    monkeypatch.setattr(command, "inspect", lost)
+    expected = {
+        "setting up": LOST.format("ledger_setup_roles"),
+        "reading back": r"^the roles were set up; reading them back was interrupted "
+        r"\(connection lost\): run ledger_setup_roles --check$",
+    }[where]
+    with pytest.raises(CommandError, match=expected):
+        call_command("ledger_setup_roles", "--owner", "o", "--app-role", "a", stdout=StringIO())

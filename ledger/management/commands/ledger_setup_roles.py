@@ -15,6 +15,7 @@ from typing import Any
 
 from django.core.management.base import CommandError, CommandParser
 
+from ledger import races
 from ledger.errors import LedgerError
 from ledger.management.base import LedgerCommand
 from ledger.roles import LedgerOwnership, inspect, setup_roles
@@ -42,11 +43,21 @@ class Command(LedgerCommand):
                     "pass --owner ROLE and at least one --app-role ROLE (or --check)"
                 )
             try:
-                setup_roles(options["owner"], options["app_role"])
+                setup_roles(options["owner"], options["app_role"])  # one transaction
             except LedgerError as exc:
                 raise CommandError(str(exc)) from exc
-            for app in options["app_role"]:
-                self._report(inspect(app))
+            try:
+                for app in options["app_role"]:
+                    self._report(inspect(app))
+            except Exception as exc:
+                # Committed already: a lost race now did not undo it (LedgerCommand would say
+                # nothing was changed).
+                if (cause := races.cause(exc)) is None:
+                    raise
+                raise CommandError(
+                    f"the roles were set up; reading them back was interrupted ({cause}): "
+                    "run ledger_setup_roles --check"
+                ) from exc
             return
         self._report(inspect())
 
