@@ -102,7 +102,7 @@ def test_any_other_database_error_keeps_its_traceback(committed_move, monkeypatc
 
 
 @pytest.mark.parametrize("where", ["setting up", "reading back"])
-def test_ledger_setup_roles_says_what_a_lost_connection_left(monkeypatch, where):
+def test_ledger_setup_roles_says_what_a_lost_connection_left(db, monkeypatch, where):
     # Setting up is one transaction, rolled back when the connection is lost; reading the
     # roles back comes after it committed.
     from django.db import InterfaceError
@@ -110,6 +110,7 @@ def test_ledger_setup_roles_says_what_a_lost_connection_left(monkeypatch, where)
     command = importlib.import_module("ledger.management.commands.ledger_setup_roles")
 
     def lost(*args, **kwargs):
+        connection.ensure_connection()  # connected, then lost
         raise InterfaceError("connection already closed")
 
     monkeypatch.setattr(command, "setup_roles", lost if where == "setting up" else lambda *a: None)
