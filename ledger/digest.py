@@ -121,8 +121,8 @@ def row_struct(columns: tuple[str, ...]) -> type[msgspec.Struct] | None:
 
 def row_as_dict(row: object) -> dict[str, object] | None:
     """A row decoded into a ``row_struct`` (or None) as the dict ``decode_row`` gives."""
-    if row is None or isinstance(row, dict):
-        return row
+    if row is None:
+        return None
     assert isinstance(row, msgspec.Struct)
     values = msgspec.structs.astuple(row)
     return {

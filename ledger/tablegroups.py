@@ -46,18 +46,11 @@ class TableGroup(msgspec.Struct, frozen=True, array_like=True, gc=False):
 
     def decoded(self) -> Group:
         """The group with its rows as dicts, as ``ledger.queries.iter_groups`` gives it."""
-        return Group(
-            table=self.table,
-            id=self.id,
-            move_id=self.move_id,
-            step_id=self.step_id,
-            op=self.op,
-            pks=self.pks,
-            hash=self.hash,
-            size=self.size,
-            before=row_as_dict(self.before),
-            after=row_as_dict(self.after),
+        fields = msgspec.structs.asdict(self)  # its stored fields, as they are
+        fields.update(
+            table=self.table, before=row_as_dict(self.before), after=row_as_dict(self.after)
         )
+        return Group(**fields)
 
 
 @functools.lru_cache(maxsize=256)
