@@ -31,10 +31,17 @@ _CAUSES = {
 }
 
 
+# Causes that leave a COMMIT unanswered: the transaction may have committed. A COMMIT the
+# server answers with an error (a deferred key, a cancel) rolled back.
+UNANSWERED = frozenset({"connection lost", "Ctrl-C"})
+
+
 def cause(exc: BaseException) -> str | None:
     """What race ``exc`` lost, or None when it is not a lost race (a bug, bad data)."""
     if isinstance(exc, Interrupted):
         return exc.cause
+    if isinstance(exc, KeyboardInterrupt):  # the running statement was cancelled too
+        return "Ctrl-C"
     if not isinstance(exc, DatabaseError | InterfaceError) and not _driver_error(exc):
         return None
     code = sqlstate(exc)
@@ -71,6 +78,20 @@ def interrupted(
     return Interrupted(
         f"the {what} was interrupted ({found}) and rolled back: nothing was changed; run it "
         f"again{hint}",
+        found,
+    )
+
+
+def unanswered_commit(exc: BaseException, what: str) -> Interrupted | None:
+    """``exc``, raised once only the COMMIT was left, as one ``Interrupted`` when it left the
+    COMMIT unanswered (the work may have committed: the message does not say nothing
+    changed); None when the server answered it (an error there rolled back)."""
+    found = cause(exc)
+    if found not in UNANSWERED:
+        return None
+    return Interrupted(
+        f"the {what} was interrupted ({found}) while committing: it may have committed; "
+        "list_moves shows whether it did",
         found,
     )
 

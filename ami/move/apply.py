@@ -132,21 +132,31 @@ def execute_move(
         raise errors.InvalidRequest(str(exc)) from exc
     request = msgspec.structs.replace(request, operator=operator, reason=reason)
     phase = on_phase or (lambda _name: None)
+    sealed: list[bool] = []
     try:
         register_move_tables()
         phase("installing capture")
         ledger.prepare_capture()
-        return _execute(request, expect_plan, lock_timeout, on_step, on_plan, phase)
+        return _execute(request, expect_plan, lock_timeout, on_step, on_plan, phase, sealed)
     except BaseException as exc:
         _release_capture()
-        translated = _translated(exc, lock_timeout)
+        translated = _translated(exc, lock_timeout, committing=bool(sealed))
         if translated is exc:
             raise
         raise translated from exc
 
 
-def _translated(exc: BaseException, lock_timeout: float) -> BaseException:
-    """The error the operator sees: a MoveError for everything that is not a bug."""
+def _translated(exc: BaseException, lock_timeout: float, committing: bool) -> BaseException:
+    """The error the operator sees: a MoveError for everything that is not a bug.
+
+    ``committing``: the move was sealed and only its COMMIT was left, so a lost race there
+    leaves it unknown whether the move committed, and the message says so."""
+    if committing and (lost := races.unanswered_commit(exc, "move")) is not None:
+        return errors.MoveInterrupted(_capitalised(str(lost)))
+    if races.cause(exc) == "Ctrl-C":
+        return errors.MoveInterrupted(
+            "The move was interrupted (Ctrl-C) and rolled back: nothing was changed"
+        )
     if isinstance(exc, ledger.StepCountMismatch):
         return errors.StepCountMismatch(
             f"{exc}. The data changed under the move, or a step is wrong: nothing was written; "
@@ -157,6 +167,10 @@ def _translated(exc: BaseException, lock_timeout: float) -> BaseException:
     if isinstance(exc, DatabaseError | InterfaceError):
         return _lost_race(exc, lock_timeout)
     return exc
+
+
+def _capitalised(message: str) -> str:
+    return message[:1].upper() + message[1:]
 
 
 def _release_capture() -> None:
@@ -210,6 +224,7 @@ def _execute(
     on_step: OnStep | None,
     on_plan: OnPlan | None,
     phase: OnPhase,
+    sealed: list[bool],
 ) -> MoveReport:
     # No JIT: its statements' row counts are guesses (ledger.tuning).
     with transaction.atomic(), without_jit():
@@ -249,6 +264,7 @@ def _execute(
                     report,
                 )
             phase("sealing")
+        sealed.append(True)  # only the COMMIT is left
         report = msgspec.structs.replace(
             report, plan_digest=plan_digest(plan), move_id=rec.move_id, digest=rec.digest
         )

@@ -309,6 +309,7 @@ def _shapes(header: MoveHeader, hooks: ReplayHooks) -> dict[str, TableShape]:
 def _transaction(run: Run) -> ReplayReport:
     """Plan and replay in one transaction; a rehearsal (or a refusal) is rolled back."""
     committed: list[bool] = []
+    sealed: list[bool] = []
     try:
         # No JIT: the revert's statements' row counts are guesses (ledger.tuning).
         with transaction.atomic(using=run.using), without_jit(run.using):
@@ -329,10 +330,16 @@ def _transaction(run: Run) -> ReplayReport:
             if run.rehearse:
                 transaction.set_rollback(True, using=run.using)
                 return report
-    except Exception as exc:
+            sealed.append(True)  # only the COMMIT is left
+    except BaseException as exc:
         if not committed:
-            raise
-        logger.warning("after revert of move %s committed: %s", run.move_id, exc)
+            lost = races.unanswered_commit(exc, "revert") if sealed else None
+            if lost is None:
+                raise  # rolled back: said as for any other error (``revert``)
+            raise lost from exc
+        # Committed (an error of a later commit hook, a Ctrl-C after the COMMIT): the revert
+        # is done, and its report says so.
+        logger.warning("after revert of move %s committed: %r", run.move_id, exc)
     # Committed: only now is the revert a move of its own.
     return msgspec.structs.replace(
         report, executed=True, revert_move_id=rec.move_id, digest=rec.digest

@@ -27,6 +27,7 @@ from django.core.management.base import (
 
 from ledger.context import who_and_why
 from ledger.errors import Interrupted, LedgerError, MoveNotFound
+from ledger.interrupts import cancel_on_interrupt
 from ledger.progress import phase_line
 from ledger.replay import ReplayConflict, ReplayPolicy, revert
 from ledger.replay import report as render
@@ -120,7 +121,8 @@ class Command(BaseCommand):
         )
         self.display: render.TerminalProgress | None = None
         try:
-            with self._terminal():
+            # Ctrl-C cancels the statement running, whatever the driver (ledger.interrupts).
+            with cancel_on_interrupt(), self._terminal():
                 report = revert(
                     options["move_id"],
                     execute=self.executing,

@@ -27,6 +27,7 @@ from ami.move import MoveError, MoveRequest, build_plan, cli, execute_move, plan
 from ami.move import report as render
 from ami.move.errors import ValidationFailed
 from ami.move.structs import MovePlan, MoveReport
+from ledger.interrupts import cancel_on_interrupt
 
 
 class Command(BaseCommand):
@@ -49,10 +50,13 @@ class Command(BaseCommand):
         self.progress: render.PhaseLog | None = None
         try:
             request = cli.request_from(options)
-            if request.execute:
-                self._execute(request, options)
-            else:
-                self._dry_run(request)
+            # Ctrl-C cancels the statement running, whatever the driver (ledger.interrupts);
+            # the move then rolls back and says so in one line.
+            with cancel_on_interrupt():
+                if request.execute:
+                    self._execute(request, options)
+                else:
+                    self._dry_run(request)
         except ValidationFailed as exc:
             self._emit(render.render_checks(exc.report))
             self._fail(exc, exc.report)
@@ -60,7 +64,10 @@ class Command(BaseCommand):
             self._fail(exc)
 
     def _dry_run(self, request: MoveRequest) -> None:
-        plan = build_plan(request)
+        try:
+            plan = build_plan(request)
+        except KeyboardInterrupt as exc:
+            raise MoveError("The dry run was interrupted (Ctrl-C): nothing was changed") from exc
         digest = plan_digest(plan)
         self._show_plan(plan)
         self._emit(render.dry_run_done(digest))
