@@ -30,3 +30,30 @@ def without_jit(using: str = "default") -> Iterator[None]:
         return
     with connection.cursor() as cursor:
         cursor.execute("SELECT set_config('jit', %s, true)", [was])
+
+
+# PostgreSQL counts lock_timeout in whole milliseconds, up to INT_MAX; 0 means "wait forever".
+_LOCK_TIMEOUT_MS = (1, 2**31 - 1)
+
+
+def lock_timeout_problem(seconds: float) -> str | None:
+    """Why ``--lock-timeout SECONDS`` cannot be used, or None: below a millisecond it would
+    reach PostgreSQL as 0 ms, which waits forever; past INT_MAX ms, inf or nan, it fails."""
+    low, high = _LOCK_TIMEOUT_MS
+    if not low <= seconds * 1000 <= high:  # False for nan too
+        return (
+            f"--lock-timeout must be a number of seconds from {low / 1000:g} to "
+            f"{high // 1000} (PostgreSQL counts it in whole milliseconds), not {seconds:g}"
+        )
+    return None
+
+
+def lock_timeout_setting(seconds: float) -> str:
+    """``lock_timeout`` as PostgreSQL takes it.
+
+    Raises:
+        ValueError: ``lock_timeout_problem`` refuses it (the commands check it first).
+    """
+    if problem := lock_timeout_problem(seconds):
+        raise ValueError(problem)
+    return f"{round(seconds * 1000)}ms"

@@ -44,7 +44,7 @@ from ami.move.structs import MovePlan, MoveReport, MoveRequest, StepResult
 from ami.move.tracking import register_move_tables
 from ledger import races
 from ledger.dbapi import sqlstate
-from ledger.tuning import without_jit
+from ledger.tuning import lock_timeout_setting, without_jit
 
 OnStep = Callable[[StepResult], None]
 OnPlan = Callable[[MovePlan], None]
@@ -95,7 +95,7 @@ def _check_running(plan: MovePlan) -> None:
 
 def _set_lock_timeout(seconds: float) -> None:
     with connection.cursor() as cur:
-        cur.execute("SELECT set_config('lock_timeout', %s, true)", [f"{int(seconds * 1000)}ms"])
+        cur.execute("SELECT set_config('lock_timeout', %s, true)", [lock_timeout_setting(seconds)])
 
 
 def apply_plan(plan: MovePlan, on_step: OnStep | None = None) -> MoveReport:

@@ -15,6 +15,7 @@ from ami.move.apply import DEFAULT_LOCK_TIMEOUT
 from ami.move.errors import MoveError
 from ami.move.plan import parse_deployment_ids
 from ami.move.structs import MoveRequest
+from ledger.tuning import lock_timeout_problem
 
 EPILOG = r"""examples:
   python manage.py move_project_data --source-project 7 --target-project 20 \
@@ -109,8 +110,8 @@ def request_from(options: dict[str, Any]) -> MoveRequest:
         raise MoveError(str(exc)) from exc
     if options["expect_plan"] and not options["execute"]:
         raise MoveError("--expect-plan goes with --execute: drop it for a dry run")
-    if options["lock_timeout"] <= 0:
-        raise MoveError("--lock-timeout must be a positive number of seconds")
+    if problem := lock_timeout_problem(options["lock_timeout"]):
+        raise MoveError(problem)
     return MoveRequest(
         source_project_id=options["source_project"],
         target_project_id=options["target_project"] or None,

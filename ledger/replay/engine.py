@@ -80,7 +80,7 @@ from ledger.replay.structs import (
     TableWork,
 )
 from ledger.structs import MoveHeader, VerifyReport
-from ledger.tuning import without_jit
+from ledger.tuning import lock_timeout_setting, without_jit
 from ledger.verify import verify
 
 if TYPE_CHECKING:
@@ -360,7 +360,7 @@ def _set_lock_timeout(run: Run) -> None:
         return
     with run.cursor() as cursor:
         cursor.execute(
-            "SELECT set_config('lock_timeout', %s, true)", [f"{int(run.lock_timeout * 1000)}ms"]
+            "SELECT set_config('lock_timeout', %s, true)", [lock_timeout_setting(run.lock_timeout)]
         )
 
 

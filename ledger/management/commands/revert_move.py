@@ -32,6 +32,7 @@ from ledger.progress import phase_line
 from ledger.replay import ReplayConflict, ReplayPolicy, revert
 from ledger.replay import report as render
 from ledger.replay.structs import ReplayPlan, ReplayReport, StepDone
+from ledger.tuning import lock_timeout_problem
 
 DEFAULT_LOCK_TIMEOUT = 10.0
 # A dry run that finds blocking conflicts: the revert would be refused (a CommandError is 1).
@@ -112,8 +113,8 @@ class Command(BaseCommand):
             )
         except LedgerError as exc:
             self._fail(str(exc))
-        if options["lock_timeout"] <= 0:
-            self._fail("--lock-timeout must be a positive number of seconds")
+        if problem := lock_timeout_problem(options["lock_timeout"]):
+            self._fail(problem)
         policy = ReplayPolicy(
             skip_drifted=options["skip_drifted"],
             carry_new_data=options["carry_new_data"],

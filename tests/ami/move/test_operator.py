@@ -49,3 +49,18 @@ def test_revert_follows_the_same_rules(args):
         call_command("revert_move", "1", "--operator", "ana@example.org", stdout=StringIO())
     with pytest.raises(CommandError, match=r'--execute needs --reason "why" \(it is stored'):
         call_command("revert_move", "1", "--execute", "--reason", " ", stdout=StringIO())
+
+
+@pytest.mark.parametrize("seconds", ["0", "-1", "0.0004", "inf", "nan", "1e10"])
+def test_a_lock_timeout_postgresql_cannot_take_is_refused_before_anything_runs(args, seconds):
+    """Below a millisecond it would reach PostgreSQL as 0 ms (wait forever); inf, nan and
+    past INT_MAX ms it fails there. Refused at once by both commands, nothing recorded."""
+    refused = r"^--lock-timeout must be a number of seconds from 0\.001 to 2147483 "
+    with pytest.raises(CommandError, match=refused):
+        move_output(*args, "--execute", "--reason", "r", "--lock-timeout", seconds)
+    with pytest.raises(CommandError, match=refused):
+        call_command(
+            "revert_move", "1", "--execute", "--reason", "r", "--lock-timeout", seconds,
+            stdout=StringIO(),
+        )  # fmt: skip
+    assert not Move.objects.exists()
