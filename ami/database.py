@@ -137,6 +137,7 @@ def describe_connection_failure(error: BaseException, config: Mapping[str, Any])
     where = _server_address(config)
     cannot = f"cannot connect to PostgreSQL at {where}"
     name, user, hint = config.get("NAME") or "", config.get("USER") or "", _hint()
+    shown_user = _shown_user(user)
     if "could not translate host name" in lowered:
         return f"cannot resolve the host {config.get('HOST')!r} of PostgreSQL: {hint}"
     if "connection refused" in lowered:
@@ -151,9 +152,9 @@ def describe_connection_failure(error: BaseException, config: Mapping[str, Any])
             f"(createdb {name}) or fix the database name; {hint}"
         )
     if f'role "{user}" does not exist' in text:
-        return f"PostgreSQL at {where} has no user {user!r}: {hint}"
+        return f"PostgreSQL at {where} has no user {shown_user}: {hint}"
     if "authentication failed" in lowered or "no password supplied" in lowered:
-        return f"PostgreSQL at {where} refused user {user!r}: check user and password; {hint}"
+        return f"PostgreSQL at {where} refused user {shown_user}: check user and password; {hint}"
     fatal = [line.strip() for line in text.splitlines() if line.strip().startswith("FATAL:")]
     reason = fatal[-1] if fatal else (first.partition(" failed: ")[2] or first)
     return f"{cannot}: {_redact(reason, config)}; {hint}"
@@ -175,8 +176,19 @@ def _hint() -> str:
 
 
 def _redact(text: str, config: Mapping[str, Any]) -> str:
-    password = config.get("PASSWORD")
-    return text.replace(password, "***") if password else text
+    """The server's text without the password, nor a user name that is an e-mail address."""
+    password, user = config.get("PASSWORD"), config.get("USER") or ""
+    if password:
+        text = text.replace(password, "***")
+    if "@" in user:
+        text = text.replace(user, _shown_user(user))
+    return text
+
+
+def _shown_user(user: str) -> str:
+    """A user name as messages show it: an e-mail address (some managed servers' IAM users)
+    is personal data, and is not shown."""
+    return "(an e-mail address, not shown)" if "@" in user else repr(user)
 
 
 def force_embedded() -> bool:

@@ -52,6 +52,12 @@ def missing_database_url() -> str:
     return server_url(f"uxerr_missing_{os.getpid()}")
 
 
+def email_user_url() -> str:
+    """The test server, as a user named by an e-mail address (no such role there)."""
+    url = server_url(str(settings.DATABASES["default"]["NAME"]))
+    return url.replace(f"//{settings.DATABASES['default']['USER']}:", "//ana%40example.org:", 1)
+
+
 REFUSED = (
     r"error: cannot connect to PostgreSQL at 127\.0\.0\.1:\d+: connection refused "
     r"— is the server running\? check DATABASE_URL"
@@ -73,6 +79,29 @@ CASES = {
         r"error: database 'uxerr_missing_\d+' does not exist on the PostgreSQL server at .+: "
         r"create it \(createdb uxerr_missing_\d+\) or fix the database name; check DATABASE_URL",
     ),
+    "missing-database-move-execute": (
+        missing_database_url,
+        (
+            "move_project_data",
+            "--source-project",
+            "1",
+            "--target-project",
+            "2",
+            "--deployment-ids",
+            "3",
+            "--execute",
+            "--reason",
+            "r",
+        ),
+        r"error: database 'uxerr_missing_\d+' does not exist on the PostgreSQL server at .+: "
+        r"create it \(createdb uxerr_missing_\d+\) or fix the database name; check DATABASE_URL",
+    ),
+    "e-mail-user": (
+        email_user_url,
+        "list_moves",
+        r"error: PostgreSQL at .+ has no user \(an e-mail address, not shown\): check "
+        r"DATABASE_URL",
+    ),
     "not-a-url": (
         lambda: "not a url",
         "list_moves",
@@ -90,11 +119,13 @@ CASES = {
 
 @pytest.mark.parametrize(("make_url", "command", "pattern"), CASES.values(), ids=CASES.keys())
 def test_an_unusable_database_is_one_line_without_the_password(make_url, command, pattern):
-    result = manage(command, database_url=make_url())
+    args = (command,) if isinstance(command, str) else command
+    result = manage(*args, database_url=make_url())
     assert result.returncode == 1
     assert re.fullmatch(pattern, result.stderr.strip()), result.stderr
     assert "Traceback" not in result.stdout + result.stderr
     assert PASSWORD not in result.stdout + result.stderr
+    assert "@example.org" not in result.stdout + result.stderr
 
 
 def test_traceback_flag_still_shows_the_traceback():

@@ -133,6 +133,9 @@ def execute_move(
     request = msgspec.structs.replace(request, operator=operator, reason=reason)
     phase = on_phase or (lambda _name: None)
     sealed: list[bool] = []
+    # A database that cannot be reached at all is no race lost during the move: its error is
+    # left to manage.py, which says what to fix in DATABASE_URL.
+    connection.ensure_connection()
     try:
         register_move_tables()
         phase("installing capture")
