@@ -156,11 +156,20 @@ class Recording:
         """Row changes captured so far in this recording, per table that has any.
 
         A domain check can tell from it what the recording never wrote (one query over the
-        staged change groups, not the rows)."""
+        staged change groups, not the rows; once sealed, over the move's stored groups: a
+        domain checks last, after the seal, what other sessions committed meanwhile)."""
         with connections[self.using].cursor() as cursor:
-            cursor.execute(
-                "SELECT table_name, sum(row_count) FROM pg_temp.ledger_staging GROUP BY table_name"
-            )
+            if self.move_id is None:
+                cursor.execute(
+                    "SELECT table_name, sum(row_count) FROM pg_temp.ledger_staging "
+                    "GROUP BY table_name"
+                )
+            else:
+                cursor.execute(
+                    "SELECT table_name, sum(row_count) FROM ledger_change WHERE move_id = %s "
+                    "GROUP BY table_name",
+                    [self.move_id],
+                )
             return {table: int(rows) for table, rows in cursor.fetchall()}
 
     @contextmanager

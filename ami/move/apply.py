@@ -32,6 +32,7 @@ import ledger
 from ami.move import errors
 from ami.move.checks import run_checks
 from ami.move.counts import project_totals
+from ami.move.jobs import running_job_ids
 from ami.move.listing import move_subjects
 from ami.move.locks import claim_deployments, lock_planned_rows, lock_projects_and_deployments
 from ami.move.locks import name_session as _name_session
@@ -40,7 +41,7 @@ from ami.move.plan_digest import changed_sections, plan_digest
 from ami.move.references import watermarks
 from ami.move.steps import CREATE_TARGET, STEPS
 from ami.move.steps.base import StepContext
-from ami.move.structs import MovePlan, MoveReport, MoveRequest, StepResult
+from ami.move.structs import MovePlan, MoveReport, MoveRequest, ProjectTotals, StepResult
 from ami.move.tracking import register_move_tables
 from ledger import races
 from ledger.dbapi import sqlstate
@@ -81,6 +82,21 @@ def _check_expected(plan: MovePlan, expected: str | None) -> None:
             f"The data changed since the dry run you reviewed ({', '.join(changed)} differ; "
             f"plan digest now {plan_digest(plan)}): run the dry run again, check it, then "
             "--execute with its digest"
+        )
+
+
+def _check_running_now(plan: MovePlan) -> None:
+    """Refuse when a job touching the moved data started while the move ran (a job the move
+    does not lock: a project-level job on a mixed collection, say)."""
+    if plan.request.allow_running_jobs:
+        return
+    params = {"d": list(plan.request.deployment_ids), "s": plan.source.id}
+    started = running_job_ids(params, (c.collection_id for c in plan.collections))
+    if started:
+        ids = ", ".join(map(str, started))
+        raise errors.RunningJobs(
+            f"Job(s) {ids} touching the moved data started while the move ran: nothing was "
+            "changed; wait for them to finish (or cancel them), or pass --allow-running-jobs"
         )
 
 
@@ -259,14 +275,21 @@ def _execute(
             rec.arguments["watermarks"] = watermarks()
             if on_plan is not None:
                 on_plan(plan)
-            report = _run_steps(rec, plan, target_id, on_step, phase)
-            if not report.ok:
-                raise errors.ValidationFailed(
-                    "Post-move validation failed; transaction rolled back. "
-                    "See log output above for details.",
-                    report,
-                )
+            ctx, steps, target_before = _run_steps(rec, plan, target_id, on_step, phase)
             phase("sealing")
+        # Checked last, once sealed: the seal waited for the ledger's chain lock (another move
+        # sealing) and hashed, and what other sessions committed meanwhile (a moved capture
+        # linked to a source collection, a job started on the moved data) is seen here, before
+        # the commit, and refuses the move. Nothing after the checks but the COMMIT.
+        phase("checks")
+        report = _checked(ctx, steps, target_before)
+        _check_running_now(plan)
+        if not report.ok:
+            raise errors.ValidationFailed(
+                "Post-move validation failed; transaction rolled back. "
+                "See log output above for details.",
+                report,
+            )
         sealed.append(True)  # only the COMMIT is left
         report = msgspec.structs.replace(
             report, plan_digest=plan_digest(plan), move_id=rec.move_id, digest=rec.digest
@@ -280,8 +303,12 @@ def _run_steps(
     target_id: int,
     on_step: OnStep | None,
     phase: OnPhase,
-) -> MoveReport:
-    """The steps and the checks, inside the recording; the report (not sealed yet)."""
+) -> tuple[StepContext, list[StepResult], ProjectTotals]:
+    """The steps, inside the recording.
+
+    Returns:
+        (their context, their results, the target's totals before them).
+    """
     ctx = StepContext(plan=plan, recorder=rec, target_id=target_id)
     steps: list[StepResult] = []
     target_before = plan.target_totals
@@ -293,7 +320,14 @@ def _run_steps(
             target_before = project_totals([target_id])[target_id]
         if on_step is not None:
             on_step(steps[-1])
-    phase("checks")
+    return ctx, steps, target_before
+
+
+def _checked(
+    ctx: StepContext, steps: list[StepResult], target_before: ProjectTotals
+) -> MoveReport:
+    """The checks of the state the steps left, and the report (not committed yet)."""
+    plan, target_id = ctx.plan, ctx.target_id
     after = project_totals([ctx.source_id, target_id])
     checks = run_checks(ctx)
     return MoveReport(

@@ -52,6 +52,27 @@ ORDER BY j.id
 """
 
 
+def running_job_ids(
+    params: Mapping[str, Any], collection_ids: Iterable[int | None]
+) -> tuple[int, ...]:
+    """The running jobs that touch the moved data (``plan_jobs``' second answer), read now.
+
+    Run again once the move is sealed, by the same ids (the moved deployments, the planned
+    collections, the source): a job started meanwhile on a row the move does not lock (a
+    project-level job on a mixed collection) is found before the commit.
+    """
+    with connection.cursor() as cur:
+        cur.execute(
+            _RUNNING_SQL,
+            {
+                **params,
+                "c": list(collection_ids),
+                "running": [str(state) for state in JobState.running_states()],
+            },
+        )
+        return tuple(row[0] for row in cur.fetchall())
+
+
 class _JobRow(NamedTuple):
     job_id: int
     deployment_id: int | None
@@ -130,15 +151,7 @@ def plan_jobs(
     with connection.cursor() as cur:
         cur.execute(_JOBS_SQL, {**params, "c": list(by_collection)})
         rows = [_JobRow(*row) for row in cur.fetchall()]
-        cur.execute(
-            _RUNNING_SQL,
-            {
-                **params,
-                "c": list(by_collection),
-                "running": [str(state) for state in JobState.running_states()],
-            },
-        )
-        running = tuple(row[0] for row in cur.fetchall())
+    running = running_job_ids(params, by_collection)
     decisions: list[JobDecision] = []
     for job in rows:
         image_moves = job.image_deployment_id in moved_deps

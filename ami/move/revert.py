@@ -88,17 +88,21 @@ def _bookkeeping() -> dict[str, frozenset[str]]:
 
 # Moved captures in collections of the project they leave, put there by someone else: not
 # links the move wrote, nor links of collections the move created or reassigned.
-_FOREIGN_LINKS = """
+_LINKS_OF_MOVED = """
 SELECT count(*), (array_agg(ci.id ORDER BY ci.id))[1:%(n)s]
 FROM main_sourceimagecollection_images ci
 JOIN main_sourceimagecollection col ON col.id = ci.sourceimagecollection_id
 JOIN main_sourceimage si ON si.id = ci.sourceimage_id
 WHERE si.deployment_id = ANY(%(d)s) AND col.project_id = %(to)s
-AND NOT EXISTS (SELECT 1 FROM pg_temp.ami_move_keys k
+"""
+_FOREIGN_LINKS = (
+    _LINKS_OF_MOVED
+    + """AND NOT EXISTS (SELECT 1 FROM pg_temp.ami_move_keys k
                 WHERE k.table_name = 'main_sourceimagecollection_images' AND k.pk = ci.id::text)
 AND NOT EXISTS (SELECT 1 FROM pg_temp.ami_move_keys k
                 WHERE k.table_name = 'main_sourceimagecollection' AND k.pk = col.id::text)
 """
+)
 # The tables a move wrote.
 _MOVE_TABLES = "SELECT DISTINCT table_name FROM ledger_change WHERE move_id = %(move)s"
 _LEFT_BEHIND = """
@@ -325,11 +329,31 @@ class MoveReplayHooks(ReplayHooks):
                 list(way.deployment_ids),
                 lambda tables: load_keys(move.id, tables),
             ),
+            self._check_foreign_links(move, way),
         ]
         if move.command == "move_project_data":
             # The rows a move created in its target; a re-applied move re-creates its own.
             checks.append(missing_after_revert(move.id, way.to_project))
         return checks
+
+    def _check_foreign_links(self, move: MoveHeader, way: Direction) -> CheckOutcome:
+        """The scan for moved captures put into collections of the project the data leave,
+        again after the replay, once sealed: a link another session made while the revert ran
+        (its scans had run) would be left across projects. The move's keys are loaded only
+        where the links of the moved captures to that project's collections are any."""
+        params = self._params(move, way)
+        count = _query(_LINKS_OF_MOVED, params)[0][0]
+        if count:
+            load_keys(move.id, ["main_sourceimagecollection_images", "main_sourceimagecollection"])
+            [(count, sample)] = _query(_FOREIGN_LINKS, params)
+        return CheckOutcome(
+            name="foreign-collection-links",
+            ok=not count,
+            detail=f"{count} moved capture(s) were put into collections of project "
+            f"{way.to_project} while the revert ran (links {sample})"
+            if count
+            else f"no collection of project {way.to_project} holds a moved capture",
+        )
 
     def _check_counts(self, way: Direction) -> CheckOutcome:
         after, _, _ = deployment_counts(

@@ -733,13 +733,16 @@ def _replay(run: Run, plan: ReplayPlan) -> tuple[ReplayReport, Recording]:
         # of a revert is in its record.
         run.progress.phase("recounting")
         run.hooks.refresh(run.header, run.policy, rec)
-        run.progress.phase("checks")
-        report = _outcome(run, plan, found, done)
-        if not run.scan_drift and not report.ok:
-            raise _Drifted
-        if not run.rehearse and not report.ok:
-            raise ReplayConflict(_refusal(_failures(plan, report)), report)
         run.progress.phase("sealing")
+    # Checked last, once sealed: the seal waited for the ledger's chain lock (another move
+    # sealing) and hashed, and what other sessions committed meanwhile is seen here, before
+    # the commit, and refuses the revert. Nothing after the checks but the COMMIT.
+    run.progress.phase("checks")
+    report = _outcome(run, plan, found, done)
+    if not run.scan_drift and not report.ok:
+        raise _Drifted
+    if not run.rehearse and not report.ok:
+        raise ReplayConflict(_refusal(_failures(plan, report)), report)
     # The seal checked the deferred constraints while it hashed (what the commit would check):
     # one that does not hold refuses the revert here, last (the checks above say better what
     # is wrong), so a dry run finds what the commit would, and an execute never fails there.
@@ -827,7 +830,7 @@ def _run_unit(
 def _outcome(
     run: Run, plan: ReplayPlan, found: list[Conflict], done: dict[str, int]
 ) -> ReplayReport:
-    """The checks after the replay, still inside the recording, as a report (not executed)."""
+    """The checks after the replay, once sealed, as a report (not executed)."""
     after_found, checks = _after(run)
     conflicts = (*found, *after_found)
     return ReplayReport(

@@ -23,7 +23,8 @@ import ami.move.apply
 from ami.jobs.models import Job
 from ami.main.models import Deployment, SourceImage
 from ami.move import MoveRequest, build_plan, execute_move, plan_digest
-from ami.move.errors import MoveBusy, PlanChanged, RunningJobs
+from ami.move.errors import MoveBusy, PlanChanged, RunningJobs, ValidationFailed
+from ledger.models import Move
 from tests.builders import add_deployment, make_collection, make_job, make_project, setup_source
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -438,3 +439,122 @@ def test_a_detection_another_session_adds_to_a_moved_capture_does_not_fail_the_m
     assert move.error is None, move.out.getvalue()
     assert "MOVE COMPLETE" in move.out.getvalue()
     assert Deployment.objects.get(pk=s.dep.pk).project_id == target.pk
+
+
+@contextmanager
+def held_at_the_seal(work, application: str = "ami move_project_data"):
+    """Run ``work()`` in a thread, and yield once it waits for the ledger's chain lock at its
+    seal (held by the test); yield a list that ends up holding its error (None if none)."""
+    from ledger import config
+
+    holder = connection.copy()
+    outcome: list[BaseException | None] = []
+
+    def run() -> None:
+        try:
+            work()
+            outcome.append(None)
+        except BaseException as exc:  # handed to the test thread
+            outcome.append(exc)
+        finally:
+            connections.close_all()
+
+    try:
+        with holder.cursor() as cursor:
+            cursor.execute("BEGIN")
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [config.lock_key()])
+            thread = threading.Thread(target=run)
+            thread.start()
+            deadline = time.monotonic() + 30
+            while True:
+                cursor.execute("SELECT pg_stat_clear_snapshot()")  # read afresh in a transaction
+                cursor.execute(
+                    "SELECT count(*) FROM pg_stat_activity WHERE wait_event = 'advisory' "
+                    "AND application_name LIKE %s AND datname = current_database()",
+                    [f"{application}%"],
+                )
+                if cursor.fetchone()[0]:
+                    break
+                assert time.monotonic() < deadline, "the move never reached its seal"
+                assert thread.is_alive(), outcome
+                time.sleep(0.05)
+            yield outcome
+            cursor.execute("ROLLBACK")
+        thread.join(60)
+        assert not thread.is_alive()
+    finally:
+        holder.close()
+
+
+def test_a_moved_capture_linked_to_a_source_collection_while_the_move_seals_refuses_it(world):
+    """Checked last, once sealed: what another session commits while the move waits for the
+    ledger's chain lock is seen before the commit."""
+    s, _second, staying, target, _third, _elsewhere = world
+    staying_only = make_collection(s.project, staying.images, "Staying sample")
+    request = MoveRequest(
+        source_project_id=s.project.pk,
+        target_project_id=target.pk,
+        deployment_ids=(s.dep.pk,),
+        reason="t",
+    )
+    with held_at_the_seal(lambda: execute_move(request)) as outcome:
+        _timed(
+            "INSERT INTO main_sourceimagecollection_images "
+            "(sourceimagecollection_id, sourceimage_id) VALUES (%s, %s)",
+            [staying_only.pk, s.images[0].pk],
+        )
+    (error,) = outcome
+    assert isinstance(error, ValidationFailed)
+    assert not error.report.ok
+    assert any("Staying sample" in m for c in error.report.checks for m in c.messages)
+    assert Deployment.objects.get(pk=s.dep.pk).project_id == s.project.pk
+    assert SourceImage.objects.get(pk=s.images[0].pk).project_id == s.project.pk
+    assert not Move.objects.exists()
+
+
+def test_a_job_started_on_the_moved_data_while_the_move_seals_refuses_it(world):
+    s, _second, staying, target, _third, _elsewhere = world
+    mixed = make_collection(s.project, s.images + staying.images, "All Images")
+    job = make_job(s.project, source_image_collection=mixed, status="CREATED")
+    request = MoveRequest(
+        source_project_id=s.project.pk,
+        target_project_id=target.pk,
+        deployment_ids=(s.dep.pk,),
+        reason="t",
+    )
+    with held_at_the_seal(lambda: execute_move(request)) as outcome:
+        _timed("UPDATE jobs_job SET status = 'STARTED' WHERE id = %s", [job.pk])
+    (error,) = outcome
+    assert isinstance(error, RunningJobs)
+    assert str(error).startswith(f"Job(s) {job.pk} touching the moved data started while")
+    assert Deployment.objects.get(pk=s.dep.pk).project_id == s.project.pk
+    assert not Move.objects.exists()
+
+
+@pytest.mark.parametrize("write", ["collection link", "job"])
+def test_a_reverted_capture_referenced_from_the_target_while_the_revert_seals_refuses_it(
+    world, write
+):
+    from ledger.replay import ReplayConflict, revert
+
+    s, _second, _staying, target, _third, _elsewhere = world
+    move_id = _moved(s, target, [s.dep.pk])
+    target_only = make_collection(target, [], "Target sample")
+    with held_at_the_seal(
+        lambda: revert(move_id, execute=True, reason="t", operator="7"), "ami revert_move"
+    ) as outcome:
+        if write == "job":
+            Job.objects.create(name="late", project=target, source_image_single=s.images[0])
+        else:
+            _timed(
+                "INSERT INTO main_sourceimagecollection_images "
+                "(sourceimagecollection_id, sourceimage_id) VALUES (%s, %s)",
+                [target_only.pk, s.images[0].pk],
+            )
+    (error,) = outcome
+    assert isinstance(error, ReplayConflict)
+    # Found by the checks once sealed, the revert runs again scanning first: its scans name it.
+    assert str(error).startswith("revert refused, nothing was changed:")
+    assert ("row(s) of jobs_job" if write == "job" else "put into collections") in str(error)
+    assert Deployment.objects.get(pk=s.dep.pk).project_id == target.pk
+    assert Move.objects.count() == 1

@@ -44,7 +44,7 @@ def test_piped_output_has_one_timestamped_line_per_phase_in_order(args):
     out = execute(*args)
     phases = [m["name"] for line in out.splitlines() if (m := PHASE.match(line))]
     assert phases[:3] == ["installing capture", "locking", "planning"]
-    assert phases[-2:] == ["checks", "sealing"]
+    assert phases[-2:] == ["sealing", "checks"]  # checked last, once sealed
     assert "[move-images]" in phases
     assert phases.index("[move-images]") < phases.index("checks")
     lines = out.splitlines()

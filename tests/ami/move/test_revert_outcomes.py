@@ -134,8 +134,8 @@ def test_execute_prints_the_plan_then_a_line_per_phase_and_step(world):
         "scanning",
         "replaying",
         "recounting",
-        "checks",
         "sealing",
+        "checks",  # checked last, once sealed
     ]
     plan = next(i for i, line in enumerate(lines) if line.startswith("REVERT MOVE"))
     replaying = next(i for i, line in enumerate(lines) if line.endswith(" replaying"))
