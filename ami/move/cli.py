@@ -14,6 +14,7 @@ import ledger
 from ami.move.apply import DEFAULT_LOCK_TIMEOUT
 from ami.move.errors import MoveError
 from ami.move.plan import parse_deployment_ids
+from ami.move.plan_digest import parse_digest
 from ami.move.structs import MoveRequest
 from ledger.tuning import lock_timeout_problem
 
@@ -110,6 +111,8 @@ def request_from(options: dict[str, Any]) -> MoveRequest:
         raise MoveError(str(exc)) from exc
     if options["expect_plan"] and not options["execute"]:
         raise MoveError("--expect-plan goes with --execute: drop it for a dry run")
+    if options["expect_plan"]:
+        parse_digest(options["expect_plan"])  # a malformed one refused before any lock
     if problem := lock_timeout_problem(options["lock_timeout"]):
         raise MoveError(problem)
     return MoveRequest(

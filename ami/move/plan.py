@@ -163,7 +163,8 @@ def parse_deployment_ids(text: str | None) -> tuple[int, ...]:
             )
         if value not in ids:
             ids.append(value)
-    return tuple(ids)
+    # In id order: the same stations in another order are the same move, and plan digest.
+    return tuple(sorted(ids))
 
 
 def _check_schema() -> None:

@@ -56,25 +56,45 @@ def plan_digest(plan: MovePlan) -> str:
     return whole + "-" + "".join(sha256(p).hexdigest()[:_PART] for p in parts)
 
 
+_HEX = frozenset("0123456789abcdef")
+
+
+def parse_digest(text: str) -> str:
+    """``--expect-plan`` as a digest (case and surrounding spaces ignored), checked before the
+    move takes any lock.
+
+    Raises:
+        InvalidRequest: ``text`` is not a plan digest.
+    """
+    digest = text.strip().lower()
+    whole, _, parts = digest.partition("-")
+    if (
+        len(whole) != _WHOLE
+        or len(parts) != _PART * len(SECTIONS)
+        or not set(whole + parts) <= _HEX
+    ):
+        raise errors.InvalidRequest(
+            f"--expect-plan {text.strip()!r} is not a plan digest: copy the 'Plan digest' line "
+            "of the dry run you reviewed"
+        )
+    return digest
+
+
 def changed_sections(expected: str, actual: str) -> list[str]:
     """The sections whose part differs between two digests (empty when they are equal).
 
     Raises:
         InvalidRequest: ``expected`` is not a plan digest.
     """
-    expected = expected.strip().lower()
-    whole, _, parts = expected.partition("-")
-    if len(whole) != _WHOLE or len(parts) != _PART * len(SECTIONS):
-        raise errors.InvalidRequest(
-            f"--expect-plan {expected!r} is not a plan digest: copy the 'Plan digest' line "
-            "of the dry run you reviewed"
-        )
+    expected = parse_digest(expected)
     if expected == actual:
         return []
-    a_parts = actual.partition("-")[2]
+    parts, a_parts = expected.partition("-")[2], actual.partition("-")[2]
     changed = [
         name
         for i, (name, _) in enumerate(SECTIONS)
         if parts[i * _PART : (i + 1) * _PART] != a_parts[i * _PART : (i + 1) * _PART]
     ]
-    return changed or ["the plan"]
+    # Every section's part the same but the whole's: a change no 4-digit part shows (rare),
+    # or a digest mistyped in its first part.
+    return changed or ["the plan (no section's part differs: check the digest was copied whole)"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from io import StringIO
 
 import pytest
@@ -29,6 +30,7 @@ from ami.main.models import (
 from ami.move import MoveRequest, apply_plan, build_plan
 from ami.move.errors import PlanChanged
 from ami.users import roles as role_classes
+from ledger.models import Move
 from tests.ami.move.commands import move_output, roles, run_move
 from tests.builders import (
     add_deployment,
@@ -63,6 +65,33 @@ def test_ids_with_spaces_and_duplicates_are_accepted(s, target):
         "--deployment-ids", f" {s.dep.pk} , {b.pk},{s.dep.pk} ",
     )  # fmt: skip
     assert f"Deployments to move: [{s.dep.pk}, {b.pk}]" in out
+
+
+def test_the_same_stations_in_another_order_are_the_same_plan_and_digest(s, target):
+    b = add_deployment(s.project, "Dep B", 1).dep
+    digests = set()
+    for ids in (f"{s.dep.pk},{b.pk}", f"{b.pk},{s.dep.pk}"):
+        out = move_output(
+            "--source-project", str(s.project.pk), "--target-project", str(target.pk),
+            "--deployment-ids", ids,
+        )  # fmt: skip
+        assert f"Deployments to move: [{s.dep.pk}, {b.pk}]" in out
+        digests |= set(re.findall(r"[0-9a-f]{16}-[0-9a-f]{40}", out))
+    assert len(digests) == 1
+
+
+@pytest.mark.parametrize(
+    "digest",
+    ["z" * 16 + "-" + "z" * 40, "0123456789abcdef-" + "0" * 39, "abc", "0123456789abcdef"],
+)
+def test_a_malformed_expected_digest_is_refused_before_anything_runs(s, target, digest):
+    with pytest.raises(CommandError, match=r"--expect-plan '.*' is not a plan digest: copy the"):
+        move_output(
+            "--source-project", str(s.project.pk), "--target-project", str(target.pk),
+            "--deployment-ids", str(s.dep.pk), "--execute", "--reason", "r",
+            "--expect-plan", digest,
+        )  # fmt: skip
+    assert not Move.objects.exists()
 
 
 @pytest.mark.parametrize(
