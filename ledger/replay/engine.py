@@ -97,7 +97,7 @@ _NEW_DATA = "rows written since the move found beside the replay: scanning every
 _SCANS_LOST = "the scans beside the replay lost their connection: scanning everything first"
 
 # Conflicts that stop even a rehearsal: nothing after them can be trusted or run.
-FATAL = ("tampered", "reverted", "schema", "fingerprint-key")
+FATAL = ("busy", "tampered", "reverted", "schema", "fingerprint-key")
 
 # Advisory lock namespace of reverts ("LEV"); the second key is the reverted move's id.
 REVERT_LOCK = 0x4C4556
@@ -380,7 +380,9 @@ def _plan(run: Run) -> tuple[ReplayPlan, Run]:
         drift was scanned: where anything else was found, so the plan names all of it).
     """
     run.progress.phase("locking")
-    _lock(run)
+    busy = _lock(run)
+    if busy:
+        return _plan_struct(run, (), (), busy), run
     reverted = _reverted(run)
     if reverted:
         return _plan_struct(run, (), (), reverted), run
@@ -467,15 +469,44 @@ def _beside_the_replay(run: Run, wait: bool) -> str | None:
         return _SCANS_LOST
 
 
-def _lock(run: Run) -> None:
-    """The move itself (advisory): a second revert of it waits for this one.
+# The session holding a move's revert lock (``_lock``).
+_REVERT_HOLDER = """
+SELECT a.pid, coalesce(nullif(a.application_name, ''), 'another session'),
+    to_char(a.xact_start AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS')
+FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+WHERE l.locktype = 'advisory' AND l.classid = %s::oid AND l.objid = %s::oid
+AND l.objsubid = 2 AND l.granted AND l.pid <> pg_backend_pid()
+AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+LIMIT 1
+"""
+
+
+def _lock(run: Run) -> list[Conflict]:
+    """The move itself (advisory), without waiting: a second revert of it (or a dry run) is
+    refused at once, naming the session that reverts it, as a move names the one holding its
+    stations.
 
     No table is locked: others keep writing the rows the revert does not restore. The domain
     locks the rows it restores (``ReplayHooks.lock``); a row written after the scans is found
     by the replay's compare-and-swap counts, its unique keys or the checks after it, and the
     revert is refused with nothing changed."""
+    key = run.move_id % _INT4
     with run.cursor() as cursor:
-        cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [REVERT_LOCK, run.move_id % _INT4])
+        cursor.execute("SELECT pg_try_advisory_xact_lock(%s, %s)", [REVERT_LOCK, key])
+        if cursor.fetchone()[0]:
+            return []
+        cursor.execute(_REVERT_HOLDER, [REVERT_LOCK, key])
+        row = cursor.fetchone()
+    holder = f"{row[1]} (pid {row[0]}, since {row[2]} UTC)" if row else "another session"
+    return [
+        Conflict(
+            kind="busy",
+            table="",
+            count=1,
+            message=f"move {run.move_id} is being reverted right now by {holder}: wait for "
+            "it to finish, then see list_moves; nothing was changed",
+        )
+    ]
 
 
 def _reverted(run: Run) -> list[Conflict]:

@@ -7,6 +7,7 @@ from typing import Literal
 import msgspec
 
 ConflictKind = Literal[
+    "busy",
     "tampered",
     "reverted",
     "schema",

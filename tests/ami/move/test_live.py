@@ -558,3 +558,22 @@ def test_a_reverted_capture_referenced_from_the_target_while_the_revert_seals_re
     assert ("row(s) of jobs_job" if write == "job" else "put into collections") in str(error)
     assert Deployment.objects.get(pk=s.dep.pk).project_id == target.pk
     assert Move.objects.count() == 1
+
+
+def test_a_second_revert_of_a_move_being_reverted_is_refused_at_once_naming_the_first(
+    world, monkeypatch
+):
+    s, _second, _staying, target, _third, _elsewhere = world
+    move_id = _moved(s, target, [s.dep.pk])
+    with paused_revert(monkeypatch, move_id) as failure:
+        for extra in ([], ["--execute", "--reason", "again"]):
+            started = time.monotonic()
+            with pytest.raises(
+                CommandError,
+                match=rf"move {move_id} is being reverted right now by ami revert_move "
+                r"\d+ \(pid \d+, since .* UTC\): wait for it",
+            ):
+                call_command("revert_move", str(move_id), *extra, stdout=StringIO())
+            assert time.monotonic() - started < 5  # not after --lock-timeout (10 s)
+    assert not failure
+    assert Deployment.objects.get(pk=s.dep.pk).project_id == s.project.pk  # the first's work

@@ -220,14 +220,16 @@ def test_a_deadlock_during_the_revert_is_one_clear_error(world, monkeypatch, err
     assert not Move.objects.filter(kind="revert").exists()
 
 
+@pytest.mark.django_db(transaction=True)  # the other session sees the station
 def test_a_lock_not_granted_within_lock_timeout_is_one_clear_error(world):
-    from ledger.replay.engine import REVERT_LOCK
-
     move_id = moved(world)
     state = dump()
     with side_connection() as other, other.cursor() as cursor:
-        # Another session reverting the same move holds it.
-        cursor.execute("SELECT pg_advisory_lock(%s, %s)", [REVERT_LOCK, move_id])
+        # Another session holds a moved station's row (an edit left open).
+        cursor.execute("BEGIN")
+        cursor.execute(
+            "SELECT 1 FROM main_deployment WHERE id = %s FOR UPDATE", [world.src.dep.pk]
+        )
         try:
             out, _ = refused(
                 move_id,
@@ -239,7 +241,7 @@ def test_a_lock_not_granted_within_lock_timeout_is_one_clear_error(world):
                 r"0\.2 s",
             )
         finally:
-            cursor.execute("SELECT pg_advisory_unlock(%s, %s)", [REVERT_LOCK, move_id])
+            cursor.execute("ROLLBACK")
     assert "REVERT REFUSED" in out
     assert dump() == state
 
@@ -275,7 +277,7 @@ def test_a_lost_connection_during_the_revert_is_one_clear_error(world, monkeypat
 
 
 @pytest.mark.django_db(transaction=True)
-def test_of_two_reverts_of_one_move_one_wins_and_the_other_says_already_reverted(
+def test_of_two_reverts_of_one_move_one_wins_and_the_other_is_refused_naming_it(
     world, monkeypatch
 ):
     move_id = moved(world)
@@ -304,15 +306,21 @@ def test_of_two_reverts_of_one_move_one_wins_and_the_other_says_already_reverted
     assert entered.wait(30)
     second = threading.Thread(target=attempt, args=("second",))
     second.start()
-    second.join(1)
-    assert second.is_alive(), "the second revert did not wait for the first"
+    second.join(5)
+    assert not second.is_alive(), "the second revert waited for the first"
+    assert isinstance(results["second"], CommandError)
+    assert re.fullmatch(
+        rf"revert refused, nothing was changed:\n- move {move_id} is being reverted right now "
+        rf"by ami revert_move {move_id} \(pid \d+, since .* UTC\): wait for it to finish, then "
+        r"see list_moves; nothing was changed",
+        str(results["second"]),
+    )
     go.set()
     first.join(30)
-    second.join(30)
     done = Move.objects.get(reverts_id=move_id)
     assert f"REVERT COMPLETE: move {done.pk}, digest {done.digest}" in results["first"]
-    assert isinstance(results["second"], CommandError)
-    assert str(results["second"]) == (
+    attempt("third")  # once the first committed: already reverted
+    assert str(results["third"]) == (
         f"revert refused, nothing was changed:\n- move {move_id} was already reverted by move "
         f"{done.pk}: to re-apply it, revert move {done.pk}"
     )
