@@ -285,9 +285,11 @@ def _execute(
         report = _checked(ctx, steps, target_before)
         _check_running_now(plan)
         if not report.ok:
+            failed = ", ".join(c.name for c in report.checks if not c.ok)
             raise errors.ValidationFailed(
-                "Post-move validation failed; transaction rolled back. "
-                "See log output above for details.",
+                "Post-move validation failed; transaction rolled back, nothing was changed. "
+                f"Failed: {failed} (the ✗ lines above; with --format json, the report's "
+                "checks)",
                 report,
             )
         sealed.append(True)  # only the COMMIT is left

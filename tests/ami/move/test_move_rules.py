@@ -565,7 +565,7 @@ def test_check_per_deployment_counts(s, target, monkeypatch):
 
 def _check_message(s, target, *messages: str) -> None:
     out = StringIO()
-    with pytest.raises(CommandError, match="Post-move validation failed; transaction rolled back"):
+    with pytest.raises(CommandError, match="Post-move validation failed; transaction rolled"):
         call_command(
             "move_project_data", "--source-project", str(s.project.pk),
             "--target-project", str(target.pk), "--deployment-ids", str(s.dep.pk),

@@ -89,7 +89,8 @@ def _execute(*args: str) -> str:
     out = StringIO()
     with pytest.raises(
         CommandError,
-        match=r"^Post-move validation failed; transaction rolled back\. See log output above",
+        match=r"^Post-move validation failed; transaction rolled back, nothing was changed\. "
+        r"Failed: injected \(the ✗ lines above; with --format json, the report's checks\)$",
     ):
         call_command("move_project_data", *args, "--execute", "--reason", "t", stdout=out)
     return out.getvalue()
