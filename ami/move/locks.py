@@ -22,20 +22,11 @@ from django.db import connection
 
 from ami.move import errors
 from ami.move.structs import MovePlan
+from ledger import advisory
 
 # Advisory lock namespace of deployment claims ("AMI"); the second key is the deployment id.
 CLAIM_KEY = 0x414D49
 _INT4 = 2_147_483_647
-
-_HOLDER = """
-SELECT a.pid, coalesce(nullif(a.application_name, ''), 'another session'),
-    to_char(a.xact_start AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS')
-FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
-WHERE l.locktype = 'advisory' AND l.classid = %s::oid AND l.objid = %s::oid
-AND l.objsubid = 2 AND l.granted AND l.pid <> pg_backend_pid()
-AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
-LIMIT 1
-"""
 
 
 def name_session(what: str) -> None:
@@ -52,13 +43,9 @@ def claim_deployments(deployment_ids: Iterable[int]) -> None:
     """
     with connection.cursor() as cursor:
         for dep in sorted(set(deployment_ids)):
-            key = dep % _INT4
-            cursor.execute("SELECT pg_try_advisory_xact_lock(%s, %s)", [CLAIM_KEY, key])
-            if cursor.fetchone()[0]:
+            holder = advisory.try_lock(cursor, CLAIM_KEY, dep % _INT4)
+            if holder is None:
                 continue
-            cursor.execute(_HOLDER, [CLAIM_KEY, key])
-            row = cursor.fetchone()
-            holder = f"{row[1]} (pid {row[0]}, since {row[2]} UTC)" if row else "another session"
             raise errors.MoveBusy(
                 f"deployment {dep} is being moved or reverted right now by {holder}: wait for "
                 "it to finish, then run the dry run again; nothing was changed"

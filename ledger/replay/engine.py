@@ -61,7 +61,7 @@ from django.db import (
     transaction,
 )
 
-from ledger import apart, fingerprints, races, seal
+from ledger import advisory, apart, fingerprints, races, seal
 from ledger.dbapi import cursor as ledger_cursor
 from ledger.errors import LedgerError, StepCountMismatch, one_line
 from ledger.queries import read_header
@@ -469,18 +469,6 @@ def _beside_the_replay(run: Run, wait: bool) -> str | None:
         return _SCANS_LOST
 
 
-# The session holding a move's revert lock (``_lock``).
-_REVERT_HOLDER = """
-SELECT a.pid, coalesce(nullif(a.application_name, ''), 'another session'),
-    to_char(a.xact_start AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS')
-FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
-WHERE l.locktype = 'advisory' AND l.classid = %s::oid AND l.objid = %s::oid
-AND l.objsubid = 2 AND l.granted AND l.pid <> pg_backend_pid()
-AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
-LIMIT 1
-"""
-
-
 def _lock(run: Run) -> list[Conflict]:
     """The move itself (advisory), without waiting: a second revert of it (or a dry run) is
     refused at once, naming the session that reverts it, as a move names the one holding its
@@ -490,14 +478,10 @@ def _lock(run: Run) -> list[Conflict]:
     locks the rows it restores (``ReplayHooks.lock``); a row written after the scans is found
     by the replay's compare-and-swap counts, its unique keys or the checks after it, and the
     revert is refused with nothing changed."""
-    key = run.move_id % _INT4
     with run.cursor() as cursor:
-        cursor.execute("SELECT pg_try_advisory_xact_lock(%s, %s)", [REVERT_LOCK, key])
-        if cursor.fetchone()[0]:
-            return []
-        cursor.execute(_REVERT_HOLDER, [REVERT_LOCK, key])
-        row = cursor.fetchone()
-    holder = f"{row[1]} (pid {row[0]}, since {row[2]} UTC)" if row else "another session"
+        holder = advisory.try_lock(cursor, REVERT_LOCK, run.move_id % _INT4)
+    if holder is None:
+        return []
     return [
         Conflict(
             kind="busy",

@@ -297,12 +297,7 @@ def test_a_running_project_level_job_on_a_mixed_collection_blocks_the_move(world
     s, _second, staying, target, _third, _elsewhere = world
     mixed = make_collection(s.project, s.images + staying.images, "All Images")
     job = make_job(s.project, source_image_collection=mixed, status="STARTED")
-    request = MoveRequest(
-        source_project_id=s.project.pk,
-        target_project_id=target.pk,
-        deployment_ids=(s.dep.pk,),
-        reason="t",
-    )
+    request = _request(s, target, [s.dep.pk])
     with pytest.raises(RunningJobs, match=rf"Job\(s\) {job.pk} touching the moved data"):
         execute_move(request)
     assert Deployment.objects.get(pk=s.dep.pk).project_id == s.project.pk
@@ -312,12 +307,7 @@ def test_a_running_project_level_job_on_a_mixed_collection_blocks_the_move(world
 
 def test_expect_plan_refuses_a_plan_that_changed_since_the_dry_run_and_names_what(world):
     s, _second, _staying, target, _third, _elsewhere = world
-    request = MoveRequest(
-        source_project_id=s.project.pk,
-        target_project_id=target.pk,
-        deployment_ids=(s.dep.pk,),
-        reason="t",
-    )
+    request = _request(s, target, [s.dep.pk])
     reviewed = plan_digest(build_plan(request))
     SourceImage.objects.create(project=s.project, deployment=s.dep, path="late.jpg")
     with pytest.raises(
@@ -370,14 +360,17 @@ def paused_revert(monkeypatch, move_id: int):
         thread.join(60)
 
 
-def _moved(s, target, deployments) -> int:
-    request = MoveRequest(
+def _request(s, target, deployments) -> MoveRequest:
+    return MoveRequest(
         source_project_id=s.project.pk,
         target_project_id=target.pk,
         deployment_ids=tuple(deployments),
         reason="t",
     )
-    move_id = execute_move(request).move_id
+
+
+def _moved(s, target, deployments) -> int:
+    move_id = execute_move(_request(s, target, deployments)).move_id
     assert move_id is not None
     return move_id
 
@@ -491,12 +484,7 @@ def test_a_moved_capture_linked_to_a_source_collection_while_the_move_seals_refu
     ledger's chain lock is seen before the commit."""
     s, _second, staying, target, _third, _elsewhere = world
     staying_only = make_collection(s.project, staying.images, "Staying sample")
-    request = MoveRequest(
-        source_project_id=s.project.pk,
-        target_project_id=target.pk,
-        deployment_ids=(s.dep.pk,),
-        reason="t",
-    )
+    request = _request(s, target, [s.dep.pk])
     with held_at_the_seal(lambda: execute_move(request)) as outcome:
         _timed(
             "INSERT INTO main_sourceimagecollection_images "
@@ -516,12 +504,7 @@ def test_a_job_started_on_the_moved_data_while_the_move_seals_refuses_it(world):
     s, _second, staying, target, _third, _elsewhere = world
     mixed = make_collection(s.project, s.images + staying.images, "All Images")
     job = make_job(s.project, source_image_collection=mixed, status="CREATED")
-    request = MoveRequest(
-        source_project_id=s.project.pk,
-        target_project_id=target.pk,
-        deployment_ids=(s.dep.pk,),
-        reason="t",
-    )
+    request = _request(s, target, [s.dep.pk])
     with held_at_the_seal(lambda: execute_move(request)) as outcome:
         _timed("UPDATE jobs_job SET status = 'STARTED' WHERE id = %s", [job.pk])
     (error,) = outcome
