@@ -1,4 +1,4 @@
-"""The move's single transaction: pin, claim, lock, plan once, record, recount, check, seal.
+"""The move's single transaction: pin, claim, lock, plan once, record, recount, seal, check.
 
 The order is the same for every move (and for reverts, see ``ami.move.revert``), so two of
 them never deadlock:
@@ -11,9 +11,11 @@ them never deadlock:
 4. row locks: both projects, the deployments, in id order;
 5. the plan is built once, under those locks, and checked against the digest the operator
    reviewed (``--expect-plan``); its resources and collections are locked;
-6. the steps, the recount of the cached fields they changed, and the checks, all inside the
-   recording; a failed check rolls everything back;
-7. the recording is sealed, and the transaction commits.
+6. the steps and the recount of the cached fields they changed, inside the recording;
+7. the recording is sealed (its chain lock waits for another move's seal);
+8. the checks, and the running jobs again: last, so what other sessions committed while the
+   move ran or waited is seen; a failed check rolls everything back, the seal included;
+9. the transaction commits.
 
 Everything the result depends on happens inside one ``atomic()`` block, so a move works the
 same inside an outer transaction (a test case, a caller's atomic block).
@@ -92,19 +94,18 @@ def _check_running_now(plan: MovePlan) -> None:
         return
     params = {"d": list(plan.request.deployment_ids), "s": plan.source.id}
     started = running_job_ids(params, (c.collection_id for c in plan.collections))
-    if started:
-        ids = ", ".join(map(str, started))
-        raise errors.RunningJobs(
-            f"Job(s) {ids} touching the moved data started while the move ran: nothing was "
-            "changed; wait for them to finish (or cancel them), or pass --allow-running-jobs"
-        )
+    _check_running(plan, started, "started while the move ran: nothing was changed;")
 
 
-def _check_running(plan: MovePlan) -> None:
-    if plan.running_job_ids and not plan.request.allow_running_jobs:
-        ids = ", ".join(map(str, plan.running_job_ids))
+def _check_running(
+    plan: MovePlan, running: tuple[int, ...] | None = None, state: str = "are running:"
+) -> None:
+    """Refuse when jobs touching the moved data run (``running``: the plan's, by default)."""
+    running = plan.running_job_ids if running is None else running
+    if running and not plan.request.allow_running_jobs:
+        ids = ", ".join(map(str, running))
         raise errors.RunningJobs(
-            f"Job(s) {ids} touching the moved data are running: wait for them to finish "
+            f"Job(s) {ids} touching the moved data {state} wait for them to finish "
             "(or cancel them), or pass --allow-running-jobs"
         )
 

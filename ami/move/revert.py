@@ -342,7 +342,7 @@ class MoveReplayHooks(ReplayHooks):
         (its scans had run) would be left across projects. The move's keys are loaded only
         where the links of the moved captures to that project's collections are any."""
         params = self._params(move, way)
-        count = _query(_LINKS_OF_MOVED, params)[0][0]
+        [(count, sample)] = _query(_LINKS_OF_MOVED, params)
         if count:
             load_keys(move.id, ["main_sourceimagecollection_images", "main_sourceimagecollection"])
             [(count, sample)] = _query(_FOREIGN_LINKS, params)
