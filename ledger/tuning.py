@@ -48,12 +48,15 @@ def lock_timeout_problem(seconds: float) -> str | None:
     return None
 
 
-def lock_timeout_setting(seconds: float) -> str:
-    """``lock_timeout`` as PostgreSQL takes it.
+def set_lock_timeout(seconds: float, using: str = "default") -> None:
+    """``lock_timeout`` for the rest of the transaction (a move's, a revert's).
 
     Raises:
         ValueError: ``lock_timeout_problem`` refuses it (the commands check it first).
     """
     if problem := lock_timeout_problem(seconds):
         raise ValueError(problem)
-    return f"{round(seconds * 1000)}ms"
+    with connections[using].cursor() as cursor:
+        cursor.execute(
+            "SELECT set_config('lock_timeout', %s, true)", [f"{round(seconds * 1000)}ms"]
+        )

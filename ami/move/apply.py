@@ -47,7 +47,7 @@ from ami.move.structs import MovePlan, MoveReport, MoveRequest, ProjectTotals, S
 from ami.move.tracking import register_move_tables
 from ledger import races
 from ledger.dbapi import sqlstate
-from ledger.tuning import lock_timeout_setting, without_jit
+from ledger.tuning import set_lock_timeout, without_jit
 
 OnStep = Callable[[StepResult], None]
 OnPlan = Callable[[MovePlan], None]
@@ -108,11 +108,6 @@ def _check_running(
             f"Job(s) {ids} touching the moved data {state} wait for them to finish "
             "(or cancel them), or pass --allow-running-jobs"
         )
-
-
-def _set_lock_timeout(seconds: float) -> None:
-    with connection.cursor() as cur:
-        cur.execute("SELECT set_config('lock_timeout', %s, true)", [lock_timeout_setting(seconds)])
 
 
 def apply_plan(plan: MovePlan, on_step: OnStep | None = None) -> MoveReport:
@@ -248,7 +243,7 @@ def _execute(
 ) -> MoveReport:
     # No JIT: its statements' row counts are guesses (ledger.tuning).
     with transaction.atomic(), without_jit():
-        _set_lock_timeout(lock_timeout)
+        set_lock_timeout(lock_timeout)
         _name_session("ami move_project_data")
         target_id = _target_id(request)
         with ledger.recording(

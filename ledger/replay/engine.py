@@ -80,7 +80,7 @@ from ledger.replay.structs import (
     TableWork,
 )
 from ledger.structs import MoveHeader, VerifyReport
-from ledger.tuning import lock_timeout_setting, without_jit
+from ledger.tuning import set_lock_timeout, without_jit
 from ledger.verify import verify
 
 if TYPE_CHECKING:
@@ -316,7 +316,8 @@ def _transaction(run: Run) -> ReplayReport:
             # Runs first of the commit hooks: an error of a later one (releasing capture)
             # happens after the commit and must not read as a rollback.
             transaction.on_commit(lambda: committed.append(True), using=run.using)
-            _set_lock_timeout(run)
+            if run.lock_timeout is not None:
+                set_lock_timeout(run.lock_timeout, run.using)
             plan, run = _plan(run)
             run.progress.plan(plan)
             stop = _stops(plan, run.rehearse)
@@ -353,15 +354,6 @@ def _stops(plan: ReplayPlan, rehearse: bool) -> tuple[Conflict, ...]:
     if rehearse:
         return tuple(c for c in blocking if c.kind in FATAL)
     return blocking
-
-
-def _set_lock_timeout(run: Run) -> None:
-    if run.lock_timeout is None:
-        return
-    with run.cursor() as cursor:
-        cursor.execute(
-            "SELECT set_config('lock_timeout', %s, true)", [lock_timeout_setting(run.lock_timeout)]
-        )
 
 
 def _refusal(conflicts: tuple[Conflict, ...] | list[Conflict]) -> str:
