@@ -1,4 +1,5 @@
-"""Ctrl-C while a command waits on the database: the running statement is cancelled at once.
+"""Ctrl-C (or SIGTERM) while a command waits on the database: the running statement is
+cancelled at once.
 
 Python runs its SIGINT handler (which raises ``KeyboardInterrupt``) only between bytecodes of
 the main thread. psycopg 3 waits for a statement in Python and cancels it itself; psycopg2
@@ -8,6 +9,11 @@ signal's wake-up byte read by a thread of its own, which cancels the connection'
 statement (libpq's ``PQcancel``, safe from any thread, on either driver): the statement ends
 with an error, Python's handler raises ``KeyboardInterrupt`` as usual, and the caller rolls
 back and says so (``ledger.races``: cause ``Ctrl-C``).
+
+SIGTERM (``kill``, ``timeout``, a container or service manager stopping the command) is
+handled the same way while a command is open: it raises ``Terminated``, a ``KeyboardInterrupt``
+of its own, so the command rolls back and says so (cause ``SIGTERM``) instead of ending with
+nothing printed.
 """
 
 from __future__ import annotations
@@ -22,13 +28,28 @@ from django.db import connections
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
+    from types import FrameType
 
     from django.db.backends.base.base import BaseDatabaseWrapper
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM arrived while ``cancel_on_interrupt`` was open."""
+
+
+def signal_name(exc: KeyboardInterrupt) -> str:
+    """How the operator names what stopped the command: ``SIGTERM`` or ``Ctrl-C``."""
+    return "SIGTERM" if isinstance(exc, Terminated) else "Ctrl-C"
+
+
+def _terminate(signum: int, frame: FrameType | None) -> None:
+    raise Terminated
+
+
 @contextlib.contextmanager
 def cancel_on_interrupt(using: str = "default") -> Iterator[None]:
-    """While open, SIGINT also cancels the statement running on connection ``using``.
+    """While open, SIGINT and SIGTERM also cancel the statement running on connection
+    ``using``; SIGTERM raises ``Terminated`` (the previous handler is put back on leaving).
 
     Outside the main thread (where signals cannot be watched) it does nothing.
     """
@@ -38,6 +59,7 @@ def cancel_on_interrupt(using: str = "default") -> Iterator[None]:
     reader, writer = socket.socketpair()
     writer.setblocking(False)  # signal.set_wakeup_fd requires it
     previous = signal.set_wakeup_fd(writer.fileno(), warn_on_full_buffer=False)
+    on_term = signal.signal(signal.SIGTERM, _terminate)
     done = threading.Event()
     wrapper = connections[using]  # Django's connections are per thread: this thread's
 
@@ -45,7 +67,7 @@ def cancel_on_interrupt(using: str = "default") -> Iterator[None]:
         while data := reader.recv(64):
             if done.is_set():
                 return
-            if signal.SIGINT in data:
+            if signal.SIGINT in data or signal.SIGTERM in data:
                 _cancel(wrapper)
 
     watcher = threading.Thread(target=watch, name="ledger-cancel-on-interrupt", daemon=True)
@@ -53,6 +75,7 @@ def cancel_on_interrupt(using: str = "default") -> Iterator[None]:
     try:
         yield
     finally:
+        signal.signal(signal.SIGTERM, on_term)
         signal.set_wakeup_fd(previous)
         done.set()
         with contextlib.suppress(OSError):

@@ -20,6 +20,7 @@ from ledger.dbapi import (
     sqlstate,
 )
 from ledger.errors import Interrupted
+from ledger.interrupts import signal_name
 
 # SQLSTATE -> the cause an operator reads.
 _CAUSES = {
@@ -33,7 +34,7 @@ _CAUSES = {
 
 # Causes that leave a COMMIT unanswered: the transaction may have committed. A COMMIT the
 # server answers with an error (a deferred key, a cancel) rolled back.
-UNANSWERED = frozenset({"connection lost", "Ctrl-C"})
+UNANSWERED = frozenset({"connection lost", "Ctrl-C", "SIGTERM"})
 
 
 def cause(exc: BaseException) -> str | None:
@@ -41,7 +42,7 @@ def cause(exc: BaseException) -> str | None:
     if isinstance(exc, Interrupted):
         return exc.cause
     if isinstance(exc, KeyboardInterrupt):  # the running statement was cancelled too
-        return "Ctrl-C"
+        return signal_name(exc)
     if not isinstance(exc, DatabaseError | InterfaceError) and not _driver_error(exc):
         return None
     code = sqlstate(exc)

@@ -47,6 +47,7 @@ from ami.move.structs import MovePlan, MoveReport, MoveRequest, ProjectTotals, S
 from ami.move.tracking import register_move_tables
 from ledger import races
 from ledger.dbapi import sqlstate
+from ledger.interrupts import signal_name
 from ledger.tuning import set_lock_timeout, without_jit
 
 OnStep = Callable[[StepResult], None]
@@ -168,9 +169,9 @@ def _translated(exc: BaseException, lock_timeout: float, committing: bool) -> Ba
     leaves it unknown whether the move committed, and the message says so."""
     if committing and (lost := races.unanswered_commit(exc, "move")) is not None:
         return errors.MoveInterrupted(_capitalised(str(lost)))
-    if races.cause(exc) == "Ctrl-C":
+    if isinstance(exc, KeyboardInterrupt):
         return errors.MoveInterrupted(
-            "The move was interrupted (Ctrl-C) and rolled back: nothing was changed"
+            f"The move was interrupted ({signal_name(exc)}) and rolled back: nothing was changed"
         )
     if isinstance(exc, ledger.StepCountMismatch):
         return errors.StepCountMismatch(

@@ -1,5 +1,5 @@
-"""Ctrl-C during a move or a revert blocked on a lock: the command stops at once, on either
-driver, with one line saying nothing was changed, and nothing was.
+"""Ctrl-C (SIGINT) or SIGTERM during a move or a revert blocked on a lock: the command stops
+at once, on either driver, with one line saying nothing was changed, and nothing was.
 
 Each command runs as ``manage.py`` in a process of its own (a signal is sent to a process),
 on the test database, while the test holds a lock the command waits for.
@@ -61,11 +61,21 @@ def _wait_until_blocked(process: subprocess.Popen[str], application: str) -> Non
     raise AssertionError(f"{application} never waited for the test's lock")
 
 
-def _interrupt(process: subprocess.Popen[str], application: str) -> tuple[int, str, str]:
+# The signal sent, and how the command names it.
+SIGNALS = pytest.mark.parametrize(
+    ("sent", "named"),
+    [(signal.SIGINT, "Ctrl-C"), (signal.SIGTERM, "SIGTERM")],
+    ids=["int", "term"],
+)
+
+
+def _interrupt(
+    process: subprocess.Popen[str], application: str, sent: signal.Signals
+) -> tuple[int, str, str]:
     try:
         _wait_until_blocked(process, application)
         started = time.monotonic()
-        process.send_signal(signal.SIGINT)
+        process.send_signal(sent)
         out, err = process.communicate(timeout=30)
     finally:
         if process.poll() is None:
@@ -86,7 +96,8 @@ def holder():
     other.close()
 
 
-def test_ctrl_c_stops_a_move_waiting_for_a_lock_and_nothing_is_changed(holder):
+@SIGNALS
+def test_a_signal_stops_a_move_waiting_for_a_lock_and_nothing_is_changed(holder, sent, named):
     s = setup_source(2)
     target = make_project("Target")
     with holder.cursor() as cursor:
@@ -96,11 +107,11 @@ def test_ctrl_c_stops_a_move_waiting_for_a_lock_and_nothing_is_changed(holder):
         "--target-project", str(target.pk), "--deployment-ids", str(s.dep.pk),
         "--execute", "--reason", "interrupted",
     )  # fmt: skip
-    code, out, err = _interrupt(process, "ami move_project_data")
+    code, out, err = _interrupt(process, "ami move_project_data", sent)
     assert code == 1
     assert "Traceback" not in err + out
     assert err.strip().splitlines() == [
-        "CommandError: The move was interrupted (Ctrl-C) and rolled back: nothing was changed"
+        f"CommandError: The move was interrupted ({named}) and rolled back: nothing was changed"
     ]
     assert "COMPLETE" not in out
     holder.rollback()
@@ -108,7 +119,8 @@ def test_ctrl_c_stops_a_move_waiting_for_a_lock_and_nothing_is_changed(holder):
     assert not Move.objects.exists()
 
 
-def test_ctrl_c_stops_a_revert_waiting_for_a_lock_and_nothing_is_changed(holder):
+@SIGNALS
+def test_a_signal_stops_a_revert_waiting_for_a_lock_and_nothing_is_changed(holder, sent, named):
     s = setup_source(2)
     target = make_project("Target")
     call_command(
@@ -120,10 +132,10 @@ def test_ctrl_c_stops_a_revert_waiting_for_a_lock_and_nothing_is_changed(holder)
     with holder.cursor() as cursor:
         cursor.execute("SELECT 1 FROM main_deployment WHERE id = %s FOR UPDATE", [s.dep.pk])
     process = _start("revert_move", str(move_id), "--execute", "--reason", "interrupted")
-    code, out, err = _interrupt(process, "ami revert_move")
+    code, out, err = _interrupt(process, "ami revert_move", sent)
     assert code == 1
     assert "Traceback" not in err + out
-    assert "the revert was interrupted (Ctrl-C) and rolled back: nothing was changed" in err
+    assert f"the revert was interrupted ({named}) and rolled back: nothing was changed" in err
     assert "COMPLETE" not in out
     holder.rollback()
     assert Deployment.objects.get(pk=s.dep.pk).project_id == target.pk

@@ -27,7 +27,7 @@ from ami.move import MoveError, MoveRequest, build_plan, cli, execute_move, plan
 from ami.move import report as render
 from ami.move.errors import ValidationFailed
 from ami.move.structs import MovePlan, MoveReport
-from ledger.interrupts import cancel_on_interrupt
+from ledger.interrupts import cancel_on_interrupt, signal_name
 
 
 class Command(BaseCommand):
@@ -50,8 +50,8 @@ class Command(BaseCommand):
         self.progress: render.PhaseLog | None = None
         try:
             request = cli.request_from(options)
-            # Ctrl-C cancels the statement running, whatever the driver (ledger.interrupts);
-            # the move then rolls back and says so in one line.
+            # Ctrl-C (or SIGTERM) cancels the statement running, whatever the driver
+            # (ledger.interrupts); the move then rolls back and says so in one line.
             with cancel_on_interrupt():
                 if request.execute:
                     self._execute(request, options)
@@ -67,7 +67,9 @@ class Command(BaseCommand):
         try:
             plan = build_plan(request)
         except KeyboardInterrupt as exc:
-            raise MoveError("The dry run was interrupted (Ctrl-C): nothing was changed") from exc
+            raise MoveError(
+                f"The dry run was interrupted ({signal_name(exc)}): nothing was changed"
+            ) from exc
         digest = plan_digest(plan)
         self._show_plan(plan)
         self._emit(render.dry_run_done(digest))
