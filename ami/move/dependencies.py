@@ -87,10 +87,10 @@ SELECT count(*), (array_agg(DISTINCT u.pk))[1:%(n)s]
 FROM ledger_change c CROSS JOIN LATERAL unnest(c.pks) AS u(pk)
 JOIN main_project s ON s.id = %(s)s
 WHERE c.move_id = %(m)s AND c.table_name = 'main_project' AND c.op = 'U' AND NOT %(keep)s
-AND u.pk = %(t)s::text AND c.after ?| ARRAY{list(SETTINGS)!r}
+AND u.pk = %(t)s::text AND c.after::jsonb ?| ARRAY{list(SETTINGS)!r}
 AND {
     " AND ".join(
-        f"(NOT c.after ? '{col}' OR c.after ->> '{col}' IS NOT DISTINCT FROM s.{col}::text)"
+        f"((c.after -> '{col}') IS NULL OR c.after ->> '{col}' IS NOT DISTINCT FROM s.{col}::text)"
         for col in SETTINGS
     )
 }

@@ -76,7 +76,7 @@ TRUNCATE pg_temp.ami_move_keys, pg_temp.ami_move_keys_of
 _INSERT_KEYS = """
 INSERT INTO pg_temp.ami_move_keys
 SELECT DISTINCT ON (c.table_name, u.pk) c.table_name, u.pk, c.moved, c.before_project
-FROM (SELECT id, table_name, pks, op = 'U' AND before ? 'project_id' AS moved,
+FROM (SELECT id, table_name, pks, op = 'U' AND (before -> 'project_id') IS NOT NULL AS moved,
              CASE WHEN op = 'U' THEN before ->> 'project_id' END AS before_project
       FROM ledger_change WHERE move_id = %(move)s
       AND (%(tables)s::text[] IS NULL OR table_name = ANY(%(tables)s::text[]))

@@ -475,19 +475,19 @@ UPDATE main_event e SET calculated_fields_updated_at = r.stamp
 FROM (
     SELECT DISTINCT ON (u.pk) u.pk::bigint AS id, c.before,
         (c.before ->> 'calculated_fields_updated_at')::timestamptz AS stamp,
-        jsonb_populate_record(NULL::main_event, c.before) AS b
+        json_populate_record(NULL::main_event, c.before) AS b
     FROM ledger_change c CROSS JOIN LATERAL unnest(c.pks) AS u(pk)
     WHERE c.move_id = %(move)s AND c.table_name = 'main_event' AND c.op = 'U'
-    AND c.before ? 'calculated_fields_updated_at'
+    AND (c.before -> 'calculated_fields_updated_at') IS NOT NULL
     ORDER BY u.pk, c.id
 ) r
 WHERE e.id = r.id AND e.deployment_id = ANY(%(d)s)
 AND e.calculated_fields_updated_at IS DISTINCT FROM r.stamp
-AND (NOT r.before ? 'captures_count' OR e.captures_count = (r.b).captures_count)
-AND (NOT r.before ? 'detections_count' OR e.detections_count = (r.b).detections_count)
-AND (NOT r.before ? 'occurrences_count' OR e.occurrences_count = (r.b).occurrences_count)
-AND (NOT r.before ? 'start' OR e.start IS NOT DISTINCT FROM (r.b).start)
-AND (NOT r.before ? 'end' OR e."end" IS NOT DISTINCT FROM (r.b)."end")
+AND ((r.before -> 'captures_count') IS NULL OR e.captures_count = (r.b).captures_count)
+AND ((r.before -> 'detections_count') IS NULL OR e.detections_count = (r.b).detections_count)
+AND ((r.before -> 'occurrences_count') IS NULL OR e.occurrences_count = (r.b).occurrences_count)
+AND ((r.before -> 'start') IS NULL OR e.start IS NOT DISTINCT FROM (r.b).start)
+AND ((r.before -> 'end') IS NULL OR e."end" IS NOT DISTINCT FROM (r.b)."end")
 """
 
 
@@ -498,7 +498,7 @@ _WROTE_COUNTS_OF = """
 EXISTS (SELECT 1 FROM ledger_change c CROSS JOIN LATERAL unnest(c.pks) AS u(pk)
     JOIN {table} x ON x.id = u.pk::bigint
     WHERE c.move_id = %(move)s AND c.op = 'U' AND c.table_name = '{table}'
-    AND c.before ?| %({table})s AND x.{deployment} = ANY(%(d)s))
+    AND c.before::jsonb ?| %({table})s AND x.{deployment} = ANY(%(d)s))
 """
 _WROTE_COUNTS = "SELECT " + " OR ".join(
     _WROTE_COUNTS_OF.format(table=table, deployment=deployment)

@@ -90,7 +90,7 @@ def run_unit(cursor: LedgerCursor, move_id: int, unit: Unit, shape: TableShape) 
 def _changed_columns(cursor: Cursor, params: dict[str, object], shape: TableShape) -> list[str]:
     cursor.execute(
         "SELECT DISTINCT k.key FROM ledger_change c "
-        "CROSS JOIN LATERAL jsonb_object_keys(c.after) AS k(key) "
+        "CROSS JOIN LATERAL json_object_keys(c.after) AS k(key) "
         "WHERE c.move_id = %(move)s AND c.table_name = %(table)s AND c.op = 'U' "
         "AND c.step_id IS NOT DISTINCT FROM %(step)s ORDER BY 1",
         params,

@@ -667,7 +667,7 @@ def _specs(header: MoveHeader) -> tuple[TableSpec, ...]:
 def _updated_columns(cursor: Cursor, move_id: int) -> dict[str, set[str]]:
     cursor.execute(
         "SELECT DISTINCT c.table_name, k.key FROM ledger_change c "
-        "CROSS JOIN LATERAL jsonb_object_keys(c.after) AS k(key) "
+        "CROSS JOIN LATERAL json_object_keys(c.after) AS k(key) "
         "WHERE c.move_id = %s AND c.op = 'U'",
         [move_id],
     )

@@ -60,7 +60,9 @@ def _maybe_updated_rows(
         return False
     t, pk = shape.ident, sql.Identifier(shape.pk)
     recorded = [
-        sql.SQL("c.before ? {} AS {}").format(sql.Literal(col), sql.Identifier(f"has_{i}"))
+        sql.SQL("(c.before -> {}) IS NOT NULL AS {}").format(
+            sql.Literal(col), sql.Identifier(f"has_{i}")
+        )
         for i, col in enumerate(columns)
     ]
     held = [
@@ -82,7 +84,7 @@ def _maybe_updated_rows(
     )
     query = sql.SQL(
         "WITH g AS MATERIALIZED (SELECT c.pks, c.before, b, {recorded} FROM ledger_change c "
-        "CROSS JOIN LATERAL jsonb_populate_record(NULL::{t}, c.before) AS b "
+        "CROSS JOIN LATERAL json_populate_record(NULL::{t}, c.before) AS b "
         "WHERE c.move_id = %(move)s AND c.table_name = %(table)s AND c.op = 'U') "
         "SELECT EXISTS (SELECT 1 FROM g CROSS JOIN LATERAL unnest(g.pks) AS u(pk) "
         "LEFT JOIN {t} AS t ON t.{pk} = u.pk::{pktype} "
@@ -133,9 +135,9 @@ def _updated_rows_exactly(
     query = sql.SQL(
         "SELECT count(DISTINCT f.pk), (array_agg(DISTINCT f.pk))[1:%(n)s] FROM ("
         "SELECT DISTINCT ON (u.pk, k.key) u.pk, k.key, c.before, b FROM ledger_change c "
-        "CROSS JOIN LATERAL jsonb_populate_record(NULL::{t}, c.before) AS b "
+        "CROSS JOIN LATERAL json_populate_record(NULL::{t}, c.before) AS b "
         "CROSS JOIN LATERAL unnest(c.pks) AS u(pk) "
-        "CROSS JOIN LATERAL jsonb_object_keys(c.before) AS k(key) "
+        "CROSS JOIN LATERAL json_object_keys(c.before) AS k(key) "
         "WHERE c.move_id = %(move)s AND c.table_name = %(table)s AND c.op = 'U' "
         "AND NOT k.key = ANY(%(soft)s) ORDER BY u.pk, k.key, c.id) AS f "
         "LEFT JOIN {t} AS t ON t.{pk} = f.pk::{pktype} "
@@ -179,7 +181,7 @@ def _deleted_rows(
     equal = shape.all_equal(columns, "r", "c.before")
     query = sql.SQL(
         "SELECT count(*), (array_agg(u.pk))[1:%(n)s] FROM ledger_change c "
-        "CROSS JOIN LATERAL jsonb_populate_record(NULL::{t}, c.before) AS r "
+        "CROSS JOIN LATERAL json_populate_record(NULL::{t}, c.before) AS r "
         "CROSS JOIN LATERAL unnest(c.pks) AS u(pk) "
         "LEFT JOIN {t} AS t ON t.{pk} = u.pk::{pktype} "
         "WHERE c.move_id = %(move)s AND c.table_name = %(table)s AND c.op = 'D' "

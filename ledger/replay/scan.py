@@ -85,7 +85,7 @@ def work(
         per_table.setdefault(table, {"U": 0, "I": 0, "D": 0})[op] += rows
     cursor.execute(
         "SELECT c.table_name, k.key, sum(c.row_count) FROM ledger_change c "
-        "CROSS JOIN LATERAL jsonb_object_keys(c.after) AS k(key) "
+        "CROSS JOIN LATERAL json_object_keys(c.after) AS k(key) "
         "WHERE c.move_id = %s AND c.op = 'U' AND c.table_name = ANY(%s) "
         "GROUP BY c.table_name, k.key ORDER BY c.table_name, k.key",
         [move_id, tables],
@@ -175,9 +175,9 @@ def find_update_drift(cursor: Cursor, move_id: int, shape: TableShape) -> None:
         "CASE WHEN t.{pk} IS NULL THEN 'deleted since' ELSE 'changed since' END, {values} "
         "FROM ("
         "SELECT DISTINCT ON (u.pk, k.key) u.pk, k.key, c.id, c.after, a FROM ledger_change c "
-        "CROSS JOIN LATERAL jsonb_populate_record(NULL::{t}, c.after) AS a "
+        "CROSS JOIN LATERAL json_populate_record(NULL::{t}, c.after) AS a "
         "CROSS JOIN LATERAL unnest(c.pks) AS u(pk) "
-        "CROSS JOIN LATERAL jsonb_object_keys(c.after) AS k(key) "
+        "CROSS JOIN LATERAL json_object_keys(c.after) AS k(key) "
         "WHERE c.move_id = %(move)s AND c.table_name = %(table)s AND c.op = 'U' "
         "AND NOT k.key = ANY(%(soft)s) ORDER BY u.pk, k.key, c.id DESC) AS last "
         "LEFT JOIN {t} AS t ON t.{pk} = last.pk::{pktype} "
@@ -205,7 +205,7 @@ def find_insert_drift(cursor: Cursor, move_id: int, shape: TableShape, updated: 
             "(table_name, pk, col, why, after_value, current_value) "
             "SELECT %(table)s, u.pk, coalesce(k.key, ''), CASE WHEN t.{pk} IS NULL "
             "THEN 'deleted since' ELSE 'changed since' END, {values} FROM ledger_change c "
-            "CROSS JOIN LATERAL jsonb_populate_record(NULL::{t}, c.after) AS a "
+            "CROSS JOIN LATERAL json_populate_record(NULL::{t}, c.after) AS a "
             "CROSS JOIN LATERAL unnest(c.pks) AS u(pk) "
             "LEFT JOIN {t} AS t ON t.{pk} = u.pk::{pktype} "
             "LEFT JOIN LATERAL unnest(%(columns)s::text[]) AS k(key) ON t.{pk} IS NOT NULL "
@@ -279,7 +279,7 @@ def find_unique_clashes(cursor: Cursor, move_id: int, shape: TableShape) -> None
                 "(table_name, pk, col, why, key_columns, clash_pk, later_move) "
                 "SELECT %(table)s, (r).{pk}::text, '', 'unique', %(columns)s, t.{pk}::text, "
                 "{later} FROM ledger_change c "
-                "CROSS JOIN LATERAL jsonb_populate_record(NULL::{t}, c.before) AS r "
+                "CROSS JOIN LATERAL json_populate_record(NULL::{t}, c.before) AS r "
                 "JOIN {t} AS t ON {same} AND t.{pk} IS DISTINCT FROM (r).{pk} "
                 "WHERE c.move_id = %(move)s AND c.table_name = %(table)s AND c.op = 'D' "
                 "AND NOT EXISTS (SELECT 1 FROM pg_temp.ledger_replay_keys k "
@@ -319,7 +319,7 @@ def skips(cursor: Cursor, move_id: int, shapes: Iterable[TableShape]) -> None:
             "WHERE s.table_name = %(table)s AND s.col <> '' AND NOT EXISTS ("
             "SELECT 1 FROM pg_temp.ledger_replay_keys kk "
             "JOIN ledger_change c ON c.id = kk.change_id "
-            "CROSS JOIN LATERAL jsonb_object_keys(c.after) AS k(key) "
+            "CROSS JOIN LATERAL json_object_keys(c.after) AS k(key) "
             "WHERE kk.table_name = s.table_name AND kk.op = 'U' AND kk.pk = s.pk "
             "AND NOT k.key = ANY(%(soft)s) AND NOT EXISTS (SELECT 1 FROM "
             "pg_temp.ledger_replay_skip x WHERE x.table_name = s.table_name AND x.pk = s.pk "
@@ -430,8 +430,9 @@ def secret_conflicts(cursor: Cursor, move_id: int, shape: TableShape) -> list[Co
                 "SELECT count(*), (array_agg(u.pk))[1:%(n)s] FROM ledger_change c "
                 "CROSS JOIN LATERAL unnest(c.pks) AS u(pk) "
                 "WHERE c.move_id = %(move)s AND c.table_name = %(table)s AND ("
-                "(c.op = 'U' AND c.before ? %(col)s) OR (c.op = 'D' AND c.before ->> %(col)s "
-                "IS NOT NULL AND NOT EXISTS (SELECT 1 FROM {t} s WHERE "
+                "(c.op = 'U' AND (c.before -> %(col)s) IS NOT NULL) OR "
+                "(c.op = 'D' AND c.before ->> %(col)s IS NOT NULL AND NOT EXISTS "
+                "(SELECT 1 FROM {t} s WHERE "
                 "ledger_fingerprint((s.{c})::text) = c.before ->> %(col)s)))"
             ).format(t=shape.ident, c=sql.Identifier(col)),
             {"n": SAMPLE, "move": move_id, "table": shape.table, "col": col},

@@ -2,7 +2,7 @@
 
 Every statement reads the move's change groups straight from ``ledger_change`` and is a
 compare-and-swap: it touches a row only where the row still holds what the move left in it.
-Typed values come from ``jsonb_populate_record(NULL::<table>, <recorded jsonb>)``, evaluated
+Typed values come from ``json_populate_record(NULL::<table>, <recorded jsonb>)``, evaluated
 once per change group (``MATERIALIZED``), not once per row.
 """
 
@@ -53,8 +53,8 @@ def restore_updates(
     cas = _cas_changed(shape, columns)
     return sql.SQL(
         "WITH ch AS MATERIALIZED (SELECT c.pks, c.before, c.after, b, a FROM ledger_change c "
-        "CROSS JOIN LATERAL jsonb_populate_record(NULL::{t}, c.before) AS b "
-        "CROSS JOIN LATERAL jsonb_populate_record(NULL::{t}, c.after) AS a WHERE {where}), "
+        "CROSS JOIN LATERAL json_populate_record(NULL::{t}, c.before) AS b "
+        "CROSS JOIN LATERAL json_populate_record(NULL::{t}, c.after) AS a WHERE {where}), "
         "src AS (SELECT u.pk, ch.before, ch.after, ch.b, ch.a, {skip} AS skip "
         "FROM ch CROSS JOIN LATERAL unnest(ch.pks) AS u(pk)) "
         "UPDATE {t} AS t SET {sets} FROM src WHERE t.{pk} = src.pk::{pktype} "
@@ -77,7 +77,8 @@ def _restore(shape: TableShape, col: str) -> sql.Composable:
             ),
         )
     return sql.SQL(
-        "{c} = CASE WHEN src.before ? {name} AND NOT ({keep}) THEN (src.b).{c} ELSE t.{c} END"
+        "{c} = CASE WHEN (src.before -> {name}) IS NOT NULL AND NOT ({keep}) THEN (src.b).{c} "
+        "ELSE t.{c} END"
     ).format(c=c, name=name, keep=keep)
 
 
@@ -85,7 +86,7 @@ def _cas_changed(shape: TableShape, columns: list[str]) -> sql.Composable:
     """Each changed, compared column still holds the group's after-value, unless its cell is
     left as it is."""
     parts = [
-        sql.SQL("(NOT src.after ? {name} OR {name} = ANY(src.skip) OR {eq})").format(
+        sql.SQL("((src.after -> {name}) IS NULL OR {name} = ANY(src.skip) OR {eq})").format(
             name=sql.Literal(col),
             eq=shape.equal(
                 sql.SQL("t.{}").format(sql.Identifier(col)),
@@ -105,7 +106,7 @@ def delete_inserts(shape: TableShape) -> sql.Composable:
     t, pk = shape.ident, sql.Identifier(shape.pk)
     return sql.SQL(
         "WITH src AS (SELECT u.pk, c.after, a FROM ledger_change c "
-        "CROSS JOIN LATERAL jsonb_populate_record(NULL::{t}, c.after) AS a "
+        "CROSS JOIN LATERAL json_populate_record(NULL::{t}, c.after) AS a "
         "CROSS JOIN LATERAL unnest(c.pks) AS u(pk) WHERE {where} "
         "AND NOT EXISTS (SELECT 1 FROM pg_temp.ledger_replay_skip s "
         "WHERE s.table_name = %(table)s AND s.pk = u.pk AND s.col = '')) "
@@ -142,7 +143,7 @@ def reinsert_deletes(shape: TableShape) -> sql.Composable:
             values.append(sql.SQL("(r).{}").format(ident))
     return sql.SQL(
         "INSERT INTO {t} ({cols}) SELECT {values} FROM ledger_change c "
-        "CROSS JOIN LATERAL jsonb_populate_record(NULL::{t}, c.before) AS r WHERE {where} "
+        "CROSS JOIN LATERAL json_populate_record(NULL::{t}, c.before) AS r WHERE {where} "
         "AND NOT EXISTS (SELECT 1 FROM {t} x WHERE x.{pk} = (r).{pk}) "
         "AND NOT EXISTS (SELECT 1 FROM pg_temp.ledger_replay_skip s "
         "WHERE s.table_name = %(table)s AND s.pk = (r).{pk}::text AND s.col = '')"

@@ -119,8 +119,8 @@ def test_a_rolled_back_migration_is_an_error_and_migrate_is_not_blocked():
         messages = check_ledger_objects(databases=["default"])
         [unapplied] = [m for m in messages if m.id == "ledger.E003"]
         assert re.search(
-            r"migration\(s\) 0003_row_index, 0004_move_subjects, 0005_seal_next_entry_by_key "
-            r"are not",
+            r"migration\(s\) 0003_row_index, 0004_move_subjects, 0005_seal_next_entry_by_key, "
+            r"0006_rows_stored_as_json are not",
             unapplied.msg,
         )
         assert unapplied.hint.startswith("run `python manage.py migrate ledger` (where")
@@ -133,7 +133,7 @@ def test_a_rolled_back_migration_is_an_error_and_migrate_is_not_blocked():
         # covers, no read failing on a missing column (migrate told this process to look again).
         older = (
             r"ledger is older than this code \(migrations 0003_row_index, 0004_move_subjects, "
-            r"0005_seal_next_entry_by_key"
+            r"0005_seal_next_entry_by_key, 0006_rows_stored_as_json"
         )
         with (
             pytest.raises(LedgerError, match=older),

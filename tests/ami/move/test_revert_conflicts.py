@@ -239,9 +239,9 @@ def test_a_tampered_ledger_refuses_the_revert(world):
         cur.execute("SET CONSTRAINTS ALL IMMEDIATE")
         cur.execute("ALTER TABLE ledger_change DISABLE TRIGGER USER")
         cur.execute(
-            "UPDATE ledger_change SET before = jsonb_set(before, '{project_id}', '999999') "
+            "UPDATE ledger_change SET before = jsonb_set(before::jsonb, '{project_id}', '999999') "
             "WHERE id = (SELECT min(id) FROM ledger_change WHERE move_id = %s AND op = 'U' "
-            "AND before ? 'project_id')",
+            "AND (before -> 'project_id') IS NOT NULL)",
             [move_id],
         )
         assert cur.rowcount == 1

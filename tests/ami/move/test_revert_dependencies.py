@@ -90,7 +90,7 @@ def _inserted(move_id: int) -> dict[tuple[str, str], tuple]:
     """(table, pk) -> natural key of every row ``move_id`` inserted into a project-level table."""
     with connection.cursor() as cur:
         cur.execute(
-            "SELECT table_name, pks[1], after FROM ledger_change "
+            "SELECT table_name, pks[1], after::text FROM ledger_change "
             "WHERE move_id = %s AND op = 'I' AND table_name = ANY(%s)",
             [move_id, list(NEEDS)],
         )
