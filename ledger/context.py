@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import getpass
 import logging
+import re
 import threading
 import uuid
 from collections.abc import Iterable, Iterator, Mapping
@@ -63,6 +64,19 @@ _EMAIL = (
     "--operator looks like an e-mail address: pass a login name or a user id "
     "(the ledger stores it, and e-mail addresses are personal data)"
 )
+# An e-mail address anywhere in free text: something@domain.tld.
+_EMAIL_IN_TEXT = re.compile(r"[^\s@]+@[^\s@]+\.[^\s@]+")
+_EMAIL_IN_REASON = (
+    "--reason holds an e-mail address: name people by user id or login (the ledger keeps "
+    "the reason for good, unchangeable, and e-mail addresses are personal data)"
+)
+
+
+def _refuse_emails(operator: str, reason: str) -> None:
+    if "@" in operator:
+        raise LedgerError(_EMAIL)
+    if _EMAIL_IN_TEXT.search(reason):
+        raise LedgerError(_EMAIL_IN_REASON)
 
 
 def who_and_why(operator: str | None, reason: str | None, *, executing: bool) -> tuple[str, str]:
@@ -71,8 +85,9 @@ def who_and_why(operator: str | None, reason: str | None, *, executing: bool) ->
 
     - ``operator``: as given, stripped; ``None`` or blank: ``default_operator()`` (the
       operating system login, ``"unknown"`` where there is none).
-    - An operator that looks like an e-mail address is refused, dry run or not: the ledger
-      would store it, and e-mail addresses are personal data.
+    - An operator that looks like an e-mail address, or a reason that holds one, is refused,
+      dry run or not: the ledger would store it for good, and e-mail addresses are personal
+      data.
     - ``reason``: stripped; required to execute (it is stored with the change); a dry run may
       have none.
 
@@ -80,12 +95,11 @@ def who_and_why(operator: str | None, reason: str | None, *, executing: bool) ->
         ``(operator, reason)`` as they are recorded.
 
     Raises:
-        LedgerError: an e-mail as operator, or no reason to execute.
+        LedgerError: an e-mail as operator or in the reason, or no reason to execute.
     """
     who = (operator or "").strip() or default_operator()
     why = (reason or "").strip()
-    if "@" in who:
-        raise LedgerError(_EMAIL)
+    _refuse_emails(who, why)
     if executing and not why:
         raise LedgerError('--execute needs --reason "why" (it is stored with the change)')
     return who, why
@@ -96,7 +110,8 @@ def check_who_and_why(operator: str, reason: str) -> tuple[str, str]:
     ``who_and_why`` for an executed change, but an operator must be given.
 
     Raises:
-        LedgerError: an empty reason, an empty operator, or an operator that is an e-mail.
+        LedgerError: an empty reason, an empty operator, or an e-mail as operator or in the
+            reason.
     """
     operator, reason = (operator or "").strip(), (reason or "").strip()
     if not reason:
@@ -105,8 +120,7 @@ def check_who_and_why(operator: str, reason: str) -> tuple[str, str]:
         )
     if not operator:
         raise LedgerError("a recorded change needs an operator: pass --operator LOGIN")
-    if "@" in operator:
-        raise LedgerError(_EMAIL)
+    _refuse_emails(operator, reason)
     return operator, reason
 
 

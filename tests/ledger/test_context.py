@@ -247,6 +247,20 @@ def test_who_and_why_refuses_an_email_dry_run_or_not(executing):
         ledger.who_and_why("ana@example.org", "why", executing=executing)
 
 
+@pytest.mark.parametrize("executing", [True, False])
+@pytest.mark.parametrize("reason", ["asked by ana@example.org", "TICKET-9 (bo.li@lab.example.ca)"])
+def test_a_reason_holding_an_email_is_refused_dry_run_or_not(executing, reason):
+    with pytest.raises(ledger.LedgerError, match=r"--reason holds an e-mail address: name people"):
+        ledger.who_and_why("7", reason, executing=executing)
+    with pytest.raises(ledger.LedgerError, match=r"--reason holds an e-mail address"):
+        ledger.check_who_and_why("7", reason)
+
+
+@pytest.mark.parametrize("reason", ["TICKET-9: meet @ 10:00", "user 12 asked", "a@b"])
+def test_a_reason_with_an_at_sign_but_no_address_is_kept(reason):
+    assert ledger.who_and_why("7", reason, executing=True) == ("7", reason)
+
+
 @pytest.mark.parametrize("reason", [None, "", "   "])
 def test_who_and_why_needs_a_reason_to_execute_only(reason):
     with pytest.raises(ledger.LedgerError, match=r'--execute needs --reason "why" \(it is stored'):

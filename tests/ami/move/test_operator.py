@@ -43,12 +43,20 @@ def test_an_email_operator_is_refused_in_a_dry_run_too(args):
         move_output(*args, "--operator", "ana@example.org")
 
 
+def test_a_reason_holding_an_email_is_refused_and_nothing_is_recorded(args):
+    with pytest.raises(CommandError, match=r"--reason holds an e-mail address"):
+        move_output(*args, "--execute", "--reason", "asked by ana@example.org")
+    assert not Move.objects.exists()
+
+
 def test_revert_follows_the_same_rules(args):
     """revert_move uses ledger.who_and_why too: the same words, the same refusals."""
     with pytest.raises(CommandError, match=r"--operator looks like an e-mail address"):
         call_command("revert_move", "1", "--operator", "ana@example.org", stdout=StringIO())
     with pytest.raises(CommandError, match=r'--execute needs --reason "why" \(it is stored'):
         call_command("revert_move", "1", "--execute", "--reason", " ", stdout=StringIO())
+    with pytest.raises(CommandError, match=r"--reason holds an e-mail address"):
+        call_command("revert_move", "1", "--reason", "for ana@example.org", stdout=StringIO())
 
 
 @pytest.mark.parametrize("seconds", ["0", "-1", "0.0004", "inf", "nan", "1e10"])
