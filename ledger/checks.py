@@ -9,6 +9,8 @@
 - ``ledger.W003``: the application's database role owns the ledger (or is a superuser): it
   could disable the protection or rewrite the ledger.
 - ``ledger.W004``: the application's role holds write privileges on the ledger tables.
+- ``ledger.W005``: the application's role cannot read a ledger table or view (a ledger
+  migration run as a superuser made it anew, and ``ledger_setup_roles`` has not run since).
 """
 
 from __future__ import annotations
@@ -92,6 +94,16 @@ def _ownership(alias: str) -> list[checks.CheckMessage]:
                 f"({', '.join(state.write_privileges)})",
                 hint=fix,
                 id="ledger.W004",
+            )
+        ]
+    if state.unreadable:
+        return [
+            checks.Warning(
+                f"the application's database role {state.role} cannot read "
+                f"{', '.join(state.unreadable)}: a ledger migration made it anew as a "
+                "superuser; moves, history, exports and verification need it",
+                hint=fix.replace("run `", "run again `", 1),
+                id="ledger.W005",
             )
         ]
     return []

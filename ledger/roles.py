@@ -58,6 +58,9 @@ class LedgerOwnership(msgspec.Struct, frozen=True, kw_only=True):
     owns_or_holds_owner: bool
     superuser: bool
     write_privileges: list[str]
+    # Ledger tables and views the role cannot read (one made anew by a ledger migration run
+    # as a superuser, before ``setup_roles`` runs again).
+    unreadable: list[str] = []
 
 
 def inspect(role: str | None = None, using: str = "default") -> LedgerOwnership:
@@ -85,12 +88,19 @@ def inspect(role: str | None = None, using: str = "default") -> LedgerOwnership:
             [list(PROTECTED_TABLES), role],
         )
         writes = [row[0] for row in cursor.fetchall()]
+        cursor.execute(
+            "SELECT t FROM unnest(%s::text[]) t WHERE to_regclass(t) IS NOT NULL "
+            "AND NOT has_table_privilege(%s, t, 'SELECT') ORDER BY 1",
+            [[*OWNED_TABLES, *VIEWS], role],
+        )
+        unreadable = [row[0] for row in cursor.fetchall()]
     return LedgerOwnership(
         role=role,
         owners=owners,
         owns_or_holds_owner=bool(holds_owner),
         superuser=bool(superuser),
         write_privileges=writes,
+        unreadable=unreadable,
     )
 
 

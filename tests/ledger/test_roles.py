@@ -11,9 +11,10 @@ from __future__ import annotations
 import importlib
 import os
 from contextlib import contextmanager
+from io import StringIO
 
 import pytest
-from django.core.management import CommandError
+from django.core.management import CommandError, call_command
 from django.db import DatabaseError, connection, transaction
 from django.db.migrations.state import ProjectState
 
@@ -241,3 +242,47 @@ def test_a_ledger_migration_run_by_the_application_says_who_must_run_it(separate
     with transaction.atomic(), connection.schema_editor() as editor:
         operation.database_forwards("ledger", editor, ProjectState(), ProjectState())
     assert inspect(APP).owners == [OWNER]
+
+
+def test_the_json_migration_run_by_the_application_says_who_must_run_it(separated):
+    migration = importlib.import_module("ledger.migrations.0006_rows_stored_as_json")
+    (wrapper,) = migration.Migration.operations
+    (operation,) = wrapper.database_operations
+    builders.execute(f"GRANT CREATE ON SCHEMA public TO {APP}")
+    with (
+        as_role(APP),
+        pytest.raises(
+            CommandError,
+            match=r"^ledger migration refused: must be owner of view ledger_entry\. .*"
+            r"This migration was not applied\.$",
+        ),
+        transaction.atomic(),
+        connection.schema_editor() as editor,
+    ):
+        operation.database_forwards("ledger", editor, ProjectState(), ProjectState())
+
+
+def test_a_view_made_anew_by_a_superuser_is_named_until_the_roles_are_set_up_again(separated):
+    migration = importlib.import_module("ledger.migrations.0006_rows_stored_as_json")
+    (wrapper,) = migration.Migration.operations
+    (operation,) = wrapper.database_operations
+    # A superuser runs the migration (here its SQL again: the view is dropped and made anew).
+    with transaction.atomic(), connection.schema_editor() as editor:
+        operation.database_forwards("ledger", editor, ProjectState(), ProjectState())
+    with as_role(APP):
+        [warning] = check_ledger_objects(databases=["default"])
+        with pytest.raises(DatabaseError, match="permission denied"), transaction.atomic():
+            builders.execute("SELECT count(*) FROM ledger_entry")
+    assert warning.id == "ledger.W005"
+    assert warning.msg.startswith(
+        f"the application's database role {APP} cannot read ledger_entry"
+    )
+    assert "run again `python manage.py ledger_setup_roles" in warning.hint
+    with as_role(APP):
+        out = StringIO()
+        call_command("ledger_setup_roles", "--check", stdout=out)
+    assert f"{APP}: cannot read ledger_entry (made anew by a ledger migration)" in out.getvalue()
+    setup_roles(OWNER, [APP])
+    with as_role(APP):
+        assert check_ledger_objects(databases=["default"]) == []
+        builders.execute("SELECT count(*) FROM ledger_entry")

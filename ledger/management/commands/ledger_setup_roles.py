@@ -77,6 +77,13 @@ class Command(LedgerCommand):
                     f"({', '.join(state.write_privileges)})"
                 )
             )
+        elif state.unreadable:
+            self.stdout.write(
+                self.style.WARNING(
+                    f"{state.role}: cannot read {', '.join(state.unreadable)} (made anew by a "
+                    "ledger migration): run ledger_setup_roles again as a database administrator"
+                )
+            )
         else:
             self.stdout.write(
                 self.style.SUCCESS(
