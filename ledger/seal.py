@@ -40,12 +40,33 @@ if TYPE_CHECKING:
 
 def schema_fingerprint(cursor: Cursor, apps: list[str]) -> str:
     """sha256 of the applied migrations of the given apps and the ledger."""
+    apps, applied = _applied(cursor, apps)
+    return _fingerprint(apps, applied)
+
+
+def ledger_migrated_since(cursor: Cursor, apps: list[str], recorded: str) -> bool:
+    """Whether ``recorded`` is this database's fingerprint with fewer of the ledger's own
+    migrations applied: the ledger was migrated since it was taken, and the given apps were
+    not. The ledger's migrations change its own tables, never the captured ones."""
+    apps, applied = _applied(cursor, apps)
+    ledger = [row for row in applied if row[0] == "ledger"]
+    others = [row for row in applied if row[0] != "ledger"]
+    return any(
+        _fingerprint(apps, sorted(others + ledger[:kept])) == recorded
+        for kept in range(len(ledger))
+    )
+
+
+def _applied(cursor: Cursor, apps: list[str]) -> tuple[list[str], list[list[str]]]:
     apps = sorted(set(apps) | {"ledger"})
     cursor.execute(
         "SELECT app, name FROM django_migrations WHERE app = ANY(%s) ORDER BY app, name",
         [apps],
     )
-    applied = [list(row) for row in cursor.fetchall()]
+    return apps, [list(row) for row in cursor.fetchall()]
+
+
+def _fingerprint(apps: list[str], applied: list[list[str]]) -> str:
     return "sha256:" + sha256(encode({"apps": apps, "applied": applied})).hexdigest()
 
 

@@ -233,6 +233,29 @@ def test_migrations_applied_since_refuse_unless_allowed(world):
     assert Deployment.objects.get(pk=world.src.dep.pk).project_id == world.src.project.pk
 
 
+def test_a_ledger_migrated_since_the_move_does_not_stop_its_revert(world):
+    move_id = move_to_target(world)
+    with connection.cursor() as cur:
+        cur.execute(
+            "INSERT INTO django_migrations (app, name, applied) "
+            "VALUES ('ledger', '9998_later', now()), ('ledger', '9999_later', now())"
+        )
+    undo(move_id)
+    assert revert_of(move_id).arguments["allow_schema_change"] is False
+    assert Deployment.objects.get(pk=world.src.dep.pk).project_id == world.src.project.pk
+
+
+def test_the_ledger_and_a_recorded_app_migrated_since_still_refuse(world):
+    move_id = move_to_target(world)
+    with connection.cursor() as cur:
+        cur.execute(
+            "INSERT INTO django_migrations (app, name, applied) "
+            "VALUES ('ledger', '9999_later', now()), ('main', '9999_later', now())"
+        )
+    with pytest.raises(CommandError, match=r"migrations of the recorded apps were applied"):
+        undo(move_id)
+
+
 def test_a_tampered_ledger_refuses_the_revert(world):
     move_id = move_to_target(world)
     with connection.cursor() as cur:
