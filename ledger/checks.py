@@ -11,6 +11,8 @@
 - ``ledger.W004``: the application's role holds write privileges on the ledger tables.
 - ``ledger.W005``: the application's role cannot read a ledger table or view (a ledger
   migration run as a superuser made it anew, and ``ledger_setup_roles`` has not run since).
+- ``ledger.W006``: the application's role owns the schema the ledger is in, so it may drop
+  the ledger's tables, and no drop guard (``ledger.drop_guard``) stops it.
 """
 
 from __future__ import annotations
@@ -94,6 +96,16 @@ def _ownership(alias: str) -> list[checks.CheckMessage]:
                 f"({', '.join(state.write_privileges)})",
                 hint=fix,
                 id="ledger.W004",
+            )
+        ]
+    if state.owns_schema and not state.drop_guarded:
+        return [
+            checks.Warning(
+                f"the application's database role {state.role} owns the schema the ledger is "
+                "in: it may drop the ledger's tables, views and functions",
+                hint=fix.replace("as a database administrator", "as a superuser", 1)
+                + ": it installs a guard that refuses such drops",
+                id="ledger.W006",
             )
         ]
     if state.unreadable:

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 import msgspec
 from django.db import connections, transaction
 
+from ledger import drop_guard
 from ledger.dbapi import cursor as ledger_cursor
 from ledger.dbapi import sql
 from ledger.errors import LedgerError
@@ -61,6 +62,10 @@ class LedgerOwnership(msgspec.Struct, frozen=True, kw_only=True):
     # Ledger tables and views the role cannot read (one made anew by a ledger migration run
     # as a superuser, before ``setup_roles`` runs again).
     unreadable: list[str] = []
+    # The role owns the schema the ledger is in (it may drop any object there), and whether
+    # the drop guard (``ledger.drop_guard``) stops it.
+    owns_schema: bool = False
+    drop_guarded: bool = False
 
 
 def inspect(role: str | None = None, using: str = "default") -> LedgerOwnership:
@@ -94,6 +99,14 @@ def inspect(role: str | None = None, using: str = "default") -> LedgerOwnership:
             [[*OWNED_TABLES, *VIEWS], role],
         )
         unreadable = [row[0] for row in cursor.fetchall()]
+        cursor.execute(
+            "SELECT coalesce(bool_or(pg_has_role(%s, n.nspowner, 'MEMBER')), false) "
+            "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE c.oid = to_regclass('ledger_change')",
+            [role],
+        )
+        owns_schema = bool(cursor.fetchone()[0])
+        guarded = drop_guard.installed(cursor)
     return LedgerOwnership(
         role=role,
         owners=owners,
@@ -101,11 +114,17 @@ def inspect(role: str | None = None, using: str = "default") -> LedgerOwnership:
         superuser=bool(superuser),
         write_privileges=writes,
         unreadable=unreadable,
+        owns_schema=owns_schema,
+        drop_guarded=guarded,
     )
 
 
-def setup_roles(owner: str, app_roles: Sequence[str], using: str = "default") -> None:
-    """Make ``owner`` own every ledger object and grant ``app_roles`` what they need only.
+def setup_roles(owner: str, app_roles: Sequence[str], using: str = "default") -> bool:
+    """Make ``owner`` own every ledger object and grant ``app_roles`` what they need only;
+    run by a superuser, also install the drop guard (``ledger.drop_guard``).
+
+    Returns:
+        Whether the drop guard is installed (only a superuser can install it).
 
     Raises:
         RoleSetupError: an application role is the owner, holds it, or does not exist.
@@ -128,6 +147,13 @@ def setup_roles(owner: str, app_roles: Sequence[str], using: str = "default") ->
             cursor.execute(sql.SQL("REVOKE ALL ON FUNCTION {} FROM PUBLIC").format(function))
         for app in app_roles:
             _grant(cursor, app)
+        drop_guard.install(
+            cursor,
+            owner,
+            relations=(*OWNED_TABLES, *VIEWS),
+            functions=[signature.split("(", 1)[0] for signature, _granted in FUNCTIONS],
+        )
+        return drop_guard.installed(cursor)
 
 
 def _check_app_role(cursor: Cursor, owner: str, app: str) -> None:

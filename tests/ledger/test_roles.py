@@ -286,3 +286,69 @@ def test_a_view_made_anew_by_a_superuser_is_named_until_the_roles_are_set_up_aga
     with as_role(APP):
         assert check_ledger_objects(databases=["default"]) == []
         builders.execute("SELECT count(*) FROM ledger_entry")
+
+
+# What a role owning the ledger's schema (as Antenna's, which owns its database, owns
+# ``public`` on PostgreSQL 15) could drop, directly or by cascade.
+DROPS = (
+    "DROP TABLE ledger_change CASCADE",
+    "DROP TABLE ledger_move, ledger_step CASCADE",
+    "DROP TABLE ledger_row_index CASCADE",
+    "DROP VIEW ledger_entry",
+    "DROP FUNCTION ledger_seal_write(jsonb, jsonb, bigint[], bigint[], text[], bigint)",
+    "DROP FUNCTION ledger_capture() CASCADE",
+)
+
+
+def test_a_role_owning_the_schema_cannot_drop_the_ledger(separated):
+    builders.execute(f"ALTER SCHEMA public OWNER TO {APP}")
+    with as_role(APP):
+        for statement in DROPS:
+            with (
+                pytest.raises(
+                    DatabaseError,
+                    match=r"ledger: (table|view|function) public\.ledger_\w+(\(.*\))? belongs to "
+                    r"the ledger: only a superuser may drop it",
+                ),
+                transaction.atomic(),
+            ):
+                builders.execute(statement)
+        # The guard itself is not the application's to drop.
+        for statement in (
+            "DROP EVENT TRIGGER ledger_refuse_drop",
+            "DROP FUNCTION ledger_guard.refuse_drop() CASCADE",
+            "DROP SCHEMA ledger_guard CASCADE",
+        ):
+            with pytest.raises(DatabaseError, match="must be owner"), transaction.atomic():
+                builders.execute(statement)
+        # Its own tables it drops as before.
+        with transaction.atomic():
+            builders.execute("DROP TABLE ledger_t_note")
+            transaction.set_rollback(True)
+    state = inspect(APP)
+    assert state.owns_schema
+    assert state.drop_guarded
+    assert ledger.verify().ok
+
+
+def test_without_the_guard_a_role_owning_the_schema_is_warned_of(separated):
+    builders.execute(f"ALTER SCHEMA public OWNER TO {APP}")
+    builders.execute("DROP EVENT TRIGGER ledger_refuse_drop")
+    with as_role(APP):
+        [warning] = check_ledger_objects(databases=["default"])
+        out = StringIO()
+        call_command("ledger_setup_roles", "--check", stdout=out)
+    assert warning.id == "ledger.W006"
+    assert warning.msg.startswith(
+        f"the application's database role {APP} owns the schema the ledger is in: it may drop"
+    )
+    assert "as a superuser, run `python manage.py ledger_setup_roles" in warning.hint
+    assert f"{APP}: owns the ledger's schema and may drop its tables (no drop guard)" in (
+        out.getvalue()
+    )
+    # Set up again as a superuser: the guard is back, and the warning gone.
+    setup_roles(OWNER, [APP])
+    with as_role(APP):
+        assert check_ledger_objects(databases=["default"]) == []
+        with pytest.raises(DatabaseError, match="belongs to the ledger"), transaction.atomic():
+            builders.execute("DROP TABLE ledger_change CASCADE")

@@ -43,9 +43,17 @@ class Command(LedgerCommand):
                     "pass --owner ROLE and at least one --app-role ROLE (or --check)"
                 )
             try:
-                setup_roles(options["owner"], options["app_role"])  # one transaction
+                guarded = setup_roles(options["owner"], options["app_role"])  # one transaction
             except LedgerError as exc:
                 raise CommandError(str(exc)) from exc
+            if not guarded:
+                self.stdout.write(
+                    self.style.WARNING(
+                        "not a superuser: the drop guard was not installed, so a role owning "
+                        "the ledger's schema may still drop its tables; run this again as a "
+                        "superuser"
+                    )
+                )
             try:
                 for app in options["app_role"]:
                     self._report(inspect(app))
@@ -75,6 +83,13 @@ class Command(LedgerCommand):
                 self.style.WARNING(
                     f"{state.role}: may write the ledger tables directly "
                     f"({', '.join(state.write_privileges)})"
+                )
+            )
+        elif state.owns_schema and not state.drop_guarded:
+            self.stdout.write(
+                self.style.WARNING(
+                    f"{state.role}: owns the ledger's schema and may drop its tables (no drop "
+                    "guard): run ledger_setup_roles again as a superuser"
                 )
             )
         elif state.unreadable:

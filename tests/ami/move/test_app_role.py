@@ -60,6 +60,8 @@ def as_application_role(transactional_db):
                 f"ALTER TABLE {t} OWNER TO {admin_user}"
                 for t in ("ledger_move", "ledger_step", "ledger_change", "ledger_entry")
             ),
+            "DROP EVENT TRIGGER IF EXISTS ledger_refuse_drop",
+            "DROP SCHEMA IF EXISTS ledger_guard CASCADE",
             f"REASSIGN OWNED BY {APP}, {OWNER} TO {admin_user}",
             f"DROP OWNED BY {APP}, {OWNER}",
             f"DROP ROLE {APP}",
