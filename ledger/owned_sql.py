@@ -22,18 +22,20 @@ INSUFFICIENT_PRIVILEGE = "42501"
 
 
 @contextmanager
-def _one_line_when_refused() -> Iterator[None]:
+def _one_line_when_refused(backwards: bool = False) -> Iterator[None]:
     try:
         yield
     except DatabaseError as exc:
         if sqlstate(exc) != INSUFFICIENT_PRIVILEGE:
             raise
         reason = str(exc).strip().splitlines()[0]
+        command = "migrate ledger <migration>" if backwards else "migrate ledger"
+        done = "unapplied" if backwards else "applied"
         raise CommandError(
             f"ledger migration refused: {reason}. The ledger's objects belong to the owner "
-            "ledger_setup_roles gave them to: run `python manage.py migrate ledger` as a "
+            f"ledger_setup_roles gave them to: run `python manage.py {command}` as a "
             "superuser, then `ledger_setup_roles` again (docs/compliance.md). This migration "
-            "was not applied."
+            f"was not {done}."
         ) from exc
 
 
@@ -45,5 +47,5 @@ class OwnedSQL(migrations.RunSQL):
             super().database_forwards(*args, **kwargs)
 
     def database_backwards(self, *args: Any, **kwargs: Any) -> None:
-        with _one_line_when_refused():
+        with _one_line_when_refused(backwards=True):
             super().database_backwards(*args, **kwargs)

@@ -217,8 +217,16 @@ def _seal_function() -> str:
         return cursor.fetchone()[0]
 
 
-@pytest.mark.parametrize("direction", ["database_forwards", "database_backwards"])
-def test_a_ledger_migration_run_by_the_application_says_who_must_run_it(separated, direction):
+@pytest.mark.parametrize(
+    ("direction", "command", "done"),
+    [
+        ("database_forwards", "migrate ledger", "applied"),
+        ("database_backwards", "migrate ledger <migration>", "unapplied"),
+    ],
+)
+def test_a_ledger_migration_run_by_the_application_says_who_must_run_it(
+    separated, direction, command, done
+):
     migration = importlib.import_module("ledger.migrations.0005_seal_next_entry_by_key")
     (operation,) = migration.Migration.operations
     before = _seal_function()
@@ -230,8 +238,8 @@ def test_a_ledger_migration_run_by_the_application_says_who_must_run_it(separate
         pytest.raises(
             CommandError,
             match=r"^ledger migration refused: must be owner of function ledger_seal_write\. "
-            r".*run `python manage.py migrate ledger` as a superuser, then "
-            r"`ledger_setup_roles` again .* This migration was not applied\.$",
+            rf".*run `python manage.py {command}` as a superuser, then "
+            rf"`ledger_setup_roles` again .* This migration was not {done}\.$",
         ),
         transaction.atomic(),
         connection.schema_editor() as editor,
