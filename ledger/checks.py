@@ -89,27 +89,18 @@ def _ownership(alias: str) -> list[checks.CheckMessage]:
                 id="ledger.W003",
             )
         ]
+    found: list[checks.CheckMessage] = []  # each that holds: one fix clears them all
     if state.write_privileges:
-        return [
+        found.append(
             checks.Warning(
                 f"the application's database role {state.role} may write the ledger tables "
                 f"({', '.join(state.write_privileges)})",
                 hint=fix,
                 id="ledger.W004",
             )
-        ]
-    if state.owns_schema and not state.drop_guarded:
-        return [
-            checks.Warning(
-                f"the application's database role {state.role} owns the schema the ledger is "
-                "in: it may drop the ledger's tables, views and functions",
-                hint=fix.replace("as a database administrator", "as a superuser", 1)
-                + ": it installs a guard that refuses such drops",
-                id="ledger.W006",
-            )
-        ]
+        )
     if state.unreadable:
-        return [
+        found.append(
             checks.Warning(
                 f"the application's database role {state.role} cannot read "
                 f"{', '.join(state.unreadable)}: a ledger migration made it anew as a "
@@ -117,8 +108,18 @@ def _ownership(alias: str) -> list[checks.CheckMessage]:
                 hint=fix.replace("run `", "run again `", 1),
                 id="ledger.W005",
             )
-        ]
-    return []
+        )
+    if state.owns_schema and not state.drop_guarded:
+        found.append(
+            checks.Warning(
+                f"the application's database role {state.role} owns the schema the ledger is "
+                "in: it may drop the ledger's tables, views and functions",
+                hint=fix.replace("as a database administrator", "as a superuser", 1)
+                + ": it installs a guard that refuses such drops",
+                id="ledger.W006",
+            )
+        )
+    return found
 
 
 def _installed(alias: str) -> list[checks.CheckMessage]:

@@ -8,7 +8,8 @@ the ledger's tables after ``ledger_setup_roles`` gave them to an owner of their 
 ``install`` (run by ``ledger_setup_roles`` as a superuser: only a superuser can make an event
 trigger) adds an event trigger on ``sql_drop``: at the end of any statement that drops a
 ledger table, view or function, directly or by ``CASCADE``, it raises unless a superuser runs
-it (a ledger migration), and the whole statement is rolled back. Its function lives in a
+it (a ledger migration), and the whole statement is rolled back. Objects are known by their
+names in any schema: the schema's owner could rename the schema, then drop. Its function lives in a
 schema of its own, owned by the ledger's owner, so the application cannot drop it either; an
 event trigger is dropped only by its owner (the superuser).
 """
@@ -35,12 +36,12 @@ BEGIN
     IF (SELECT rolsuper FROM pg_roles WHERE rolname = current_user) THEN
         RETURN;  -- a ledger migration, run as a superuser
     END IF;
+    -- By name in any schema: the schema's owner may rename it first.
     FOR dropped IN SELECT * FROM pg_event_trigger_dropped_objects() LOOP
-        IF dropped.schema_name = {ledger_schema} AND (
-            (dropped.object_type IN ('table', 'view') AND dropped.object_name = ANY({relations}))
-            OR (dropped.object_type = 'function'
-                AND split_part(dropped.object_identity, '(', 1) = ANY({functions}))
-        ) THEN
+        IF (dropped.object_type IN ('table', 'view') AND dropped.object_name = ANY({relations}))
+            OR (dropped.object_type = 'function' AND regexp_replace(
+                split_part(dropped.object_identity, '(', 1), '^.*[.]', '') = ANY({functions}))
+        THEN
             RAISE EXCEPTION 'ledger: % % belongs to the ledger: only a superuser may drop it',
                 dropped.object_type, dropped.object_identity
                 USING ERRCODE = 'insufficient_privilege';
@@ -54,7 +55,7 @@ $$
 def install(
     cursor: Cursor, owner: str, relations: Sequence[str], functions: Sequence[str]
 ) -> bool:
-    """Install (or replace) the guard over the ledger in the current schema.
+    """Install (or replace) the guard over the ledger's objects.
 
     Args:
         owner: the ledger's owner role, which owns the guard's schema and function.
@@ -64,8 +65,8 @@ def install(
     Returns:
         False, having changed nothing, where the current role is not a superuser.
     """
-    cursor.execute("SELECT rolsuper, current_schema() FROM pg_roles WHERE rolname = current_user")
-    superuser, ledger_schema = cursor.fetchone()
+    cursor.execute("SELECT rolsuper FROM pg_roles WHERE rolname = current_user")
+    (superuser,) = cursor.fetchone()
     if not superuser:
         return False
     schema, owner_id = sql.Identifier(SCHEMA), sql.Identifier(owner)
@@ -73,9 +74,8 @@ def install(
     cursor.execute(
         sql.SQL(_FUNCTION).format(
             schema=schema,
-            ledger_schema=sql.Literal(ledger_schema),
             relations=sql.Literal(list(relations)),
-            functions=sql.Literal([f"{ledger_schema}.{name}" for name in functions]),
+            functions=sql.Literal(list(functions)),
         )
     )
     cursor.execute(sql.SQL("ALTER SCHEMA {} OWNER TO {}").format(schema, owner_id))

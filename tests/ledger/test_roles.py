@@ -309,7 +309,9 @@ DROPS = (
 
 
 def test_a_role_owning_the_schema_cannot_drop_the_ledger(separated):
+    # As Antenna's role, which owns its database: it owns public and may rename it.
     builders.execute(f"ALTER SCHEMA public OWNER TO {APP}")
+    builders.execute(f'GRANT CREATE ON DATABASE "{connection.settings_dict["NAME"]}" TO {APP}')
     with as_role(APP):
         for statement in DROPS:
             with (
@@ -321,6 +323,15 @@ def test_a_role_owning_the_schema_cannot_drop_the_ledger(separated):
                 transaction.atomic(),
             ):
                 builders.execute(statement)
+        # Nor after renaming the schema (its owner may).
+        with transaction.atomic():
+            builders.execute("ALTER SCHEMA public RENAME TO p_old")
+            with (
+                pytest.raises(DatabaseError, match=r"table p_old\.ledger_change belongs to the"),
+                transaction.atomic(),
+            ):
+                builders.execute("DROP TABLE p_old.ledger_change CASCADE")
+            transaction.set_rollback(True)
         # The guard itself is not the application's to drop.
         for statement in (
             "DROP EVENT TRIGGER ledger_refuse_drop",
@@ -360,3 +371,21 @@ def test_without_the_guard_a_role_owning_the_schema_is_warned_of(separated):
         assert check_ledger_objects(databases=["default"]) == []
         with pytest.raises(DatabaseError, match="belongs to the ledger"), transaction.atomic():
             builders.execute("DROP TABLE ledger_change CASCADE")
+
+
+def test_every_finding_is_named_not_only_the_first(separated):
+    # A migration run as a superuser made the view anew, and the guard is gone.
+    migration = importlib.import_module("ledger.migrations.0006_rows_stored_as_json")
+    (operation,) = migration.Migration.operations[0].database_operations
+    with transaction.atomic(), connection.schema_editor() as editor:
+        operation.database_forwards("ledger", editor, ProjectState(), ProjectState())
+    builders.execute(f"ALTER SCHEMA public OWNER TO {APP}")
+    builders.execute("DROP EVENT TRIGGER ledger_refuse_drop")
+    with as_role(APP):
+        found = check_ledger_objects(databases=["default"])
+        out = StringIO()
+        call_command("ledger_setup_roles", "--check", stdout=out)
+    assert [m.id for m in found] == ["ledger.W005", "ledger.W006"]
+    assert "cannot read ledger_entry" in out.getvalue()
+    assert "no drop guard" in out.getvalue()
+    assert "reads the ledger and seals" not in out.getvalue()

@@ -78,28 +78,26 @@ class Command(LedgerCommand):
                     "— it can rewrite or drop the ledger"
                 )
             )
-        elif state.write_privileges:
-            self.stdout.write(
-                self.style.WARNING(
-                    f"{state.role}: may write the ledger tables directly "
-                    f"({', '.join(state.write_privileges)})"
-                )
+            return
+        warnings = []
+        if state.write_privileges:
+            warnings.append(
+                f"{state.role}: may write the ledger tables directly "
+                f"({', '.join(state.write_privileges)})"
             )
-        elif state.owns_schema and not state.drop_guarded:
-            self.stdout.write(
-                self.style.WARNING(
-                    f"{state.role}: owns the ledger's schema and may drop its tables (no drop "
-                    "guard): run ledger_setup_roles again as a superuser"
-                )
+        if state.unreadable:
+            warnings.append(
+                f"{state.role}: cannot read {', '.join(state.unreadable)} (made anew by a "
+                "ledger migration): run ledger_setup_roles again as a database administrator"
             )
-        elif state.unreadable:
-            self.stdout.write(
-                self.style.WARNING(
-                    f"{state.role}: cannot read {', '.join(state.unreadable)} (made anew by a "
-                    "ledger migration): run ledger_setup_roles again as a database administrator"
-                )
+        if state.owns_schema and not state.drop_guarded:
+            warnings.append(
+                f"{state.role}: owns the ledger's schema and may drop its tables (no drop "
+                "guard): run ledger_setup_roles again as a superuser"
             )
-        else:
+        for warning in warnings:
+            self.stdout.write(self.style.WARNING(warning))
+        if not warnings:
             self.stdout.write(
                 self.style.SUCCESS(
                     f"{state.role}: reads the ledger and seals through ledger_seal_write only"
