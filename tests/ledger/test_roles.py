@@ -217,6 +217,19 @@ def _seal_function() -> str:
         return cursor.fetchone()[0]
 
 
+def _json_migration():
+    """Migration 0006's SQL: it drops the ``ledger_entry`` view and makes it anew."""
+    migration = importlib.import_module("ledger.migrations.0006_rows_stored_as_json")
+    (operation,) = migration.Migration.operations[0].database_operations
+    return operation
+
+
+def _run(operation, direction: str = "database_forwards") -> None:
+    """Run a migration's operation, as the current role, in a transaction of its own."""
+    with transaction.atomic(), connection.schema_editor() as editor:
+        getattr(operation, direction)("ledger", editor, ProjectState(), ProjectState())
+
+
 @pytest.mark.parametrize(
     ("direction", "command", "done"),
     [
@@ -241,21 +254,15 @@ def test_a_ledger_migration_run_by_the_application_says_who_must_run_it(
             rf".*run `python manage.py {command}` as a superuser, then "
             rf"`ledger_setup_roles` again .* This migration was not {done}\.$",
         ),
-        transaction.atomic(),
-        connection.schema_editor() as editor,
     ):
-        getattr(operation, direction)("ledger", editor, ProjectState(), ProjectState())
+        _run(operation, direction)
     assert _seal_function() == before
     # A superuser runs it, and the owner keeps the function (CREATE OR REPLACE keeps owners).
-    with transaction.atomic(), connection.schema_editor() as editor:
-        operation.database_forwards("ledger", editor, ProjectState(), ProjectState())
+    _run(operation)
     assert inspect(APP).owners == [OWNER]
 
 
 def test_the_json_migration_run_by_the_application_says_who_must_run_it(separated):
-    migration = importlib.import_module("ledger.migrations.0006_rows_stored_as_json")
-    (wrapper,) = migration.Migration.operations
-    (operation,) = wrapper.database_operations
     builders.execute(f"GRANT CREATE ON SCHEMA public TO {APP}")
     with (
         as_role(APP),
@@ -264,19 +271,13 @@ def test_the_json_migration_run_by_the_application_says_who_must_run_it(separate
             match=r"^ledger migration refused: must be owner of view ledger_entry\. .*"
             r"This migration was not applied\.$",
         ),
-        transaction.atomic(),
-        connection.schema_editor() as editor,
     ):
-        operation.database_forwards("ledger", editor, ProjectState(), ProjectState())
+        _run(_json_migration())
 
 
 def test_a_view_made_anew_by_a_superuser_is_named_until_the_roles_are_set_up_again(separated):
-    migration = importlib.import_module("ledger.migrations.0006_rows_stored_as_json")
-    (wrapper,) = migration.Migration.operations
-    (operation,) = wrapper.database_operations
     # A superuser runs the migration (here its SQL again: the view is dropped and made anew).
-    with transaction.atomic(), connection.schema_editor() as editor:
-        operation.database_forwards("ledger", editor, ProjectState(), ProjectState())
+    _run(_json_migration())
     with as_role(APP):
         [warning] = check_ledger_objects(databases=["default"])
         with pytest.raises(DatabaseError, match="permission denied"), transaction.atomic():
@@ -375,10 +376,7 @@ def test_without_the_guard_a_role_owning_the_schema_is_warned_of(separated):
 
 def test_every_finding_is_named_not_only_the_first(separated):
     # A migration run as a superuser made the view anew, and the guard is gone.
-    migration = importlib.import_module("ledger.migrations.0006_rows_stored_as_json")
-    (operation,) = migration.Migration.operations[0].database_operations
-    with transaction.atomic(), connection.schema_editor() as editor:
-        operation.database_forwards("ledger", editor, ProjectState(), ProjectState())
+    _run(_json_migration())
     builders.execute(f"ALTER SCHEMA public OWNER TO {APP}")
     builders.execute("DROP EVENT TRIGGER ledger_refuse_drop")
     with as_role(APP):
