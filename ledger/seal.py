@@ -50,11 +50,12 @@ def ledger_migrated_since(cursor: Cursor, apps: list[str], recorded: str) -> boo
     not. The ledger's migrations change its own tables, never the captured ones."""
     apps, applied = _applied(cursor, apps)
     ledger = [row for row in applied if row[0] == "ledger"]
-    others = [row for row in applied if row[0] != "ledger"]
-    return any(
-        _fingerprint(apps, sorted(others + ledger[:kept])) == recorded
-        for kept in range(len(ledger))
-    )
+    for kept in range(len(ledger)):
+        later = ledger[kept:]
+        # In the server's order, as the fingerprint was taken: only the later ones left out.
+        if _fingerprint(apps, [row for row in applied if row not in later]) == recorded:
+            return True
+    return False
 
 
 def _applied(cursor: Cursor, apps: list[str]) -> tuple[list[str], list[list[str]]]:
