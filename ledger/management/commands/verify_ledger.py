@@ -125,8 +125,11 @@ class Command(LedgerCommand):
             return
         if options["verbosity"] == 0:
             return
+        # "checked" only where it all held: on a failure (said next, as the error) these were
+        # examined, and one of them did not hold.
+        label = "checked" if report.ok else "examined"
         for item in report.checked:
-            self.stdout.write(f"checked: {item}")
+            self.stdout.write(f"{label}: {item}")
         for item in report.not_checked:
             self.stdout.write(self.style.WARNING(f"not checked: {item}"))
         if report.ok:
