@@ -109,7 +109,7 @@ def _ownership(alias: str) -> list[checks.CheckMessage]:
                 id="ledger.W005",
             )
         )
-    if state.owns_schema and not state.drop_guarded:
+    if state.droppable:
         found.append(
             checks.Warning(
                 f"the application's database role {state.role} owns the schema the ledger is "

@@ -67,6 +67,11 @@ class LedgerOwnership(msgspec.Struct, frozen=True, kw_only=True):
     owns_schema: bool = False
     drop_guarded: bool = False
 
+    @property
+    def droppable(self) -> bool:
+        """The role may drop the ledger's objects: it owns their schema, and no guard stops it."""
+        return self.owns_schema and not self.drop_guarded
+
 
 def inspect(role: str | None = None, using: str = "default") -> LedgerOwnership:
     """The owners of the ledger tables and what ``role`` (default: the current role) may do."""
@@ -147,13 +152,12 @@ def setup_roles(owner: str, app_roles: Sequence[str], using: str = "default") ->
             cursor.execute(sql.SQL("REVOKE ALL ON FUNCTION {} FROM PUBLIC").format(function))
         for app in app_roles:
             _grant(cursor, app)
-        drop_guard.install(
+        return drop_guard.install(
             cursor,
             owner,
             relations=(*OWNED_TABLES, *VIEWS),
             functions=[signature.split("(", 1)[0] for signature, _granted in FUNCTIONS],
         )
-        return drop_guard.installed(cursor)
 
 
 def _check_app_role(cursor: Cursor, owner: str, app: str) -> None:

@@ -44,13 +44,13 @@ def schema_fingerprint(cursor: Cursor, apps: list[str]) -> str:
     return _fingerprint(apps, applied)
 
 
-def ledger_migrated_since(cursor: Cursor, apps: list[str], recorded: str) -> bool:
-    """Whether ``recorded`` is this database's fingerprint with fewer of the ledger's own
-    migrations applied: the ledger was migrated since it was taken, and the given apps were
-    not. The ledger's migrations change its own tables, never the captured ones."""
+def schema_unchanged_since(cursor: Cursor, apps: list[str], recorded: str) -> bool:
+    """Whether ``recorded`` is this database's fingerprint (``schema_fingerprint``), or it with
+    fewer of the ledger's own migrations applied: the given apps were not migrated since it
+    was taken. The ledger's migrations change its own tables, never the captured ones."""
     apps, applied = _applied(cursor, apps)
     ledger = [row for row in applied if row[0] == "ledger"]
-    for kept in range(len(ledger)):
+    for kept in range(len(ledger), -1, -1):  # all of them first: nothing migrated since
         later = ledger[kept:]
         # In the server's order, as the fingerprint was taken: only the later ones left out.
         if _fingerprint(apps, [row for row in applied if row not in later]) == recorded:

@@ -572,12 +572,10 @@ def _schema_conflicts(run: Run) -> list[Conflict]:
         conflicts = [c for c in changed if c is not None]
         if conflicts:
             return conflicts
-        apps, recorded = seal.apps_of(run.header.tables), run.header.schema_fingerprint
-        if seal.schema_fingerprint(cursor, apps) == recorded:
-            return []
         # A ledger migrated since (e.g. its rows made json) leaves the captured tables as they
         # were: nothing to check, nothing to allow.
-        if seal.ledger_migrated_since(cursor, apps, recorded):
+        apps = seal.apps_of(run.header.tables)
+        if seal.schema_unchanged_since(cursor, apps, run.header.schema_fingerprint):
             return []
     # Migrations ran since, but none changed a captured table's columns: still say so.
     return [

@@ -90,7 +90,7 @@ class Command(LedgerCommand):
                 f"{state.role}: cannot read {', '.join(state.unreadable)} (made anew by a "
                 "ledger migration): run ledger_setup_roles again as a database administrator"
             )
-        if state.owns_schema and not state.drop_guarded:
+        if state.droppable:
             warnings.append(
                 f"{state.role}: owns the ledger's schema and may drop its tables (no drop "
                 "guard): run ledger_setup_roles again as a superuser"
