@@ -6,7 +6,7 @@ import json
 from contextlib import contextmanager
 from decimal import Decimal
 
-from django.db import connection
+from django.db import connection, transaction
 
 import ledger
 
@@ -36,6 +36,18 @@ CREATE TABLE ledger_t_note (
     body text
 );
 """
+
+
+def record(sql: str, reason: str = "r") -> ledger.Recording:
+    """Run one statement as a sealed move of one step (operator "7"), in its own atomic block."""
+    with (
+        transaction.atomic(),
+        ledger.recording(command="t", reason=reason, operator="7") as rec,
+        rec.step("[s]"),
+        connection.cursor() as cursor,
+    ):
+        cursor.execute(sql)
+    return rec
 
 
 def execute(sql: str, params=()) -> None:

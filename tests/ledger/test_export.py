@@ -16,6 +16,7 @@ from django.db import connection, transaction
 
 import ledger
 from ledger.export import export_schema
+from tests.ledger.builders import record
 
 # Every test runs on groups read whole and on groups read a window at a time.
 pytestmark = pytest.mark.usefixtures("key_windows")
@@ -151,24 +152,13 @@ def test_offline_verification_needs_no_database(exported):
     assert "OK" in result.stdout
 
 
-def _record(sql: str):
-    with (
-        transaction.atomic(),
-        ledger.recording(command="t", reason="r", operator="7") as rec,
-        rec.step("[s]"),
-        connection.cursor() as cursor,
-    ):
-        cursor.execute(sql)
-    return rec
-
-
 @pytest.fixture
 def three(seeded, signed):
     """Three signed moves, chained."""
     moves = [
-        _record("UPDATE ledger_t_child SET name = 'a' || id"),
-        _record("UPDATE ledger_t_parent SET name = 'b'"),
-        _record("INSERT INTO ledger_t_parent (name) VALUES ('c')"),
+        record("UPDATE ledger_t_child SET name = 'a' || id"),
+        record("UPDATE ledger_t_parent SET name = 'b'"),
+        record("INSERT INTO ledger_t_parent (name) VALUES ('c')"),
     ]
     with connection.cursor() as cursor:
         cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")  # the seal's FK checks, as at commit
@@ -304,7 +294,7 @@ def test_a_cut_file_with_its_range_line_edited_needs_the_kept_digest(three, rang
 
 def test_an_unsigned_move_in_a_range_is_refused_by_the_key(three, signed, settings, tmp_path):
     settings.LEDGER_SIGNING_KEY_FILE = None  # the forger has the database, not the key
-    forged = _record("UPDATE ledger_t_parent SET name = 'TICKET-99 requested by the PI'")
+    forged = record("UPDATE ledger_t_parent SET name = 'TICKET-99 requested by the PI'")
     path = _export_range([*three, forged], tmp_path / "four.jsonl")
     assert ledger.verify_file(path).ok
     report = ledger.verify_file(path, public_key=signed)

@@ -53,17 +53,6 @@ def separated(seeded, monkeypatch):
     return specs
 
 
-def _record(sql: str, reason: str = "r") -> ledger.Recording:
-    with (
-        transaction.atomic(),
-        ledger.recording(command="t", reason=reason, operator="7") as rec,
-        rec.step("[s]"),
-        connection.cursor() as cursor,
-    ):
-        cursor.execute(sql)
-    return rec
-
-
 REFUSED = [
     ("UPDATE ledger_move SET reason = 'rewritten'", "permission denied for table ledger_move"),
     ("DELETE FROM ledger_move", "permission denied for table ledger_move"),
@@ -107,7 +96,7 @@ REFUSED = [
 
 @pytest.mark.parametrize(("statement", "message"), REFUSED)
 def test_the_application_role_cannot_change_the_ledger(separated, statement, message):
-    _record("UPDATE ledger_t_child SET name = 'sealed'")
+    builders.record("UPDATE ledger_t_child SET name = 'sealed'")
     builders.execute("SET CONSTRAINTS ALL IMMEDIATE")
     with as_role(APP), pytest.raises(DatabaseError, match=message), transaction.atomic():
         builders.execute(statement)
@@ -117,7 +106,7 @@ def test_the_application_role_cannot_change_the_ledger(separated, statement, mes
 
 
 def test_granted_writes_and_pgtriggers_ignore_still_meet_the_triggers(separated, app_role):
-    _record("UPDATE ledger_t_child SET name = 'sealed'")
+    builders.record("UPDATE ledger_t_child SET name = 'sealed'")
     # The ledger's protection is no pgtrigger trigger: its ignore setting switches nothing off.
     with (
         app_role(grant_writes=True),
@@ -133,7 +122,7 @@ def test_granted_writes_and_pgtriggers_ignore_still_meet_the_triggers(separated,
 def test_the_application_role_records_reverts_and_verifies(separated):
     with as_role(APP):
         before = builders.dump()
-        move = _record("UPDATE ledger_t_child SET name = 'moved', parent_id = 1")
+        move = builders.record("UPDATE ledger_t_child SET name = 'moved', parent_id = 1")
         assert move.entry_count == 10
         report = ledger.revert(move.move_id, execute=True, reason="undo", operator="7")
         assert report.ok
@@ -146,7 +135,7 @@ def test_the_application_role_records_reverts_and_verifies(separated):
 
 
 def test_the_seal_function_refuses_a_move_that_does_not_extend_the_chain(separated):
-    move = _record("UPDATE ledger_t_child SET name = 'sealed'")
+    move = builders.record("UPDATE ledger_t_child SET name = 'sealed'")
     forged = (
         '{"id": %d, "kind": "move", "command": "c", "arguments": {}, "reason": "r", '
         '"operator": "o", "started_at": "2026-01-01T00:00:00Z", '

@@ -7,7 +7,7 @@ from io import StringIO
 
 import pytest
 from django.core.management import call_command
-from django.db import connection, transaction
+from django.db import connection
 
 import ledger
 from tests.ledger import builders
@@ -26,16 +26,6 @@ def _stored_as() -> set[str]:
         return {kind for (kind,) in cursor.fetchall()}
 
 
-def _record(statement: str) -> None:
-    with (
-        transaction.atomic(),
-        ledger.recording(command="t", reason="r", operator="7") as rec,
-        rec.step("[s]"),
-        connection.cursor() as cursor,
-    ):
-        cursor.execute(statement)
-
-
 # Numbers of every kind, nested JSON, a secret, and a deleted row (all its columns recorded).
 CHANGES = (
     "UPDATE ledger_t_child SET ratio = -0.0, score = 1.10000000000000000002, "
@@ -52,7 +42,7 @@ def test_moves_verify_once_their_rows_are_stored_as_jsonb_and_again_as_json(comm
     # sealed before the migration are.
     builders.seed()
     for statement in CHANGES:
-        _record(statement)
+        builders.record(statement)
     assert _stored_as() == {"json"}
     assert ledger.verify().ok
     call_command("migrate", "ledger", "0005", **QUIET)

@@ -15,26 +15,15 @@ import ledger
 from ledger import checkpoint, signing
 from ledger.digest import GroupDigest, MerkleBuilder, move_digest
 from ledger.queries import iter_groups, read_headers
-from tests.ledger.builders import superuser_bypass
-
-
-def _record(sql: str):
-    with (
-        transaction.atomic(),
-        ledger.recording(command="t", reason="r", operator="7") as rec,
-        rec.step("[s]"),
-        connection.cursor() as cursor,
-    ):
-        cursor.execute(sql)
-    return rec
+from tests.ledger.builders import record, superuser_bypass
 
 
 @pytest.fixture
 def chain(seeded, signed):
     moves = [
-        _record("UPDATE ledger_t_child SET name = 'a' || id"),
-        _record("UPDATE ledger_t_parent SET name = 'b'"),
-        _record("INSERT INTO ledger_t_parent (name) VALUES ('c')"),
+        record("UPDATE ledger_t_child SET name = 'a' || id"),
+        record("UPDATE ledger_t_parent SET name = 'b'"),
+        record("INSERT INTO ledger_t_parent (name) VALUES ('c')"),
     ]
     with connection.cursor() as cursor:
         cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")  # the seal's FK checks, as at commit
@@ -134,7 +123,7 @@ def test_a_deleted_newest_move_is_caught_by_the_checkpoint(chain):
 
 def test_a_forged_appended_move_is_caught_by_its_signature(chain, signed, settings):
     settings.LEDGER_SIGNING_KEY_FILE = None  # the forger has the database, not the key
-    forged = _record("UPDATE ledger_t_parent SET name = 'TICKET-99 requested by the PI'")
+    forged = record("UPDATE ledger_t_parent SET name = 'TICKET-99 requested by the PI'")
     assert forged.signer is None
     assert ledger.verify().ok
     report = ledger.verify(public_key=signed, checkpoint=_heads(chain))
@@ -145,7 +134,7 @@ def test_a_forged_appended_move_is_caught_by_its_signature(chain, signed, settin
 
 def test_a_move_signed_with_another_key_is_named(chain, keys, settings):
     settings.LEDGER_SIGNING_KEY_FILE = str(keys / "other.pem")
-    other = _record("UPDATE ledger_t_parent SET name = 'other key'")
+    other = record("UPDATE ledger_t_parent SET name = 'other key'")
     report = ledger.verify(public_key=signing.load_public_key(keys / "ledger.pub"))
     assert report.failures[0].move_id == other.move_id
     assert "names signer ed25519:" in report.failures[0].reason
@@ -154,7 +143,7 @@ def test_a_move_signed_with_another_key_is_named(chain, keys, settings):
 def test_without_a_key_a_move_still_works_and_says_it_is_unsigned(seeded, settings):
     settings.LEDGER_SIGNING_KEY_FILE = None
     settings.LEDGER_SIGNING_KEY_ENV = None
-    move = _record("UPDATE ledger_t_parent SET name = 'x'")
+    move = record("UPDATE ledger_t_parent SET name = 'x'")
     assert (move.signer, move.signature) == (None, None)
     report = ledger.verify()
     assert report.ok
@@ -197,7 +186,7 @@ def test_verify_ledger_with_key_and_checkpoint_says_what_it_checked(chain, keys,
 
 def _record_then_fail() -> None:
     with transaction.atomic():
-        _record("UPDATE ledger_t_parent SET name = 'rolled back'")
+        record("UPDATE ledger_t_parent SET name = 'rolled back'")
         raise ZeroDivisionError
 
 
@@ -208,7 +197,7 @@ def test_the_checkpoint_gets_each_head_after_commit_and_nothing_of_a_rollback(
     from tests.ledger import builders
 
     builders.seed()
-    move = _record("UPDATE ledger_t_parent SET name = 'kept'")
+    move = record("UPDATE ledger_t_parent SET name = 'kept'")
     with pytest.raises(ZeroDivisionError):
         _record_then_fail()
     [line] = checkpoint.read(settings.LEDGER_CHECKPOINT_FILE)
@@ -223,7 +212,7 @@ def test_the_checkpoint_gets_each_head_after_commit_and_nothing_of_a_rollback(
 def test_secrets_are_fingerprinted_with_a_key_a_guess_cannot_confirm(seeded):
     import hashlib
 
-    move = _record("UPDATE ledger_t_child SET secret = 'AKIA-GUESSABLE' WHERE id = 1")
+    move = record("UPDATE ledger_t_child SET secret = 'AKIA-GUESSABLE' WHERE id = 1")
     (entry,) = ledger.entries(move.move_id)
     recorded = entry.after["secret"]
     assert recorded.startswith("hmac-sha256:")
@@ -235,11 +224,11 @@ def test_secrets_are_fingerprinted_with_a_key_a_guess_cannot_confirm(seeded):
 def test_secrets_are_not_recorded_without_a_fingerprint_key(seeded, settings):
     settings.LEDGER_FINGERPRINT_KEY_ENV = None
     with pytest.raises(ledger.LedgerError, match="no fingerprint key is configured: create one"):
-        _record("UPDATE ledger_t_parent SET name = 'x'")
+        record("UPDATE ledger_t_parent SET name = 'x'")
 
 
 def test_a_revert_under_another_fingerprint_key_names_both_keys(seeded, monkeypatch):
-    move = _record("DELETE FROM ledger_t_child WHERE id = 10")
+    move = record("DELETE FROM ledger_t_child WHERE id = 10")
     monkeypatch.setenv("AMI_TEST_FINGERPRINT_KEY", "a7" * 32)
     report = ledger.revert(move.move_id, execute=False)
     [secret] = [c for c in report.plan.conflicts if c.kind == "fingerprint-key"]

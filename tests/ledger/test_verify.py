@@ -8,11 +8,11 @@ import json
 
 import msgspec
 import pytest
-from django.db import connection, transaction
+from django.db import connection
 
 import ledger
 from ledger.digest import group_hash, group_leaves
-from tests.ledger.builders import superuser_bypass
+from tests.ledger.builders import record, superuser_bypass
 
 # Every test runs on groups read whole and on groups read a window at a time.
 pytestmark = pytest.mark.usefixtures("key_windows")
@@ -20,23 +20,12 @@ pytestmark = pytest.mark.usefixtures("key_windows")
 verify_module = importlib.import_module("ledger.verify")  # ledger.verify is the function
 
 
-def _record(sql: str, reason: str = "r"):
-    with (
-        transaction.atomic(),
-        ledger.recording(command="t", reason=reason, operator="7") as rec,
-        rec.step("[s]"),
-        connection.cursor() as cursor,
-    ):
-        cursor.execute(sql)
-    return rec
-
-
 @pytest.fixture
 def chain(seeded):
     """Three sealed moves: 10 single-row groups, one 3-row group, one insert."""
-    first = _record("UPDATE ledger_t_child SET name = 'a' || id")
-    second = _record("UPDATE ledger_t_child SET name = 'same' WHERE id <= 3")
-    third = _record("INSERT INTO ledger_t_parent (name) VALUES ('z')")
+    first = record("UPDATE ledger_t_child SET name = 'a' || id")
+    second = record("UPDATE ledger_t_child SET name = 'same' WHERE id <= 3")
+    third = record("INSERT INTO ledger_t_parent (name) VALUES ('z')")
     assert ledger.verify().ok
     with connection.cursor() as cursor:
         # Run the seal's deferred FK checks now, as they run at commit before any tampering.
@@ -223,7 +212,7 @@ def test_an_edit_beyond_float_precision_is_caught(tables):
             "INSERT INTO ledger_t_child (parent_id, name, score) "
             "SELECT id, 'c', 0.12345678901234567890123 FROM ledger_t_parent"
         )
-    rec = _record("UPDATE ledger_t_child SET score = 1.10000000000000000001")
+    rec = record("UPDATE ledger_t_child SET score = 1.10000000000000000001")
     (entry,) = ledger.entries(rec.move_id)
     assert str(entry.after["score"]) == "1.10000000000000000001"
     with connection.cursor() as cursor:
@@ -240,7 +229,7 @@ def test_an_edit_beyond_float_precision_is_caught(tables):
 def test_an_edited_key_deep_in_a_large_group_names_the_group(seeded):
     with connection.cursor() as cursor:
         cursor.execute("INSERT INTO ledger_t_child (name) SELECT 'x' FROM generate_series(1, 40)")
-    move = _record("UPDATE ledger_t_child SET name = 'y' WHERE name = 'x'")
+    move = record("UPDATE ledger_t_child SET name = 'y' WHERE name = 'x'")
     assert ledger.verify(move.move_id).ok
     start = first_entry(move.move_id)
     _tamper("UPDATE ledger_change SET pks[31] = pks[32], pks[32] = pks[31] WHERE id = %s", [start])

@@ -215,13 +215,19 @@ def test_a_changed_column_of_a_touched_table_refuses(world, monkeypatch):
     assert scanned == []
 
 
+def _migrated_since(*migrations: tuple[str, str]) -> None:
+    """Record migrations ``(app, name)`` as applied now (after the move)."""
+    with connection.cursor() as cur:
+        for app, name in migrations:
+            cur.execute(
+                "INSERT INTO django_migrations (app, name, applied) VALUES (%s, %s, now())",
+                [app, name],
+            )
+
+
 def test_migrations_applied_since_refuse_unless_allowed(world):
     move_id = move_to_target(world)
-    with connection.cursor() as cur:
-        cur.execute(
-            "INSERT INTO django_migrations (app, name, applied) "
-            "VALUES ('main', '9999_later', now())"
-        )
+    _migrated_since(("main", "9999_later"))
     with pytest.raises(
         CommandError,
         match=r"migrations of the recorded apps were applied since the move \(schema "
@@ -235,11 +241,7 @@ def test_migrations_applied_since_refuse_unless_allowed(world):
 
 def test_a_ledger_migrated_since_the_move_does_not_stop_its_revert(world):
     move_id = move_to_target(world)
-    with connection.cursor() as cur:
-        cur.execute(
-            "INSERT INTO django_migrations (app, name, applied) "
-            "VALUES ('ledger', '9998_later', now()), ('ledger', '9999_later', now())"
-        )
+    _migrated_since(("ledger", "9998_later"), ("ledger", "9999_later"))
     undo(move_id)
     assert revert_of(move_id).arguments["allow_schema_change"] is False
     assert Deployment.objects.get(pk=world.src.dep.pk).project_id == world.src.project.pk
@@ -247,11 +249,7 @@ def test_a_ledger_migrated_since_the_move_does_not_stop_its_revert(world):
 
 def test_the_ledger_and_a_recorded_app_migrated_since_still_refuse(world):
     move_id = move_to_target(world)
-    with connection.cursor() as cur:
-        cur.execute(
-            "INSERT INTO django_migrations (app, name, applied) "
-            "VALUES ('ledger', '9999_later', now()), ('main', '9999_later', now())"
-        )
+    _migrated_since(("ledger", "9999_later"), ("main", "9999_later"))
     with pytest.raises(CommandError, match=r"migrations of the recorded apps were applied"):
         undo(move_id)
 
