@@ -59,9 +59,13 @@ def _maybe_updated_rows(
     if not columns:
         return False
     t, pk = shape.ident, sql.Identifier(shape.pk)
+    # Per group, once: whether it recorded each column, and its typed before-value.
     recorded = [
-        sql.SQL("(c.before -> {}) IS NOT NULL AS {}").format(
-            sql.Literal(col), sql.Identifier(f"has_{i}")
+        sql.SQL("(c.before -> {}) IS NOT NULL AS {}, (b).{} AS {}").format(
+            sql.Literal(col),
+            sql.Identifier(f"has_{i}"),
+            sql.Identifier(col),
+            sql.Identifier(f"before_{i}"),
         )
         for i, col in enumerate(columns)
     ]
@@ -70,7 +74,7 @@ def _maybe_updated_rows(
             sql.Identifier(f"has_{i}"),
             shape.equal(
                 sql.SQL("t.{}").format(sql.Identifier(col)),
-                sql.SQL("(g.b).{}").format(sql.Identifier(col)),
+                sql.SQL("g.{}").format(sql.Identifier(f"before_{i}")),
                 col,
                 sql.SQL("g.before"),
             ),
@@ -83,7 +87,7 @@ def _maybe_updated_rows(
         else sql.SQL("")
     )
     query = sql.SQL(
-        "WITH g AS MATERIALIZED (SELECT c.pks, c.before, b, {recorded} FROM ledger_change c "
+        "WITH g AS MATERIALIZED (SELECT c.pks, c.before, {recorded} FROM ledger_change c "
         "CROSS JOIN LATERAL json_populate_record(NULL::{t}, c.before) AS b "
         "WHERE c.move_id = %(move)s AND c.table_name = %(table)s AND c.op = 'U') "
         "SELECT EXISTS (SELECT 1 FROM g CROSS JOIN LATERAL unnest(g.pks) AS u(pk) "

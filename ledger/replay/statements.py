@@ -8,6 +8,8 @@ once per change group (``MATERIALIZED``), not once per row.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from ledger.dbapi import sql
 from ledger.replay.shapes import TableShape
 
@@ -41,7 +43,8 @@ def restore_updates(
         skips: whether the table has rows or cells to leave (else none is looked up).
     """
     t, pk = shape.ident, sql.Identifier(shape.pk)
-    sets = sql.SQL(", ").join(_restore(shape, col) for col in columns)
+    sides = [_GroupColumn(i, col) for i, col in enumerate(columns)]
+    sets = sql.SQL(", ").join(_restore(shape, side) for side in sides)
     skip = (
         sql.SQL(
             "coalesce((SELECT array_agg(s.col) FROM pg_temp.ledger_replay_skip s "
@@ -50,53 +53,83 @@ def restore_updates(
         if skips
         else sql.SQL("'{}'::text[]")
     )
-    cas = _cas_changed(shape, columns)
+    cas = _cas_changed(shape, sides)
+    # Per group, once: whether it changed each column, and its before- and after-values
+    # typed; each row then reads plain columns (no JSON parsed, no record taken apart).
+    per_group = sql.SQL(", ").join(side.select() for side in sides)
     return sql.SQL(
-        "WITH ch AS MATERIALIZED (SELECT c.pks, c.before, c.after, b, a FROM ledger_change c "
+        "WITH ch AS MATERIALIZED (SELECT c.pks, {per_group} FROM ledger_change c "
         "CROSS JOIN LATERAL json_populate_record(NULL::{t}, c.before) AS b "
         "CROSS JOIN LATERAL json_populate_record(NULL::{t}, c.after) AS a WHERE {where}), "
-        "src AS (SELECT u.pk, ch.before, ch.after, ch.b, ch.a, {skip} AS skip "
+        "src AS (SELECT u.pk, ch.*, {skip} AS skip "
         "FROM ch CROSS JOIN LATERAL unnest(ch.pks) AS u(pk)) "
         "UPDATE {t} AS t SET {sets} FROM src WHERE t.{pk} = src.pk::{pktype} "
         "AND NOT '' = ANY(src.skip) AND {cas}"
-    ).format(t=t, where=_changes("U"), skip=skip, sets=sets, pk=pk, pktype=shape.pk_type, cas=cas)
+    ).format(
+        t=t,
+        per_group=per_group,
+        where=_changes("U"),
+        skip=skip,
+        sets=sets,
+        pk=pk,
+        pktype=shape.pk_type,
+        cas=cas,
+    )
 
 
-def _restore(shape: TableShape, col: str) -> sql.Composable:
+@dataclass(frozen=True)
+class _GroupColumn:
+    """A column of the restored groups, as the group's per-column fields (``ch``/``src``)."""
+
+    index: int
+    name: str
+
+    def field(self, what: str) -> sql.Composable:
+        """``src.ledger_<what><index>``: ``has_before``/``has_after`` (the group changed the
+        column), ``before``/``after`` (its typed value)."""
+        return sql.SQL("src.{}").format(sql.Identifier(f"ledger_{what}{self.index}"))
+
+    def select(self) -> sql.Composable:
+        col, name = sql.Identifier(self.name), sql.Literal(self.name)
+        alias = [sql.Identifier(f"ledger_{w}{self.index}") for w in _FIELDS]
+        return sql.SQL(
+            "(c.before -> {name}) IS NOT NULL AS {}, (c.after -> {name}) IS NOT NULL AS {}, "
+            "(b).{col} AS {}, (a).{col} AS {}"
+        ).format(*alias, name=name, col=col)
+
+
+_FIELDS = ("has_before", "has_after", "before", "after")
+
+
+def _restore(shape: TableShape, side: _GroupColumn) -> sql.Composable:
     """``col = <before-value>`` where the group changed it and the cell is not skipped."""
-    c, name = sql.Identifier(col), sql.Literal(col)
+    c, name = sql.Identifier(side.name), sql.Literal(side.name)
     keep = sql.SQL("{name} = ANY(src.skip)").format(name=name)
-    if col in shape.bookkeeping:
-        keep = sql.SQL("{keep} OR NOT ({eq})").format(
-            keep=keep,
-            eq=shape.equal(
-                sql.SQL("t.{}").format(c),
-                sql.SQL("(src.a).{}").format(c),
-                col,
-                sql.SQL("src.after"),
-            ),
-        )
+    if side.name in shape.bookkeeping:
+        keep = sql.SQL("{keep} OR NOT ({eq})").format(keep=keep, eq=_still_after(shape, side))
     return sql.SQL(
-        "{c} = CASE WHEN (src.before -> {name}) IS NOT NULL AND NOT ({keep}) THEN (src.b).{c} "
-        "ELSE t.{c} END"
-    ).format(c=c, name=name, keep=keep)
+        "{c} = CASE WHEN {changed} AND NOT ({keep}) THEN {before} ELSE t.{c} END"
+    ).format(c=c, changed=side.field("has_before"), keep=keep, before=side.field("before"))
 
 
-def _cas_changed(shape: TableShape, columns: list[str]) -> sql.Composable:
+def _still_after(shape: TableShape, side: _GroupColumn) -> sql.Composable:
+    """The live cell holds the group's after-value (secret columns are never restored, so the
+    recorded JSON is never needed)."""
+    current = sql.SQL("t.{}").format(sql.Identifier(side.name))
+    return shape.equal(current, side.field("after"), side.name, sql.SQL("NULL::json"))
+
+
+def _cas_changed(shape: TableShape, sides: list[_GroupColumn]) -> sql.Composable:
     """Each changed, compared column still holds the group's after-value, unless its cell is
     left as it is."""
     parts = [
-        sql.SQL("((src.after -> {name}) IS NULL OR {name} = ANY(src.skip) OR {eq})").format(
-            name=sql.Literal(col),
-            eq=shape.equal(
-                sql.SQL("t.{}").format(sql.Identifier(col)),
-                sql.SQL("(src.a).{}").format(sql.Identifier(col)),
-                col,
-                sql.SQL("src.after"),
-            ),
+        sql.SQL("(NOT {changed} OR {name} = ANY(src.skip) OR {eq})").format(
+            changed=side.field("has_after"),
+            name=sql.Literal(side.name),
+            eq=_still_after(shape, side),
         )
-        for col in columns
-        if col not in shape.soft
+        for side in sides
+        if side.name not in shape.soft
     ]
     return sql.SQL(" AND ").join(parts) if parts else sql.SQL("TRUE")
 
