@@ -112,10 +112,13 @@ def compare(label, base_work, ledger_work, repeat, target, vacuum=()):
     a cache warmed by the run before); the figure is the median of the repetitions' ratios.
     """
     base, with_ledger, ratios = [], [], []
+    inside = [0, 0]  # checkpoints the WAL's volume started inside base runs, ledger runs
     for _ in range(repeat):
         times = []
-        for work in (base_work, ledger_work, base_work):
+        for i, work in enumerate((base_work, ledger_work, base_work)):
+            before = wal_checkpoints()
             times.append(work())
+            inside[i == 1] += wal_checkpoints() - before
             for table in vacuum:
                 execute(f"VACUUM {table}")
             if vacuum:
@@ -132,7 +135,24 @@ def compare(label, base_work, ledger_work, repeat, target, vacuum=()):
         f"{statistics.median(with_ledger):.3f}s (medians), ratio {ratio:.2f}x "
         f"(median of {repeat} base/ledger/base runs; target <= {target}x) {verdict}\n"
     )
+    if any(inside):
+        # A checkpoint inside a run makes the rest of it write whole pages to the WAL: a
+        # run that crosses max_wal_size pays more than one that does not, whatever it is.
+        sys.stdout.write(
+            f"    checkpoints started by the WAL's volume inside the runs: {inside[0]} in "
+            f"{2 * repeat} base, {inside[1]} in {repeat} ledger\n"
+        )
     return ratio
+
+
+def wal_checkpoints() -> int:
+    """Checkpoints the server has started so far, requested ones included (max_wal_size
+    reached, or a CHECKPOINT: ``compare`` runs its own only between the timed runs)."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_stat_get_bgwriter_requested_checkpoints()")
+        return cursor.fetchone()[0]
 
 
 def bench_move(rows: int, repeat: int) -> int:
