@@ -32,6 +32,8 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "ami.settings.test")
 import django
 from django.conf import settings
 
+from bench.machine import sha256_us
+
 try:  # either driver: this bench runs on Antenna's stack (psycopg 3) too
     import psycopg2 as driver
 except ImportError:
@@ -368,7 +370,7 @@ def main() -> None:
     ensure_database(args.database)
     sys.stdout.write(
         f"stack: Django {django.get_version()}, {driver.__name__} "
-        f"{driver.__version__.split()[0]}\n"
+        f"{driver.__version__.split()[0]}; sha256 of 100 bytes {sha256_us():.2f} us\n"
     )
     update_move = bench_move(args.rows, args.repeat)
     from django.db import transaction

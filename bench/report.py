@@ -270,7 +270,8 @@ def render(results: dict, console: Console) -> None:
     if meta:
         console.print(
             f"commit {meta.get('commit')} ({meta.get('uncommitted_paths')} uncommitted paths), "
-            f"PostgreSQL {meta.get('postgres')}, {meta.get('cpus')} CPUs, load average "
+            f"PostgreSQL {meta.get('postgres')}, {meta.get('cpus')} CPUs, sha256 of 100 "
+            f"bytes {meta.get('sha256_100_bytes_us', 'n/a')} us, load average "
             f"{meta.get('load_average_at_start')} at start"
         )
     for name, scale in results["scales"].items():

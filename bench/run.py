@@ -30,6 +30,7 @@ from rich.console import Console
 
 from bench import report
 from bench.dbs import DEFAULT_SERVER, Server
+from bench.machine import sha256_us
 from bench.measure import ROOT, ProbeFailed, Series, manage, probe, revert_available
 
 console = Console(highlight=False, width=int(os.environ.get("COLUMNS", "150")))
@@ -286,6 +287,7 @@ def _meta(server: Server) -> dict:
         "uncommitted_paths": len(git("status", "--porcelain").splitlines()),
         "postgres": version,
         "cpus": os.cpu_count(),
+        "sha256_100_bytes_us": round(sha256_us(), 3),
         "load_average_at_start": os.getloadavg(),
     }
 
