@@ -30,6 +30,7 @@ read without the move's keys, finds a row: see ``_screened``); a failure names t
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Collection
 from typing import Any
 
@@ -126,9 +127,16 @@ ORDER BY 2, 1
     )
 
 
-# Deployments of either project pointing at a resource of the other one, where the move
-# re-tagged one of them and the revert did not restore it (pointing at another project's
-# device, as the move's plan leaves it, is allowed: it was so before the move).
+# Deployments of either project pointing at a resource of the other one (pointing at another
+# project's device, as the move's plan leaves it, is allowed: it was so before the move),
+# where:
+# - the move re-tagged one of them and the revert did not restore it;
+# - a moved deployment points at another resource than at the move (``resources``: what the
+#   move recorded under its locks; a move recorded before it has none, and the clause holds
+#   for none): the station was given a device of the project the data leave since, and the
+#   revert takes the station back without it (``--skip-drifted`` keeps a later device_id);
+# - a deployment the move never wrote, in the project the data leave, points at a resource
+#   the move re-tagged: it came after the move, and the revert takes the resource back.
 def _resource_split(keyed: bool) -> str:
     return " UNION ALL ".join(
         f"""
@@ -136,9 +144,19 @@ SELECT '{kind}', d.id, d.project_id, r.id, r.project_id
 FROM main_deployment d JOIN {table} r ON r.id = d.{fk}
 WHERE (d.project_id = ANY(%(p)s) OR d.id = ANY(%(d)s)) AND r.project_id = ANY(%(p)s)
 AND r.project_id <> d.project_id
-AND ({_not_restored("main_deployment", "d", keyed)} OR {_not_restored(table, "r", keyed)})"""
+AND ({_not_restored("main_deployment", "d", keyed)} OR {_not_restored(table, "r", keyed)}
+     OR (d.id = ANY(%(d)s) AND %(resources)s::jsonb IS NOT NULL
+         AND d.{fk}::text IS DISTINCT FROM %(resources)s::jsonb -> d.id::text ->> '{kind}')
+     OR (d.project_id = %(left)s AND NOT {_touched_or_false("main_deployment", "d", keyed)}
+         AND {_touched(table, "r", keyed)}))"""
         for kind, table, fk in RESOURCES
     )
+
+
+def _touched_or_false(table: str, alias: str, keyed: bool) -> str:
+    """``_touched`` where the screen, read without the keys, must keep every row: there
+    "NOT touched" is read as true."""
+    return _touched(table, alias, keyed) if keyed else "FALSE"
 
 
 _JOB_LINKED = (
@@ -233,15 +251,25 @@ def rows_follow_deployment(
 
 
 def deployment_resources(
-    projects: list[int], deployments: list[int], keys: LoadKeys
+    projects: list[int],
+    left: int,
+    deployments: list[int],
+    keys: LoadKeys,
+    resources: dict[str, dict[str, int | None]] | None = None,
 ) -> CheckOutcome:
-    """No deployment points at a device, site or storage source of the move's other project."""
+    """No deployment points at a device, site or storage source of the move's other project
+    because of the revert (``left``: the project the data leave; ``resources``: each moved
+    deployment's resources when the move ran, as ``resources_of`` gives them)."""
     tables = ("main_deployment", *(table for _kind, table, _fk in RESOURCES))
+    params = {
+        "p": projects,
+        "d": deployments,
+        "left": left,
+        "resources": None if resources is None else json.dumps(resources),
+    }
     failures = [
         f"deployment {dep} is in project {project} but its {kind} {rid} is in project {owner}"
-        for kind, dep, project, rid, owner in _screened(
-            _resource_split, {"p": projects, "d": deployments}, tables, keys
-        )
+        for kind, dep, project, rid, owner in _screened(_resource_split, params, tables, keys)
     ]
     return _outcome(
         "deployment-resources",
@@ -268,15 +296,35 @@ def job_cross_links(projects: list[int], left: int, keys: LoadKeys) -> CheckOutc
 
 
 def project_invariants(
-    back: int, left: int, deployments: list[int], keys: LoadKeys
+    back: int,
+    left: int,
+    deployments: list[int],
+    keys: LoadKeys,
+    resources: dict[str, dict[str, int | None]] | None = None,
 ) -> list[CheckOutcome]:
     """Every invariant over both projects of a move and its deployments: ``back`` the project
     the revert takes the data back to, ``left`` the one they leave. ``keys(tables)`` puts the
     replayed move's keys of those tables in ``pg_temp.ami_move_keys``
-    (``ami.move.references.load_keys``), called only where a check needs them."""
+    (``ami.move.references.load_keys``), called only where a check needs them; ``resources``
+    are the moved deployments' resources the move recorded (None for a move without them)."""
     projects = [back, left]
     return [
         rows_follow_deployment(projects, deployments, keys),
-        deployment_resources(projects, deployments, keys),
+        deployment_resources(projects, left, deployments, keys, resources),
         job_cross_links(projects, left, keys),
     ]
+
+
+def resources_of(deployments: Collection[int]) -> dict[str, dict[str, int | None]]:
+    """Each deployment's storage source, device and site, by id (kinds as ``RESOURCES``
+    names them): what a move records under its locks, so that its revert can tell a
+    deployment given another project's resource since from one that had it before."""
+    columns = ", ".join(fk for _kind, _table, fk in RESOURCES)
+    found = _rows(
+        f"SELECT id, {columns} FROM main_deployment WHERE id = ANY(%(d)s) ORDER BY id",
+        {"d": list(deployments)},
+    )
+    return {
+        str(dep): {kind: rid for (kind, _t, _fk), rid in zip(RESOURCES, ids, strict=True)}
+        for dep, *ids in found
+    }

@@ -141,6 +141,17 @@ def direction(header: MoveHeader) -> Direction:
     )
 
 
+def _recorded_resources(move: MoveHeader) -> dict[str, dict[str, int | None]] | None:
+    """The moved deployments' resources when ``move`` ran (``deployment_resources`` in its
+    arguments), for its revert; None for a move recorded before them, or a revert (its own
+    revert takes the deployments to the resources they had when it ran)."""
+    args = move.arguments
+    if move.command != "move_project_data" or not isinstance(args, dict):
+        return None
+    found = args.get("deployment_resources")
+    return found if isinstance(found, dict) else None
+
+
 class MoveReplayHooks(ReplayHooks):
     """Replay hooks for ``move_project_data`` moves and their reverts.
 
@@ -328,6 +339,7 @@ class MoveReplayHooks(ReplayHooks):
                 way.to_project,
                 list(way.deployment_ids),
                 lambda tables: load_keys(move.id, tables),
+                _recorded_resources(move),
             ),
             self._check_foreign_links(move, way),
         ]

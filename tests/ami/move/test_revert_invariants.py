@@ -72,6 +72,56 @@ def test_skip_drifted_project_of_a_deployment_is_refused_naming_it(world):
         revert(move_id, "--execute", "--reason", "undo", "--skip-drifted")
 
 
+@pytest.mark.parametrize("resource", ["cloned", "reassigned"])
+def test_a_station_given_a_device_of_the_target_since_is_refused(world, resource):
+    """An Antenna rerun's case: after the move the station was switched to a device of the
+    target. The revert would take the station back and leave it on that device, across
+    projects, whether the move cloned its device (the device_id is drift: --skip-drifted
+    keeps it) or re-tagged it (the move never wrote device_id: no drift at all)."""
+    src, target = world.src, world.target
+    if resource == "cloned":  # another station of the source shares it: the move clones it
+        Deployment.objects.filter(pk=world.second.dep.pk).update(device=src.device)
+    move_id = move_to(src.project.pk, target.pk, src.dep.pk)
+    cam2 = Device.objects.create(name="Cam 2", project=target)
+    Deployment.objects.filter(pk=src.dep.pk).update(device=cam2)
+    state = dump()
+    args = ("--skip-drifted",) if resource == "cloned" else ()
+    with pytest.raises(
+        CommandError,
+        match=rf"deployment-resources failed: deployment {src.dep.pk} is in project "
+        rf"{src.project.pk} but its device {cam2.pk} is in project {target.pk}",
+    ):
+        revert(move_id, "--execute", "--reason", "undo", *args)
+    assert dump() == state
+    assert not Move.objects.filter(reverts_id=move_id).exists()
+
+
+def test_a_station_of_the_target_given_the_moved_device_while_reverting_is_refused(
+    world, monkeypatch
+):
+    """A station added to the target on the device the move re-tagged: before the revert its
+    scans refuse it; added while the revert runs (after its scans), the checks after the
+    replay do, as the revert takes the device back to the source and leaves the station."""
+    src, target = world.src, world.target
+    move_id = move_to(src.project.pk, target.pk, src.dep.pk)
+    state = dump()
+    original = MoveReplayHooks.refresh
+    late = []
+
+    def racing_writer(self, move, policy, rec):
+        late.append(Deployment.objects.create(name="Late", project=target, device=src.device))
+        original(self, move, policy, rec)
+
+    monkeypatch.setattr(MoveReplayHooks, "refresh", racing_writer)
+    with pytest.raises(
+        CommandError,
+        match=r"deployment-resources failed: deployment \d+ is in project "
+        rf"{target.pk} but its device {src.device.pk} is in project {src.project.pk}",
+    ):
+        revert(move_id, "--execute", "--reason", "undo")
+    assert late and dump() == state
+
+
 @pytest.mark.parametrize("keys", ["dropped", "installed"])
 def test_a_writer_with_the_stale_project_is_caught_after_the_replay(world, monkeypatch, keys):
     """A capture inserted on a moved deployment with the target's id while the revert runs
