@@ -21,12 +21,13 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import msgspec
-from django.db import connections, transaction
+from django.db import DatabaseError, connections, transaction
 
 from ledger import drop_guard
 from ledger.dbapi import cursor as ledger_cursor
-from ledger.dbapi import sql
+from ledger.dbapi import sql, sqlstate
 from ledger.errors import LedgerError
+from ledger.owned_sql import INSUFFICIENT_PRIVILEGE
 from ledger.protect import PROTECTED_TABLES
 from ledger.rowindex import TABLES as ROW_INDEX_TABLES
 
@@ -132,8 +133,25 @@ def setup_roles(owner: str, app_roles: Sequence[str], using: str = "default") ->
         Whether the drop guard is installed (only a superuser can install it).
 
     Raises:
-        RoleSetupError: an application role is the owner, holds it, or does not exist.
+        RoleSetupError: an application role is the owner, holds it, or does not exist; or
+            the role running this may not hand the ledger over (nothing was changed).
     """
+    try:
+        return _setup_roles(owner, app_roles, using)
+    except DatabaseError as exc:
+        # Run as the application's role (or another that owns too little), PostgreSQL
+        # refuses part way ("must be owner of table ledger_move"): the transaction is
+        # rolled back, and this says so in one line instead of a traceback.
+        if sqlstate(exc) != INSUFFICIENT_PRIVILEGE:
+            raise
+        reason = str(exc).strip().splitlines()[0]
+        raise RoleSetupError(
+            f"refused: {reason}. Run ledger_setup_roles as a database administrator (a "
+            "superuser, to install the drop guard too); nothing was changed"
+        ) from exc
+
+
+def _setup_roles(owner: str, app_roles: Sequence[str], using: str) -> bool:
     with transaction.atomic(using=using), ledger_cursor(connections[using]) as cursor:
         cursor.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [owner])
         if cursor.fetchone() is None:

@@ -186,6 +186,20 @@ def test_setup_refuses_a_superuser_application_role(seeded):
         setup_roles(OWNER, [connection.settings_dict["USER"]])
 
 
+def test_setup_run_by_the_application_role_says_who_must_run_it(separated):
+    """An Antenna rerun ran the first form as the application's role: one line, no change."""
+    with (
+        as_role(APP),
+        pytest.raises(
+            CommandError,
+            match=r"^refused: must be owner of table ledger_\w+\. Run ledger_setup_roles as a "
+            r"database administrator .*; nothing was changed$",
+        ),
+    ):
+        call_command("ledger_setup_roles", "--owner", OWNER, "--app-role", APP)
+    assert inspect(APP).owners == [OWNER]
+
+
 def test_a_table_spec_from_a_move_header_records_in_a_process_that_registered_nothing(
     seeded, monkeypatch
 ):
