@@ -119,7 +119,8 @@ def test_a_station_of_the_target_given_the_moved_device_while_reverting_is_refus
         rf"{target.pk} but its device {src.device.pk} is in project {src.project.pk}",
     ):
         revert(move_id, "--execute", "--reason", "undo")
-    assert late and dump() == state
+    assert late
+    assert dump() == state
 
 
 @pytest.mark.parametrize("keys", ["dropped", "installed"])
