@@ -44,6 +44,13 @@ def render_plan(plan: ReplayPlan, *, execute: bool) -> Lines:
     yield from render_conflicts(plan, plan.conflicts)
 
 
+def render_rescan(plan: ReplayPlan) -> Lines:
+    """The plan once more, after the replay met rows changed since the move and was rolled
+    back: its steps and tables are those printed already; only the conflicts are new."""
+    yield "", "Scanned again, every column (the steps and tables are as above):"
+    yield from render_conflicts(plan, plan.conflicts)
+
+
 def render_conflicts(plan: ReplayPlan, conflicts: tuple[Conflict, ...]) -> Lines:
     if not conflicts and not plan.domain_scanned:
         yield (

@@ -166,7 +166,12 @@ class Command(BaseCommand):
                 self.display = None
 
     def _show_plan(self, plan: ReplayPlan) -> None:
-        self.plan_shown = plan
+        shown, self.plan_shown = self.plan_shown, plan
+        if shown is not None and (shown.steps, shown.tables) == (plan.steps, plan.tables):
+            # Planned again after the replay met rows changed since the move: the same steps
+            # and tables, scanned column by column; only what the scan found is new.
+            self._lines(render.render_rescan(plan))
+            return
         self._lines(render.render_plan(plan, execute=self.executing))
 
     def _phase(self, name: str) -> None:

@@ -8,7 +8,7 @@ from django.core.management.base import CommandError
 from ami.main.cached_fields import refresh_project_cached_fields
 from ami.main.models import Deployment, Device, Project, SourceImage
 from ledger.models import Move
-from tests.ami.move.commands import dump, move, move_to, revert
+from tests.ami.move.commands import dump, move, move_to, revert, revert_refused
 from tests.builders import add_deployment, make_collection, make_project, make_user, setup_source
 
 pytestmark = pytest.mark.django_db
@@ -80,6 +80,21 @@ def test_dry_run_changes_nothing_and_lists_the_plan(world):
     assert "main_sourceimage: restore 4 row(s): project_id (4)" in text
     assert dump() == state
     assert not Move.objects.filter(reverts_id=move_id).exists()
+
+
+def test_drift_met_by_the_replay_prints_the_plan_once_and_what_the_scan_found(world):
+    """The replay meets a row changed since the move, rolls back and scans every column: the
+    plan, printed already, is not printed again (an Antenna rerun saw it twice)."""
+    src, _staying, target = world
+    move_id = move_to(src.project.pk, target.pk, src.dep.pk)
+    # Dep B shares the device: the move cloned it; the station is on another device since.
+    Deployment.objects.filter(pk=src.dep.pk).update(
+        device=Device.objects.create(name="Cam 2", project=target)
+    )
+    text = revert_refused(move_id, "--reason", "undo")
+    assert text.count("REVERT MOVE") == 1
+    assert "Scanned again, every column (the steps and tables are as above):" in text
+    assert text.count("[drift] BLOCKS: 1 row(s) of main_deployment") == 1
 
 
 def test_drift_refuses_and_skip_drifted_leaves_the_row(world):
