@@ -34,7 +34,7 @@ import ledger
 from ami.move import errors
 from ami.move.checks import run_checks
 from ami.move.counts import project_totals
-from ami.move.invariants import resources_of
+from ami.move.invariants import job_links_across, resources_of
 from ami.move.jobs import running_job_ids
 from ami.move.listing import move_subjects
 from ami.move.locks import claim_deployments, lock_planned_rows, lock_projects_and_deployments
@@ -274,6 +274,9 @@ def _execute(
             # Each moved deployment's storage source, device and site now: how its revert
             # tells a resource of the target given to a station since from one it had before.
             rec.arguments["deployment_resources"] = resources_of(request.deployment_ids)
+            rec.arguments["job_links_across"] = job_links_across(
+                request.deployment_ids, plan.project_level_jobs_moved
+            )
             if on_plan is not None:
                 on_plan(plan)
             ctx, steps, target_before = _run_steps(rec, plan, target_id, on_step, phase)

@@ -31,7 +31,7 @@ read without the move's keys, finds a row: see ``_screened``); a failure names t
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
 from ami.main import consistency
@@ -166,15 +166,21 @@ _JOB_LINKED = (
 )
 
 # Jobs of either project pointing at a collection, export or capture of the other one: where
-# the move re-tagged one of the two and the revert did not restore it, or where a job the move
+# the move re-tagged one of the two and the revert did not restore it; where a job the move
 # never wrote, in the project the data left, points at a row the move re-tagged (it came after
-# the move, and the revert would leave it across projects).
+# the move, and the revert would leave it across projects); or where a job the move re-tagged
+# points at a row of the project the data leave and did not when the move ran
+# (``job_links_across``, recorded by the move; a move recorded before it has none, and the
+# clause holds for none): it was pointed there since, and the revert takes the job back.
 _JOB_LINK = """
 SELECT j.id, j.project_id, '{link}', r.id, r.project_id
 FROM jobs_job j JOIN {table} r ON r.id = j.{fk}
 WHERE j.project_id = ANY(%(p)s) AND r.project_id = ANY(%(p)s) AND r.project_id <> j.project_id
 AND ({not_restored_j} OR {not_restored_r}
-     OR (j.project_id = %(to)s AND NOT {touched_j} AND {touched_r}))"""
+     OR (j.project_id = %(to)s AND NOT {touched_j} AND {touched_r})
+     OR (%(across)s::jsonb IS NOT NULL AND r.project_id = %(to)s AND {moved_j}
+         AND NOT %(across)s::jsonb
+             @> jsonb_build_array(jsonb_build_array(j.id, '{link}', r.id))))"""
 
 
 def _job_links(keyed: bool) -> str:
@@ -190,6 +196,7 @@ def _job_links(keyed: bool) -> str:
                 # every cross-linked pair.
                 touched_j="FALSE" if not keyed else _touched("jobs_job", "j", keyed),
                 touched_r=_touched(table, "r", keyed),
+                moved_j=_touched("jobs_job", "j", keyed),
             )
             for link, table, fk in _JOB_LINKED
         )
@@ -278,15 +285,21 @@ def deployment_resources(
     )
 
 
-def job_cross_links(projects: list[int], left: int, keys: LoadKeys) -> CheckOutcome:
+def job_cross_links(
+    projects: list[int], left: int, keys: LoadKeys, across: list[list[Any]] | None = None
+) -> CheckOutcome:
     """No job of either project points at a collection, export or capture of the other
-    because of the revert (``left``: the project the data leave)."""
+    because of the revert (``left``: the project the data leave; ``across``: the moved jobs'
+    links to another project's rows when the move ran, as ``job_links_across`` gives them)."""
     tables = ("jobs_job", *(table for _link, table, _fk in _JOB_LINKED))
+    params = {
+        "p": projects,
+        "to": left,
+        "across": None if across is None else json.dumps(across),
+    }
     failures = [
         f"job {job} of project {project} references {link} {rid} of project {owner}"
-        for job, project, link, rid, owner in _screened(
-            _job_links, {"p": projects, "to": left}, tables, keys
-        )
+        for job, project, link, rid, owner in _screened(_job_links, params, tables, keys)
     ]
     return _outcome(
         "job-cross-links",
@@ -300,19 +313,39 @@ def project_invariants(
     left: int,
     deployments: list[int],
     keys: LoadKeys,
-    resources: dict[str, dict[str, int | None]] | None = None,
+    at_move: Mapping[str, Any] | None = None,
 ) -> list[CheckOutcome]:
     """Every invariant over both projects of a move and its deployments: ``back`` the project
     the revert takes the data back to, ``left`` the one they leave. ``keys(tables)`` puts the
     replayed move's keys of those tables in ``pg_temp.ami_move_keys``
-    (``ami.move.references.load_keys``), called only where a check needs them; ``resources``
-    are the moved deployments' resources the move recorded (None for a move without them)."""
+    (``ami.move.references.load_keys``), called only where a check needs them; ``at_move``
+    is what the move recorded of the links its rows had (``deployment_resources``,
+    ``job_links_across`` in its arguments; None, or either missing, for a move without)."""
     projects = [back, left]
+    recorded = at_move or {}
     return [
         rows_follow_deployment(projects, deployments, keys),
-        deployment_resources(projects, left, deployments, keys, resources),
-        job_cross_links(projects, left, keys),
+        deployment_resources(
+            projects, left, deployments, keys, recorded.get("deployment_resources")
+        ),
+        job_cross_links(projects, left, keys, recorded.get("job_links_across")),
     ]
+
+
+def job_links_across(deployments: Collection[int], jobs: Collection[int]) -> list[list[Any]]:
+    """``[job, link, row]`` for each link of the jobs a move re-tags (those of ``deployments``,
+    and the project-level ``jobs``) to a collection, export or capture of another project:
+    what a move records under its locks, so that its revert can tell a link it had before
+    (Antenna data may hold one) from one made since. Usually none."""
+    sql = " UNION ALL ".join(
+        f"""
+SELECT j.id, '{link}', r.id FROM jobs_job j JOIN {table} r ON r.id = j.{fk}
+WHERE (j.deployment_id = ANY(%(d)s) OR j.id = ANY(%(j)s))
+AND r.project_id IS DISTINCT FROM j.project_id"""
+        for link, table, fk in _JOB_LINKED
+    )
+    found = _rows(sql + " ORDER BY 1, 2, 3", {"d": list(deployments), "j": list(jobs)})
+    return [[job, link, row] for job, link, row in found]
 
 
 def resources_of(deployments: Collection[int]) -> dict[str, dict[str, int | None]]:

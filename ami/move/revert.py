@@ -141,15 +141,14 @@ def direction(header: MoveHeader) -> Direction:
     )
 
 
-def _recorded_resources(move: MoveHeader) -> dict[str, dict[str, int | None]] | None:
-    """The moved deployments' resources when ``move`` ran (``deployment_resources`` in its
-    arguments), for its revert; None for a move recorded before them, or a revert (its own
-    revert takes the deployments to the resources they had when it ran)."""
+def _recorded_at_move(move: MoveHeader) -> dict[str, Any] | None:
+    """What ``move`` recorded of its rows' links when it ran (its arguments), for its
+    revert; None for a revert (its own revert takes the rows to the links they had when it
+    ran)."""
     args = move.arguments
     if move.command != "move_project_data" or not isinstance(args, dict):
         return None
-    found = args.get("deployment_resources")
-    return found if isinstance(found, dict) else None
+    return args
 
 
 class MoveReplayHooks(ReplayHooks):
@@ -339,7 +338,7 @@ class MoveReplayHooks(ReplayHooks):
                 way.to_project,
                 list(way.deployment_ids),
                 lambda tables: load_keys(move.id, tables),
-                _recorded_resources(move),
+                _recorded_at_move(move),
             ),
             self._check_foreign_links(move, way),
         ]

@@ -224,6 +224,11 @@ class MovePlan(msgspec.Struct, frozen=True, kw_only=True):
     all_images: tuple[AllImagesPlan, ...] = ()
     labelstudio_configs: tuple[LabelStudioPlan, ...] = ()
 
+    @property
+    def project_level_jobs_moved(self) -> list[int]:
+        """The project-level jobs (no deployment) the move takes with it."""
+        return [j.job_id for j in self.jobs if j.deployment_id is None and j.action == "move"]
+
 
 class StepResult(msgspec.Struct, frozen=True, kw_only=True):
     label: str

@@ -72,9 +72,7 @@ def move_occurrences(ctx: StepContext) -> StepResult:
 
 def move_jobs(ctx: StepContext) -> StepResult:
     """Writes jobs_job.project_id: jobs of moved deployments and project-level jobs that move."""
-    project_level = [
-        j.job_id for j in ctx.plan.jobs if j.deployment_id is None and j.action == "move"
-    ]
+    project_level = ctx.plan.project_level_jobs_moved
     return run_simple(
         ctx,
         "update",

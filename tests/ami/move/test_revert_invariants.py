@@ -14,7 +14,7 @@ from ami.jobs.models import Job
 from ami.main.cached_fields import refresh_project_cached_fields
 from ami.main.consistency import FOLLOWERS, add_key_sql, drop_key_sql
 from ami.main.events import group_images_into_events
-from ami.main.models import Deployment, Device, Event, SourceImage
+from ami.main.models import Deployment, Device, Event, SourceImage, SourceImageCollection
 from ami.move.invariants import rows_follow_deployment
 from ami.move.locks import CLAIM_KEY
 from ami.move.revert import MoveReplayHooks
@@ -121,6 +121,39 @@ def test_a_station_of_the_target_given_the_moved_device_while_reverting_is_refus
         revert(move_id, "--execute", "--reason", "undo")
     assert late
     assert dump() == state
+
+
+def test_a_moved_job_pointed_at_a_collection_of_the_target_since_is_refused(world):
+    """The revert would take the job back to the source and leave it on the target's
+    collection; the move never wrote the link, so nothing counts it as drift."""
+    src, target = world.src, world.target
+    job = Job.objects.create(name="moved job", project=src.project, deployment=src.dep)
+    move_id = move_to(src.project.pk, target.pk, src.dep.pk)
+    theirs = SourceImageCollection.objects.create(name="Target's", project=target)
+    Job.objects.filter(pk=job.pk).update(source_image_collection=theirs)
+    state = dump()
+    with pytest.raises(
+        CommandError,
+        match=rf"job-cross-links failed: job {job.pk} of project {src.project.pk} references "
+        rf"source_image_collection {theirs.pk} of project {target.pk}",
+    ):
+        revert(move_id, "--execute", "--reason", "undo")
+    assert dump() == state
+
+
+def test_a_moved_job_linked_across_before_the_move_is_linked_so_again(world):
+    """Antenna data may hold a job on another project's collection: the move takes the job
+    to that project, and its revert back, as it was."""
+    src, target = world.src, world.target
+    theirs = SourceImageCollection.objects.create(name="Target's", project=target)
+    Job.objects.create(
+        name="across", project=src.project, deployment=src.dep, source_image_collection=theirs
+    )
+    before = dump()
+    move_id = move_to(src.project.pk, target.pk, src.dep.pk)
+    text = revert(move_id, "--execute", "--reason", "undo")
+    assert "check job-cross-links: OK" in text
+    assert dump() == before
 
 
 @pytest.mark.parametrize("keys", ["dropped", "installed"])
