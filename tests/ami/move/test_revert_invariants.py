@@ -43,6 +43,21 @@ def without_project_keys() -> None:
             cur.execute(drop_key_sql(table, name))
 
 
+def while_reverting(monkeypatch, write, *, after_recount: bool = False) -> None:
+    """Run ``write`` in the revert's transaction after its scans, before (or after) the
+    domain's recount: as a writer whose commit the scans did not see."""
+    original = MoveReplayHooks.refresh
+
+    def racing_writer(self, move, policy, rec):
+        if not after_recount:
+            write()
+        original(self, move, policy, rec)
+        if after_recount:
+            write()
+
+    monkeypatch.setattr(MoveReplayHooks, "refresh", racing_writer)
+
+
 def test_skip_drifted_project_of_a_deployment_is_refused_naming_it(world):
     """The issue's split: one deployment kept where someone put it since, its rows sent back."""
     src, target = world.src, world.target
@@ -105,14 +120,13 @@ def test_a_station_of_the_target_given_the_moved_device_while_reverting_is_refus
     src, target = world.src, world.target
     move_id = move_to(src.project.pk, target.pk, src.dep.pk)
     state = dump()
-    original = MoveReplayHooks.refresh
     late = []
-
-    def racing_writer(self, move, policy, rec):
-        late.append(Deployment.objects.create(name="Late", project=target, device=src.device))
-        original(self, move, policy, rec)
-
-    monkeypatch.setattr(MoveReplayHooks, "refresh", racing_writer)
+    while_reverting(
+        monkeypatch,
+        lambda: late.append(
+            Deployment.objects.create(name="Late", project=target, device=src.device)
+        ),
+    )
     with pytest.raises(
         CommandError,
         match=r"deployment-resources failed: deployment \d+ is in project "
@@ -167,15 +181,12 @@ def test_a_writer_with_the_stale_project_is_caught_after_the_replay(world, monke
         without_project_keys()
     move_id = move_to(src.project.pk, target.pk, src.dep.pk)
     state = dump()
-    original = MoveReplayHooks.refresh
-
-    def racing_writer(self, move, policy, rec):
-        SourceImage.objects.create(
+    while_reverting(
+        monkeypatch,
+        lambda: SourceImage.objects.create(
             path="late.jpg", deployment_id=src.dep.pk, project_id=target.pk, event=src.event
-        )
-        original(self, move, policy, rec)
-
-    monkeypatch.setattr(MoveReplayHooks, "refresh", racing_writer)
+        ),
+    )
     found = {
         "dropped": rf"rows-follow-deployment failed: deployment {src.dep.pk} is in project "
         rf"{src.project.pk} but 1 main_sourceimage row\(s\) of it are in project {target.pk}",
@@ -212,13 +223,13 @@ def test_a_job_left_pointing_across_projects_is_refused(world, monkeypatch):
     """No job of either project may reference another project's capture after the revert."""
     src, target = world.src, world.target
     move_id = move_to(src.project.pk, target.pk, src.dep.pk)
-    original = MoveReplayHooks.refresh
-
-    def cross_link(self, move, policy, rec):
-        original(self, move, policy, rec)
-        Job.objects.create(name="late", project=target, source_image_single_id=src.images[0].pk)
-
-    monkeypatch.setattr(MoveReplayHooks, "refresh", cross_link)
+    while_reverting(
+        monkeypatch,
+        lambda: Job.objects.create(
+            name="late", project=target, source_image_single_id=src.images[0].pk
+        ),
+        after_recount=True,
+    )
     with pytest.raises(
         CommandError,
         match=rf"job-cross-links failed: job \d+ of project {target.pk} references "
