@@ -22,6 +22,10 @@ another project's device, which the move's plan leaves as it is; rows a station 
 project). A revert that restores both rows of a pair to their recorded before-projects brings
 back what was there; a pair where one row did not get its before-project back (skipped, or
 changed under the revert), or a row the move never wrote that joined the moved rows, fails.
+So does a moved station or job pointing at a row of the project the data leave that it did
+not point at when the move ran: the move records what they pointed at, under its locks
+(``resources_of``, ``job_links_across``), as a later link is no drift where the move never
+wrote the column, and ``--skip-drifted`` keeps it where it did.
 
 Each check is one set-based statement whatever the size of the projects (two where the first,
 read without the move's keys, finds a row: see ``_screened``); a failure names the deployment
@@ -192,9 +196,7 @@ def _job_links(keyed: bool) -> str:
                 fk=fk,
                 not_restored_j=_not_restored("jobs_job", "j", keyed),
                 not_restored_r=_not_restored(table, "r", keyed),
-                # Left out, "touched" must not make "NOT touched" false: the screen keeps
-                # every cross-linked pair.
-                touched_j="FALSE" if not keyed else _touched("jobs_job", "j", keyed),
+                touched_j=_touched_or_false("jobs_job", "j", keyed),
                 touched_r=_touched(table, "r", keyed),
                 moved_j=_touched("jobs_job", "j", keyed),
             )
