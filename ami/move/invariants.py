@@ -283,7 +283,8 @@ def deployment_resources(
     return _outcome(
         "deployment-resources",
         failures,
-        "every deployment's device, site and storage source is of its project or shared",
+        "no deployment points at a device, site or storage source of the other project "
+        "unless it did when the move ran",
     )
 
 
@@ -306,7 +307,8 @@ def job_cross_links(
     return _outcome(
         "job-cross-links",
         failures,
-        "no job of either project references another project's collection, export or capture",
+        "no job of either project references a collection, export or capture of the other "
+        "unless it did when the move ran",
     )
 
 

@@ -324,7 +324,11 @@ def _transaction(run: Run) -> ReplayReport:
             if stop:
                 report = ReplayReport(plan=plan, executed=False, ok=False)
                 if not run.rehearse:
-                    raise ReplayConflict(_refusal(stop), report)
+                    # Refused before the replay: the checks after it did not run, and may find
+                    # more once these are resolved; a rehearsal goes on past all but the fatal
+                    # conflicts and runs them.
+                    fatal = any(c.kind in FATAL for c in stop)
+                    raise ReplayConflict(_refusal(stop) + ("" if fatal else _NOT_CHECKED), report)
                 transaction.set_rollback(True, using=run.using)
                 return report
             report, rec = _replay(run, plan)
@@ -354,6 +358,12 @@ def _stops(plan: ReplayPlan, rehearse: bool) -> tuple[Conflict, ...]:
     if rehearse:
         return tuple(c for c in blocking if c.kind in FATAL)
     return blocking
+
+
+_NOT_CHECKED = (
+    "\n(refused before the replay, so its checks did not run: the dry run, without "
+    "--execute, lists what they find too)"
+)
 
 
 def _refusal(conflicts: tuple[Conflict, ...] | list[Conflict]) -> str:

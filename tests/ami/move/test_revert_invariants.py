@@ -19,7 +19,7 @@ from ami.move.invariants import rows_follow_deployment
 from ami.move.locks import CLAIM_KEY
 from ami.move.revert import MoveReplayHooks
 from ledger.models import Move
-from tests.ami.move.commands import dump, move, move_to, revert
+from tests.ami.move.commands import dump, move, move_to, revert, revert_refused
 from tests.builders import add_deployment, make_project, make_user, setup_source
 
 pytestmark = pytest.mark.django_db
@@ -87,6 +87,17 @@ def test_skip_drifted_project_of_a_deployment_is_refused_naming_it(world):
         revert(move_id, "--execute", "--reason", "undo", "--skip-drifted")
 
 
+def _moved_then_switched_to_a_new_device_of_the_target(world, *, cloned: bool):
+    """Move the station, then switch it to a new device of the target; (move id, device)."""
+    src, target = world.src, world.target
+    if cloned:  # another station of the source shares it: the move clones it
+        Deployment.objects.filter(pk=world.second.dep.pk).update(device=src.device)
+    move_id = move_to(src.project.pk, target.pk, src.dep.pk)
+    cam2 = Device.objects.create(name="Cam 2", project=target)
+    Deployment.objects.filter(pk=src.dep.pk).update(device=cam2)
+    return move_id, cam2
+
+
 @pytest.mark.parametrize("resource", ["cloned", "reassigned"])
 def test_a_station_given_a_device_of_the_target_since_is_refused(world, resource):
     """An Antenna rerun's case: after the move the station was switched to a device of the
@@ -94,11 +105,9 @@ def test_a_station_given_a_device_of_the_target_since_is_refused(world, resource
     projects, whether the move cloned its device (the device_id is drift: --skip-drifted
     keeps it) or re-tagged it (the move never wrote device_id: no drift at all)."""
     src, target = world.src, world.target
-    if resource == "cloned":  # another station of the source shares it: the move clones it
-        Deployment.objects.filter(pk=world.second.dep.pk).update(device=src.device)
-    move_id = move_to(src.project.pk, target.pk, src.dep.pk)
-    cam2 = Device.objects.create(name="Cam 2", project=target)
-    Deployment.objects.filter(pk=src.dep.pk).update(device=cam2)
+    move_id, cam2 = _moved_then_switched_to_a_new_device_of_the_target(
+        world, cloned=resource == "cloned"
+    )
     state = dump()
     args = ("--skip-drifted",) if resource == "cloned" else ()
     with pytest.raises(
@@ -109,6 +118,23 @@ def test_a_station_given_a_device_of_the_target_since_is_refused(world, resource
         revert(move_id, "--execute", "--reason", "undo", *args)
     assert dump() == state
     assert not Move.objects.filter(reverts_id=move_id).exists()
+
+
+def test_an_execute_refused_before_the_replay_says_the_dry_run_runs_the_checks(world):
+    """Refused for drift before the replay, an execute never reached the checks after it (an
+    Antenna rerun followed the hint, --skip-drifted, into a second refusal): it says so, and
+    the dry run names both."""
+    move_id, cam2 = _moved_then_switched_to_a_new_device_of_the_target(world, cloned=True)
+    with pytest.raises(
+        CommandError,
+        match=rf"the move left \d+, today {cam2.pk}\)(?s:.*)\n\(refused before the replay"
+        r", so its checks did not run: the dry run, without --execute, lists what they find "
+        r"too\)$",
+    ):
+        revert(move_id, "--execute", "--reason", "undo")
+    text = revert_refused(move_id, "--reason", "undo")
+    assert f"check deployment-resources: FAIL — deployment {world.src.dep.pk}" in text
+    assert "[drift] BLOCKS: 1 row(s) of main_deployment" in text
 
 
 def test_a_station_of_the_target_given_the_moved_device_while_reverting_is_refused(
@@ -166,7 +192,11 @@ def test_a_moved_job_linked_across_before_the_move_is_linked_so_again(world):
     before = dump()
     move_id = move_to(src.project.pk, target.pk, src.dep.pk)
     text = revert(move_id, "--execute", "--reason", "undo")
-    assert "check job-cross-links: OK" in text
+    # An Antenna rerun read "no job ... references another project's collection": untrue here.
+    assert (
+        "check job-cross-links: OK — no job of either project references a collection, export "
+        "or capture of the other unless it did when the move ran" in text
+    )
     assert dump() == before
 
 
