@@ -21,14 +21,22 @@ from ledger.dbapi import sqlstate
 INSUFFICIENT_PRIVILEGE = "42501"
 
 
+def privilege_refusal(exc: BaseException) -> str | None:
+    """The server's reason, its first line, where it refused for want of a privilege or of
+    ownership (``must be owner of ...``); None for any other error."""
+    if sqlstate(exc) != INSUFFICIENT_PRIVILEGE:
+        return None
+    return str(exc).strip().splitlines()[0]
+
+
 @contextmanager
 def _one_line_when_refused(backwards: bool = False) -> Iterator[None]:
     try:
         yield
     except DatabaseError as exc:
-        if sqlstate(exc) != INSUFFICIENT_PRIVILEGE:
+        reason = privilege_refusal(exc)
+        if reason is None:
             raise
-        reason = str(exc).strip().splitlines()[0]
         command = "migrate ledger <migration>" if backwards else "migrate ledger"
         done = "unapplied" if backwards else "applied"
         raise CommandError(

@@ -25,9 +25,9 @@ from django.db import DatabaseError, connections, transaction
 
 from ledger import drop_guard
 from ledger.dbapi import cursor as ledger_cursor
-from ledger.dbapi import sql, sqlstate
+from ledger.dbapi import sql
 from ledger.errors import LedgerError
-from ledger.owned_sql import INSUFFICIENT_PRIVILEGE
+from ledger.owned_sql import privilege_refusal
 from ledger.protect import PROTECTED_TABLES
 from ledger.rowindex import TABLES as ROW_INDEX_TABLES
 
@@ -142,9 +142,9 @@ def setup_roles(owner: str, app_roles: Sequence[str], using: str = "default") ->
         # Run as the application's role (or another that owns too little), PostgreSQL
         # refuses part way ("must be owner of table ledger_move"): the transaction is
         # rolled back, and this says so in one line instead of a traceback.
-        if sqlstate(exc) != INSUFFICIENT_PRIVILEGE:
+        reason = privilege_refusal(exc)
+        if reason is None:
             raise
-        reason = str(exc).strip().splitlines()[0]
         raise RoleSetupError(
             f"refused: {reason}. Run ledger_setup_roles as a database administrator (a "
             "superuser, to install the drop guard too); nothing was changed"
