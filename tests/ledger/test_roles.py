@@ -233,6 +233,16 @@ def _run(operation, direction: str = "database_forwards") -> None:
         getattr(operation, direction)("ledger", editor, ProjectState(), ProjectState())
 
 
+def _refused_to_the_application(
+    operation, match: str, direction: str = "database_forwards"
+) -> None:
+    """Run a migration's operation as the application's role, which migrates Antenna: it may
+    create in the schema (it owns the database), not replace what the ledger's owner owns."""
+    builders.execute(f"GRANT CREATE ON SCHEMA public TO {APP}")
+    with as_role(APP), pytest.raises(CommandError, match=match):
+        _run(operation, direction)
+
+
 @pytest.mark.parametrize(
     ("direction", "command", "done"),
     [
@@ -246,19 +256,13 @@ def test_a_ledger_migration_run_by_the_application_says_who_must_run_it(
     migration = importlib.import_module("ledger.migrations.0005_seal_next_entry_by_key")
     (operation,) = migration.Migration.operations
     before = _seal_function()
-    # The application's role migrates Antenna: it may create in the schema (it owns the
-    # database), but not replace what belongs to the ledger's owner.
-    builders.execute(f"GRANT CREATE ON SCHEMA public TO {APP}")
-    with (
-        as_role(APP),
-        pytest.raises(
-            CommandError,
-            match=r"^ledger migration refused: must be owner of function ledger_seal_write\. "
-            rf".*run `python manage.py {command}` as a superuser, then "
-            rf"`ledger_setup_roles` again .* This migration was not {done}\.$",
-        ),
-    ):
-        _run(operation, direction)
+    _refused_to_the_application(
+        operation,
+        r"^ledger migration refused: must be owner of function ledger_seal_write\. "
+        rf".*run `python manage.py {command}` as a superuser, then "
+        rf"`ledger_setup_roles` again .* This migration was not {done}\.$",
+        direction,
+    )
     assert _seal_function() == before
     # A superuser runs it, and the owner keeps the function (CREATE OR REPLACE keeps owners).
     _run(operation)
@@ -266,16 +270,11 @@ def test_a_ledger_migration_run_by_the_application_says_who_must_run_it(
 
 
 def test_the_json_migration_run_by_the_application_says_who_must_run_it(separated):
-    builders.execute(f"GRANT CREATE ON SCHEMA public TO {APP}")
-    with (
-        as_role(APP),
-        pytest.raises(
-            CommandError,
-            match=r"^ledger migration refused: must be owner of view ledger_entry\. .*"
-            r"This migration was not applied\.$",
-        ),
-    ):
-        _run(_json_migration())
+    _refused_to_the_application(
+        _json_migration(),
+        r"^ledger migration refused: must be owner of view ledger_entry\. .*"
+        r"This migration was not applied\.$",
+    )
 
 
 def test_a_view_made_anew_by_a_superuser_is_named_until_the_roles_are_set_up_again(separated):
